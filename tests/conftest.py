@@ -1,0 +1,39 @@
+"""Shared fixtures. Tests never touch the network (PIXFORGE_OFFLINE=1) and use tiny data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("PIXFORGE_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # two workers on two cores
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def hed_weights():
+    """The real (offline) VGG16 weights; `make test` fetches them before the suite runs."""
+    from pixforge import weights
+
+    if not weights.is_present("vgg16-hed"):
+        pytest.skip("vgg16-hed weights not in the cache; run `make weights` (done by `make test`)")
+    return "vgg16-hed"
+
+
+@pytest.fixture
+def isolated_home(tmp_path, monkeypatch) -> Path:
+    """An empty PIXFORGE_HOME so registry tests start with nothing cached."""
+    monkeypatch.setenv("PIXFORGE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"

@@ -193,13 +193,18 @@ def image_grid(images: torch.Tensor | Sequence[torch.Tensor], nrow: int | None =
     return grid
 
 
-def side_by_side(images: Iterable[torch.Tensor], height: int = 384, padding: int = 4) -> torch.Tensor:
+def side_by_side(images: Iterable[torch.Tensor], height: int = 384, padding: int = 4, pad_value: float = 1.0) -> torch.Tensor:
     """Resize each (3, H, W) image to a common height and lay them out left to right (content | style | result)."""
-    resized = []
+    panels = []
     for img in images:
+        img = img.detach().float().cpu()
+        img = img.expand(3, *img.shape[-2:]) if img.shape[0] == 1 else img[:3]
         h, w = img.shape[-2:]
-        resized.append(resize(img.detach().float().cpu(), (height, max(1, round(w * height / h)))))
-    return image_grid(resized, nrow=len(resized), padding=padding)
+        panels.append(resize(img, (height, max(1, round(w * height / h)))))
+    gap = torch.full((3, height, padding), pad_value)
+    row = torch.cat([p for panel in panels for p in (gap, panel)] + [gap], dim=2)
+    border = torch.full((3, padding, row.shape[2]), pad_value)
+    return torch.cat([border, row, border], dim=1)
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

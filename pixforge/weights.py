@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,10 @@ class WeightSpec:
 
     name: str
     filename: str
-    sha256: str  # full hex digest; torchvision publishes only an 8+ hex prefix for some files (then a prefix)
+    # Full hex digest; torchvision publishes only an 8+ hex prefix for some files (then that prefix). None when
+    # no checksum is published: the digest is pinned when the file is first imported or downloaded, and later
+    # loads are checked against that pin (trust on first use, with a warning).
+    sha256: str | None
     size: int | None
     format: str  # "torch" (.pth, loaded with weights_only=True), "safetensors" or "h5"
     description: str
@@ -58,7 +62,7 @@ REGISTRY: dict[str, WeightSpec] = {}
 def register(spec: WeightSpec) -> WeightSpec:
     if spec.name in REGISTRY:
         raise ValueError(f"weights {spec.name!r} registered twice")
-    if len(spec.sha256) < 8:
+    if spec.sha256 is not None and len(spec.sha256) < 8:
         raise ValueError(f"weights {spec.name!r}: sha256 must be at least an 8-hex prefix")
     REGISTRY[spec.name] = spec
     return spec
@@ -93,8 +97,8 @@ def is_present(name: str) -> bool:
     return local_path(name).is_file()
 
 
-def _check(spec: WeightSpec, path: Path) -> None:
-    """Raise WeightsError unless ``path`` has the spec's size and sha256 (prefix)."""
+def _check(spec: WeightSpec, path: Path, pinned: str | None = None) -> str:
+    """Raise WeightsError unless ``path`` has the spec's size and sha256 (or the pinned digest); return it."""
     size = path.stat().st_size
     if spec.size is not None and size != spec.size:
         raise WeightsError(
@@ -102,29 +106,42 @@ def _check(spec: WeightSpec, path: Path) -> None:
             f"the file is incomplete or not the published one"
         )
     digest = sha256_file(path)
-    if not digest.startswith(spec.sha256):
+    expected = spec.sha256 or pinned
+    if expected is not None and not digest.startswith(expected):
+        what = "" if spec.sha256 else ", pinned when the file was first imported"
         raise WeightsError(
-            f"{path}: sha256 {digest} does not match weights {spec.name!r} ({spec.sha256}); "
+            f"{path}: sha256 {digest} does not match weights {spec.name!r} ({expected}{what}); "
             f"the file is damaged or tampered with"
         )
+    return digest
 
 
 def verify(name: str, path: str | os.PathLike | None = None) -> Path:
-    """Check a file against the registry (the cached copy by default); remember the result by size+mtime."""
+    """Check a file against the registry (the cached copy by default).
+
+    The result is remembered in ``FILE.verified`` (size, mtime, digest), so a large file is hashed once. For
+    entries without a published checksum the digest recorded there is the pin later loads are checked against.
+    """
     spec = get_spec(name)
+    cached = path is None or Path(path) == local_path(name)
     path = Path(path) if path is not None else local_path(name)
     stamp = path.with_name(path.name + ".verified")
-    st = path.stat()
-    key = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": spec.sha256}
-    if stamp.is_file():
+    recorded: dict = {}
+    if cached and stamp.is_file():
         try:
-            if json.loads(stamp.read_text()) == key:
-                return path
+            recorded = json.loads(stamp.read_text())
         except (OSError, ValueError):
-            pass
-    _check(spec, path)
-    if path.parent == local_path(name).parent:
-        stamp.write_text(json.dumps(key))
+            recorded = {}
+    st = path.stat()
+    if (recorded.get("size"), recorded.get("mtime_ns"), recorded.get("expected")) == (st.st_size, st.st_mtime_ns, spec.sha256):
+        return path
+    digest = _check(spec, path, pinned=None if spec.sha256 else recorded.get("sha256"))
+    if spec.sha256 is None and not recorded.get("sha256"):
+        warnings.warn(f"weights {spec.name!r} have no published checksum; pinned sha256 {digest} "
+                      f"(later loads are checked against it)", stacklevel=2)
+    if cached:
+        stamp.write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest,
+                                     "expected": spec.sha256}))
     return path
 
 
@@ -137,7 +154,7 @@ def missing_message(spec: WeightSpec) -> str:
     )
     return (
         f"weights {spec.name!r} are not available offline: {how} "
-        f"(or place the file at {target}; sha256 {spec.sha256}, {spec.size or '?'} bytes)"
+        f"(or place the file at {target}; sha256 {spec.sha256 or 'not published'}, {spec.size or '?'} bytes)"
     )
 
 

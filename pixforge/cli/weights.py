@@ -48,7 +48,7 @@ def info(name: str) -> None:
     from .. import weights as w
 
     spec = w.get_spec(name)
-    for label, value in [("name", spec.name), ("source", spec.source), ("sha256", spec.sha256),
+    for label, value in [("name", spec.name), ("source", spec.source), ("sha256", spec.sha256 or "not published (pinned on first import)"),
                          ("size", spec.size), ("format", spec.format), ("licence", spec.license),
                          ("local path", w.local_path(name)), ("present", w.is_present(name))]:
         click.echo(f"{label:<11} {value}")

@@ -1,0 +1,98 @@
+"""The VGG feature extractor: torchvision layout, named layers, truncation, the offline HED weights."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pixforge.nn.vgg import VGGFeatures, convert_hed_h5, create_vgg, layer_names
+
+# torchvision's features.N indices of the conv layers (independent of pixforge's builder)
+TV_CONV_INDICES = {
+    "vgg16": [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28],
+    "vgg19": [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34],
+}
+CHANNELS = {
+    "vgg16": [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512],
+    "vgg19": [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512],
+}
+
+
+def torchvision_state_dict(arch: str) -> dict[str, torch.Tensor]:
+    """Random tensors with exactly torchvision's VGG keys and shapes (classifier included)."""
+    sd, cin = {}, 3
+    for idx, cout in zip(TV_CONV_INDICES[arch], CHANNELS[arch]):
+        sd[f"features.{idx}.weight"] = torch.randn(cout, cin, 3, 3) * 0.05
+        sd[f"features.{idx}.bias"] = torch.randn(cout) * 0.05
+        cin = cout
+    for i, (o, n) in zip((0, 3, 6), ((4096, 25088), (4096, 4096), (1000, 4096))):
+        sd[f"classifier.{i}.weight"] = torch.zeros(o, n)
+        sd[f"classifier.{i}.bias"] = torch.zeros(o)
+    return sd
+
+
+@pytest.mark.parametrize("arch, n_params", [("vgg16", 14_714_688), ("vgg19", 20_024_384)])
+def test_torchvision_layout_loads_and_parameter_count(tmp_path, arch, n_params):
+    sd = torchvision_state_dict(arch)
+    path = tmp_path / f"{arch}.pth"
+    torch.save(sd, path)
+    deepest = "relu5_3" if arch == "vgg16" else "relu5_4"
+    model = create_vgg([deepest], arch=arch, weights=str(path))
+    assert sum(p.numel() for p in model.parameters()) == n_params  # conv part of VGG (Simonyan & Zisserman)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, sd[k])
+    assert model.backbone == str(path)
+
+
+def test_named_outputs_and_truncation():
+    m = VGGFeatures("vgg19", ["relu1_1", "relu3_1"])
+    assert m.names[-1] == "relu3_1" and len(m.features) == layer_names("vgg19").index("relu3_1") + 1
+    out = m(torch.rand(2, 3, 32, 32))
+    assert set(out) == {"relu1_1", "relu3_1"}
+    assert out["relu1_1"].shape == (2, 64, 32, 32) and out["relu3_1"].shape == (2, 256, 8, 8)
+    assert (out["relu1_1"] >= 0).all()
+    with pytest.raises(ValueError, match="unknown vgg19 layers"):
+        VGGFeatures("vgg19", ["relu6_1"])
+
+
+def test_avg_pool_changes_deeper_features_only():
+    torch.manual_seed(0)
+    mx = VGGFeatures("vgg16", ["relu1_2", "relu2_1"], pool="max")
+    av = VGGFeatures("vgg16", ["relu1_2", "relu2_1"], pool="avg")
+    av.load_state_dict(mx.state_dict())
+    x = torch.rand(1, 3, 16, 16)
+    a, b = mx(x), av(x)
+    assert torch.equal(a["relu1_2"], b["relu1_2"]) and not torch.equal(a["relu2_1"], b["relu2_1"])
+
+
+def test_caffe_normalisation_is_bgr_255_minus_mean():
+    m = VGGFeatures("vgg16", ["relu1_1"], normalization="caffe")
+    x = torch.zeros(1, 3, 1, 1)
+    x[0, 0] = 1.0  # pure red
+    n = m.normalize(x)[0, :, 0, 0]
+    assert torch.allclose(n, torch.tensor([-104.00699, -116.66877, 255 - 122.67892]))
+
+
+def test_random_fallback_message_when_nothing_cached(isolated_home):
+    with pytest.warns(UserWarning, match="RANDOM-weight VGG"):
+        m = create_vgg(["relu1_1"], weights="auto")
+    assert m.backbone.startswith("random")
+
+
+def test_hed_weights_convert_to_torchvision_vgg16_layout(hed_weights):
+    from pixforge import weights
+
+    sd = convert_hed_h5(weights.fetch(hed_weights))
+    expected = {f"features.{i}.{p}" for i in TV_CONV_INDICES["vgg16"] for p in ("weight", "bias")}
+    assert set(sd) == expected
+    for idx, cout in zip(TV_CONV_INDICES["vgg16"], CHANNELS["vgg16"]):
+        assert sd[f"features.{idx}.weight"].shape[0] == cout
+    model = create_vgg(["relu1_1", "relu5_3"], weights=hed_weights)
+    assert model.arch == "vgg16" and model.normalization == "caffe" and model.backbone == "vgg16-hed"
+    # pretrained first-layer filters are smooth edge/colour detectors: far from a random init's statistics
+    w1 = sd["features.0.weight"]
+    assert w1.abs().mean() > 0.05 and torch.isfinite(w1).all()
+    edges = torch.zeros(1, 3, 64, 64)
+    edges[..., :, 32:] = 1.0
+    r = model(edges)["relu1_1"]
+    # an edge detector responds more at the edge than in flat regions
+    assert r[..., 28:36].mean() > 2 * r[..., 5:20].mean()

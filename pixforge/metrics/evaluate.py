@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadInputError
 from . import fid as fid_mod
 from .features import Extracted, create_extractor, extract, open_source
 from .fid import Stats
@@ -36,17 +37,24 @@ def compute_features(source, features: str = "inception", batch_size: int = 50, 
 
 def compute_stats(source, features: str = "inception", **kw) -> Stats:
     """Stats of a ``.npz`` file as they are, else mean/covariance of the set's features."""
-    if isinstance(source, Stats):
-        return source
-    if isinstance(source, (str, os.PathLike)) and Path(source).suffix == ".npz":
-        return fid_mod.load_stats(source)
+    if _is_stats(source):
+        return source if isinstance(source, Stats) else fid_mod.load_stats(source)
     return fid_mod.feature_stats(compute_features(source, features, **kw).features, features)
 
 
 def compute_fid(a, b, features: str = "inception", method: str = "eig", **kw) -> float:
     """FID between two image sets or statistics files (two ``.npz`` files need no network at all)."""
-    sa, sb = compute_stats(a, features, **kw), compute_stats(b, features, **kw)
+    given = [compute_stats(s) if _is_stats(s) else None for s in (a, b)]
+    recorded = {s.features for s in given if s is not None and s.features}
+    if None in given and recorded - {features}:  # fail before extracting anything
+        raise BadInputError(f"statistics were computed with {recorded.pop()!r} features, not {features!r} "
+                            f"(pass --features to match)")
+    sa, sb = (g if g is not None else compute_stats(s, features, **kw) for g, s in zip(given, (a, b)))
     return fid_mod.fid_from_stats(sa, sb, method)
+
+
+def _is_stats(source) -> bool:
+    return isinstance(source, Stats) or (isinstance(source, (str, os.PathLike)) and Path(source).suffix == ".npz")
 
 
 def compute_kid(a, b, features: str = "inception", subsets: int = 100, subset_size: int = 1000, seed: int = 0,
@@ -72,7 +80,6 @@ def compute_pr(real, fake, features: str = "inception", k: int = 3, **kw) -> dic
 def compute_modes(samples, data: str, classifier: str | None = None, device: str | None = None,
                   progress: bool = True) -> dict:
     """Mode coverage of samples: 2D points (N, 2) for 'ring8'/'grid25', (N, 3, H, W) for 'stacked-mnist'."""
-    from ..errors import BadInputError
     from .features import check_samples, load_array
     from .modes import MIXTURES, mixture_modes, stacked_mnist_modes
 

@@ -63,7 +63,8 @@ class ImageSource:
 
         for start in range(0, len(self), batch_size):
             if self.files is None:
-                yield torch.as_tensor(np.asarray(self.data[start:start + batch_size]), dtype=torch.float32)
+                part = self.data[start:start + batch_size]
+                yield part.float() if torch.is_tensor(part) else torch.from_numpy(np.array(part, dtype=np.float32))
                 continue
             imgs = [read_image(p) * 2 - 1 for p in self.files[start:start + batch_size]]
             if len({tuple(i.shape) for i in imgs}) > 1:
@@ -132,7 +133,8 @@ def extract(extractor: nn.Module, source, batch_size: int = 50, progress: bool =
     device = next(extractor.parameters()).device
     feats, probs = [], []
     name = getattr(extractor, "name", type(extractor).__name__)
-    with tqdm(total=len(src), unit="img", desc=f"{name} features", disable=not progress, leave=False) as bar:
+    with tqdm(total=len(src), unit="img", desc=f"{name} features", disable=None if progress else True,
+              leave=False) as bar:
         for batch in src.batches(batch_size, getattr(extractor, "input_size", None)):
             f, logits = extractor(batch.to(device))
             feats.append(f.double().cpu())

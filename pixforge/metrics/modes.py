@@ -92,8 +92,10 @@ def stacked_mnist_modes(samples, classifier, batch_size: int = 500, progress: bo
         raise BadInputError("Stacked-MNIST mode counting needs a 1-channel, 10-class digit classifier")
     device = next(classifier.parameters()).device
     modes = []
-    for start in tqdm(range(0, len(samples), batch_size), desc="stacked-mnist", disable=not progress, leave=False):
-        x = torch.as_tensor(np.asarray(samples[start:start + batch_size]), dtype=torch.float32)
+    for start in tqdm(range(0, len(samples), batch_size), desc="stacked-mnist", disable=None if progress else True,
+                      leave=False):
+        part = samples[start:start + batch_size]
+        x = part.float() if torch.is_tensor(part) else torch.from_numpy(np.array(part, dtype=np.float32))
         n = len(x)
         digits = classifier(x.reshape(n * 3, 1, *x.shape[-2:]).to(device))[1].argmax(1).view(n, 3).cpu()
         modes.append(digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2])

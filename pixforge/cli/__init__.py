@@ -4,5 +4,6 @@ from .app import evaluate, main, train  # noqa: F401
 # Each module attaches its commands to the groups above.
 from . import weights  # noqa: E402,F401
 from . import metrics  # noqa: E402,F401
+from . import style  # noqa: E402,F401
 
 __all__ = ["main"]

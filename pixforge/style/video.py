@@ -181,14 +181,23 @@ class TemporalBlender:
         return stylised
 
 
-def temporal_error(frames: list[torch.Tensor], outputs: list[torch.Tensor]) -> float:
+def frame_flows(frames: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """For each consecutive pair: (flow from frame t to frame t-1, its reliability mask)."""
+    pairs = []
+    for f0, f1 in zip(frames, frames[1:]):
+        f0, f1 = f0.unsqueeze(0), f1.unsqueeze(0)
+        to_prev = optical_flow(f1, f0)
+        pairs.append((to_prev, reliable(to_prev, optical_flow(f0, f1))))
+    return pairs
+
+
+def temporal_error(frames: list[torch.Tensor], outputs: list[torch.Tensor],
+                   flows: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> float:
     """Mean |out_t - warp(out_{t-1})| over reliable pixels, the flow taken from the input frames."""
     errors = []
-    for (f0, f1), (o0, o1) in zip(zip(frames, frames[1:]), zip(outputs, outputs[1:])):
-        f0, f1, o0, o1 = (t.unsqueeze(0) for t in (f0, f1, o0, o1))
-        to_prev = optical_flow(f1, f0)
-        mask = reliable(to_prev, optical_flow(f0, f1))
-        errors.append(float(((o1 - warp(o0, to_prev)).abs() * mask).sum() / (3 * mask.sum()).clamp_min(1)))
+    for (to_prev, mask), o0, o1 in zip(flows or frame_flows(frames), outputs, outputs[1:]):
+        diff = (o1.unsqueeze(0) - warp(o0.unsqueeze(0), to_prev)).abs() * mask
+        errors.append(float(diff.sum() / (3 * mask.sum()).clamp_min(1)))
     return sum(errors) / max(1, len(errors))
 
 

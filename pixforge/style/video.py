@@ -118,26 +118,31 @@ def block_matching_flow(a: torch.Tensor, b: torch.Tensor, radius: int = 2, windo
                         min_size: int = 24) -> torch.Tensor:
     """Coarse-to-fine block matching: flow (N, 2, H, W) with ``a(p) ~ b(p + flow(p))``.
 
-    At each pyramid level the flow from the coarser level is doubled and refined by the integer offset in
-    [-radius, radius]^2 that minimises the window-averaged squared difference (ties favour small offsets).
+    At each pyramid level the flow from the coarser level is doubled, ``b`` is warped by it once, and each
+    pixel takes the integer offset in [-radius, radius]^2 (a shift of the warped image) that minimises the
+    window-averaged squared difference; ties favour small offsets.
     """
     if min(a.shape[-2:]) >= 2 * min_size:
         coarse = block_matching_flow(F.avg_pool2d(a, 2), F.avg_pool2d(b, 2), radius, window, min_size)
         flow = 2 * F.interpolate(coarse, size=a.shape[-2:], mode="bilinear", align_corners=False)
+        base = warp(b, flow)
     else:
-        flow = a.new_zeros(a.shape[0], 2, *a.shape[-2:])
-    best_cost, best = None, None
+        flow, base = a.new_zeros(a.shape[0], 2, *a.shape[-2:]), b
+    h, w = a.shape[-2:]
+    padded = F.pad(base, (radius,) * 4, mode="replicate")
+    best_cost = best = None
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
-            offset = torch.tensor([dx, dy], dtype=a.dtype).view(1, 2, 1, 1)
-            diff = (a - warp(b, flow + offset)).pow(2).mean(1, keepdim=True)
+            shifted = padded[..., radius + dy: radius + dy + h, radius + dx: radius + dx + w]
+            diff = (a - shifted).pow(2).mean(1, keepdim=True)
             cost = F.avg_pool2d(diff, window, 1, window // 2, count_include_pad=False) + 1e-4 * (abs(dx) + abs(dy))
+            offset = torch.tensor([dx, dy], dtype=a.dtype).view(1, 2, 1, 1)
             if best_cost is None:
-                best_cost, best = cost, offset.expand_as(flow).clone()
+                best_cost, best = cost, offset.expand_as(flow)
             else:
                 better = cost < best_cost
                 best_cost = torch.where(better, cost, best_cost)
-                best = torch.where(better, offset.expand_as(flow), best)
+                best = torch.where(better, offset, best)
     return flow + best
 
 

@@ -11,6 +11,15 @@ from pixforge.style.video import (FrameWriter, TemporalBlender, block_matching_f
                                   reliable, temporal_error, warp)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread avoids oversubscription on the shared CPU (several times faster here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def moving_square(n: int = 5, size: int = 48, step: int = 2) -> list[torch.Tensor]:
     """A textured square translating ``step`` px right per frame over a smooth background."""
     g = torch.Generator().manual_seed(0)

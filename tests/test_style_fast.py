@@ -16,14 +16,7 @@ from pixforge.style.fast import (ConditionalInstanceNorm2d, TransformerNet, conv
 from pixforge.style.tiling import tiled
 from pixforge.weights import REGISTRY, save_state_dict
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids oversubscription on the shared CPU (several times faster here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Keys and shapes of pytorch/examples fast_neural_style models (candy.pth etc.), written out independently.

@@ -10,14 +10,7 @@ from pixforge.io import list_images, save_image
 from pixforge.style.video import (FrameWriter, TemporalBlender, block_matching_flow, frame_flows, read_frames,
                                   reliable, temporal_error, warp)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids oversubscription on the shared CPU (several times faster here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def moving_square(n: int = 5, size: int = 48, step: int = 2) -> list[torch.Tensor]:

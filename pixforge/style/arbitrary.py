@@ -189,23 +189,23 @@ def convert_adain_decoder(path: Path) -> dict[str, torch.Tensor]:
 def load_encoder(last: str = "relu5_1", weights: str | None = "auto") -> nn.Module:
     """The encoder up to ``last``: AdaIN's normalised VGG19 when its weights are cached (``weights="auto"``),
     named (``"adain-vgg-normalised"`` or a ``vgg_normalised.pth`` file) or None (random weights); for "auto"
-    without that file, and for any other registry name, the pixforge VGG of :func:`create_vgg` (with a warning
-    for "auto": decoders must have been trained on the encoder they are used with)."""
+    without that file, for any other registry name and for torchvision-layout files, the pixforge VGG of
+    :func:`create_vgg` (with a warning for "auto": decoders must match the encoder they were trained on)."""
     if weights == "auto" and not weights_mod.is_present(ENCODER_WEIGHTS):
         warnings.warn(f"AdaIN's VGG19 ({ENCODER_WEIGHTS}) is not in the cache, so pixforge's VGG stands in as the "
                       f"encoder; decoders must have been trained on the same encoder", stacklevel=2)
         return create_vgg([last], weights="auto")
     if weights == "auto":
         weights = ENCODER_WEIGHTS
-    encoder = NormalisedVGG(last)
     if weights is None:
-        return encoder
+        return NormalisedVGG(last)
     if weights == ENCODER_WEIGHTS:
         state = weights_mod.load_state_dict(weights)
-    elif Path(weights).is_file():
+    elif Path(weights).is_file() and not any(k.startswith("features.") for k in weights_mod.load_file(weights)):
         state = convert_vgg_normalised(Path(weights))
-    else:
+    else:  # another registry name, or a torchvision-layout file
         return create_vgg([last], weights=weights)
+    encoder = NormalisedVGG(last)
     encoder.load_state_dict({k: v for k, v in state.items() if k in encoder.state_dict()})
     encoder.backbone = str(weights)
     return encoder

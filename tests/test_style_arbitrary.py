@@ -221,6 +221,25 @@ def test_preserve_color_and_masks_through_the_registry():
                                                                 masks=[left]))
 
 
+def test_tiled_adain(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    content, style = torch.rand(3, 40, 56, generator=g), torch.rand(3, 32, 32, generator=g)
+    base = dict(method="adain", vgg_weights="random", device="cpu", alpha=0.7)
+    torch.manual_seed(0)
+    whole = methods.stylize(content, [style], methods.StylizeOptions(**base))
+    torch.manual_seed(0)
+    one_tile = methods.stylize(content, [style], methods.StylizeOptions(**base, tile=64))
+    assert torch.allclose(whole, one_tile, atol=1e-4)
+    torch.manual_seed(0)
+    tiled = methods.stylize(content, [style], methods.StylizeOptions(**base, tile=16))
+    assert tiled.shape == whole.shape and torch.isfinite(tiled).all()
+    boxes = arbitrary.tile_boxes(40, 56, 16, 8)
+    covered = torch.zeros(40, 56)
+    for _, _, iy, ix in boxes:
+        covered[iy, ix] += 1
+    assert torch.equal(covered, torch.ones(40, 56))
+
+
 def test_train_adain_lowers_the_loss(tmp_path):
     cfg = AdaINTrainConfig(size=32, load_size=64, batch_size=2, lr=1e-3, vgg_weights="random",
                            loop=LoopConfig(steps=1, out=str(tmp_path), device="cpu"))

@@ -436,3 +436,19 @@ class TrainImages:
             x = int(torch.randint(w - size + 1, (1,), generator=generator))
             out.append(img[:, y:y + size, x:x + size])
         return torch.stack(out)
+
+
+def tile_boxes(h: int, w: int, tile: int, halo: int) -> list[tuple[slice, slice, slice, slice]]:
+    """Cover an h x w image with tiles: per tile (outer rows, outer cols, inner rows, inner cols), where the
+    inner regions partition the image and the outer ones add up to ``halo`` pixels of context on every side.
+    Positions are multiples of 8 (the encoders' total stride) so features line up across tiles."""
+    step = max(8, tile // 8 * 8)
+    halo = halo // 8 * 8
+    boxes = []
+    for y in range(0, h, step):
+        for x in range(0, w, step):
+            iy, ix = slice(y, min(h, y + step)), slice(x, min(w, x + step))
+            oy = slice(max(0, y - halo), min(h, y + step + halo))
+            ox = slice(max(0, x - halo), min(w, x + step + halo))
+            boxes.append((oy, ox, iy, ix))
+    return boxes

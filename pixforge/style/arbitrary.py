@@ -325,6 +325,12 @@ def _luminance(img: torch.Tensor) -> torch.Tensor:
     return yiq[..., :1, :, :].expand(*img.shape)
 
 
+def _matched_luminance(style: torch.Tensor, content_lum: torch.Tensor) -> torch.Tensor:
+    """The style's luminance shifted to the content luminance's mean and std (Gatys et al. 2017)."""
+    lum = _luminance(style)
+    return ((lum - lum.mean()) / lum.std().clamp_min(1e-5) * content_lum.std() + content_lum.mean()).clamp(0, 1)
+
+
 def _with_content_chroma(stylised: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Luminance of ``stylised`` with the I/Q chroma of ``content`` (both (N, 3, H, W))."""
     m = _RGB2YIQ.to(content)
@@ -375,7 +381,8 @@ def color_wrap(run: Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor], 
             if mode == "histogram":
                 out = run(img, [_match_color(s[0], img[0]).unsqueeze(0) for s in styles])
             elif mode == "luminance":
-                out = run(_luminance(img), [_luminance(s) for s in styles])
+                lum = _luminance(img)
+                out = run(lum, [_matched_luminance(s, lum) for s in styles])
             else:
                 out = run(img, styles)
             if out.shape[-2:] != img.shape[-2:]:

@@ -254,8 +254,20 @@ def test_tiled_adain(tmp_path):
     assert torch.equal(covered, torch.ones(40, 56))
 
 
-def test_train_adain_lowers_the_loss(tmp_path):
-    cfg = AdaINTrainConfig(size=32, load_size=64, batch_size=2, lr=1e-3, vgg_weights="random",
+@pytest.fixture
+def image_dirs(tmp_path):
+    """Tiny content and style folders (the built-in scikit-image sets take seconds to load)."""
+    g = torch.Generator().manual_seed(0)
+    for kind, n in (("content", 3), ("style", 2)):
+        (tmp_path / kind).mkdir()
+        for i in range(n):
+            save_image(torch.rand(3, 40, 48, generator=g), tmp_path / kind / f"{i}.png")
+    return tmp_path / "content", tmp_path / "style"
+
+
+def test_train_adain_lowers_the_loss(tmp_path, image_dirs):
+    cfg = AdaINTrainConfig(content=str(image_dirs[0]), style=str(image_dirs[1]), size=32, load_size=48, batch_size=2,
+                           lr=1e-3, vgg_weights="random",
                            loop=LoopConfig(steps=1, out=str(tmp_path), device="cpu"))
     torch.manual_seed(0)
     task = AdaINTask(cfg, torch.device("cpu"))
@@ -267,18 +279,26 @@ def test_train_adain_lowers_the_loss(tmp_path):
     assert float(task.losses(*fixed)[0]["loss"]) < 0.8 * before
 
 
-def test_train_cli_writes_decoders_in_reference_layout(tmp_path):
+def test_train_cli_writes_decoders_in_reference_layout(tmp_path, image_dirs):
     runner = CliRunner()
     out = tmp_path / "adain"
-    result = runner.invoke(main, ["train", "adain", "--steps", "2", "--out", str(out), "--size", "32",
+    result = runner.invoke(main, ["train", "adain", "--content", str(image_dirs[0]), "--style", str(image_dirs[1]),
+                                  "--steps", "2", "--out", str(out), "--size", "32",
                                   "--batch-size", "2", "--vgg", "random", "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     state = weights.load_file(out / "decoder.safetensors")
     assert {k: tuple(v.shape) for k, v in state.items()} == {f"{i}.{p}": (s if p == "weight" else s[:1])
                                                              for i, s in DECODER.items() for p in ("weight", "bias")}
-    result = runner.invoke(main, ["train", "wct-decoders", "--steps", "1", "--out", str(tmp_path / "wct"), "--size",
+    result = runner.invoke(main, ["train", "wct-decoders", "--images", str(image_dirs[0]), "--steps", "1",
+                                  "--out", str(tmp_path / "wct"), "--size",
                                   "16", "--batch-size", "1", "--levels", "relu2_1,relu1_1", "--unpool", "--vgg",
                                   "random", "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     keys = weights.load_file(tmp_path / "wct" / "wct_decoders.safetensors")
     assert {k.split(".")[0] for k in keys} == {"relu2_1", "relu1_1"}
+
+
+def test_builtin_training_images():
+    images = arbitrary.TrainImages("builtin", "style", load_size=32)
+    crops = images.crops([0, 2], 16, torch.Generator().manual_seed(0))
+    assert len(images) == 3 and crops.shape == (2, 3, 16, 16) and 0 <= crops.min() and crops.max() <= 1

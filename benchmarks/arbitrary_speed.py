@@ -8,14 +8,13 @@ absent), with models already loaded: one timed run = encode the style + stylise 
 side. Timings are medians of ``--repeats`` runs after a warm-up; the ratio is pixforge / peer (< 1: pixforge
 faster). Network weights do not change the work, so pixforge runs random-weight nets of the released layout
 (normalised VGG19 to relu4_1 + the decoder.pth mirror). Peak memory: resident set (ru_maxrss) of a fresh
-subprocess doing one 1024 px stylisation. Writes benchmarks/RESULTS_arbitrary.json.
+subprocess doing one 1024 px stylisation (VmHWM). Writes benchmarks/RESULTS_arbitrary.json.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -121,7 +120,9 @@ def child(which: str, size: int, threads: int) -> None:
     content, style = images(size)
     runner = peer(threads) if which == "peer" else AdaIN(which.split(":", 1)[1])
     runner(content, style)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve, so a child would report the parent's peak
+    status = Path("/proc/self/status").read_text()
+    print(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024)
 
 
 def peak_mib(which: str, size: int, threads: int) -> float:
@@ -138,10 +139,20 @@ def main() -> None:
     ap.add_argument("--variants", default="fp32,cl,bf16,cl+bf16")
     ap.add_argument("--no-wct", action="store_true")
     ap.add_argument("--child", default=None)
+    ap.add_argument("--memory-only", action="store_true", help="Only the 1024 px peak-memory measurement.")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.child:
         child(args.child, sizes[0], args.threads)
+        return
+    if args.memory_only:
+        path = ROOT / "benchmarks" / "RESULTS_arbitrary.json"
+        result = json.loads(path.read_text())
+        best = result["rows"][-1]["best_adain"][6:-1]
+        result["peak_mib_1024"] = {"adain": peak_mib(f"adain:{best}", 1024, args.threads),
+                                   "peer": peak_mib("peer", 1024, args.threads)}
+        print(result["peak_mib_1024"])
+        path.write_text(json.dumps(result, indent=1))
         return
     torch.set_num_threads(args.threads)
     variants = args.variants.split(",")

@@ -192,6 +192,19 @@ def test_unpool_decoder_inverts_pool_positions():
         dec(f["relu2_1"])
 
 
+def test_decoders_mirror_the_pixforge_vgg_fallback():
+    from pixforge.nn.vgg import VGGFeatures
+
+    enc = VGGFeatures("vgg16", ["relu4_1"], normalization="caffe")
+    layout = arbitrary.decoder_layout(enc, "relu4_1")
+    assert layout == [(512, 256), "M", (256, 256), (256, 256), (256, 128), "M", (128, 128), (128, 64), "M",
+                      (64, 64), (64, 3)]
+    x = torch.rand(1, 3, 24, 32)
+    f, pools = encode(enc, x, ["relu4_1"], pool_indices=True)
+    assert arbitrary.make_decoder(enc, "relu4_1", unpool=True)(f["relu4_1"], pools).shape == x.shape
+    assert arbitrary.make_decoder(enc, "relu4_1")(f["relu4_1"]).shape == x.shape
+
+
 # ----- methods, CLI and training -----
 
 @pytest.mark.parametrize("method", ["adain", "wct", "photowct", "swap"])

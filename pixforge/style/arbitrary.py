@@ -24,7 +24,7 @@ from torch import nn
 
 from .. import weights as weights_mod
 from ..errors import ConfigError, WeightsError
-from ..nn.vgg import CFGS, VGGFeatures, create_vgg
+from ..nn.vgg import CFGS, create_vgg
 from ..utils import default_device
 from .losses import mean_std
 

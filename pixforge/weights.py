@@ -362,3 +362,27 @@ register(WeightSpec(
     license="Apache-2.0 (pytorch-fid; TensorFlow inception-2015-12-05)",
     meta={"arch": "fid-inception-v3", "input": "[-1, 1], resized to 299"},
 ))
+register(WeightSpec(
+    name="adain-vgg-normalised",
+    filename="vgg_normalised.pth",
+    url="https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
+    sha256=None,  # not published: pinned on first import
+    size=None,
+    format="torch",
+    converter="pixforge.style.arbitrary:convert_vgg_normalised",
+    description="AdaIN encoder: Caffe-normalised VGG19 as an nn.Sequential (naoto0804/pytorch-AdaIN release)",
+    license="MIT (pytorch-AdaIN)",
+    meta={"arch": "vgg19-normalised"},
+))
+register(WeightSpec(
+    name="adain-decoder",
+    filename="decoder.pth",
+    url="https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
+    sha256=None,  # not published: pinned on first import
+    size=None,
+    format="torch",
+    converter="pixforge.style.arbitrary:convert_adain_decoder",
+    description="AdaIN relu4_1 decoder for adain-vgg-normalised (naoto0804/pytorch-AdaIN release)",
+    license="MIT (pytorch-AdaIN)",
+    meta={"arch": "adain-decoder", "encoder": "adain-vgg-normalised"},
+))

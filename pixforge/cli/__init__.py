@@ -5,5 +5,6 @@ from .app import evaluate, main, train  # noqa: F401
 from . import weights  # noqa: E402,F401
 from . import metrics  # noqa: E402,F401
 from . import style  # noqa: E402,F401
+from . import demo  # noqa: E402,F401
 
 __all__ = ["main"]

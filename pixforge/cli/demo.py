@@ -22,7 +22,7 @@ PHOTOS = ("astronaut", "chelsea")
 @click.option("--photo", type=click.Choice(PHOTOS), default="astronaut", show_default=True,
               help="scikit-image photo to stylise.")
 @click.option("--size", type=int, default=384, show_default=True, help="Long side of the result in pixels.")
-@click.option("--steps", type=int, default=200, show_default=True, help="L-BFGS steps (over both scales).")
+@click.option("--steps", type=int, default=160, show_default=True, help="L-BFGS steps (split over two scales).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from gan_fakes import fake_builtin, install, one_thread
+from gan_fakes import install, one_thread
 
 from pixforge.cli import main
 from pixforge.train import load_checkpoint
@@ -134,14 +134,12 @@ def _free_port() -> int:
 def _ddp_worker(rank: int, port: int, out: str) -> None:
     import os
 
-    import pixforge.gan.data as data
     from pixforge.gan.train import config_from, train_gan
     from pixforge.train import distributed as dist_utils
 
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
                       LOCAL_RANK=str(rank))
-    data.load_builtin = fake_builtin
     cfg = config_from(None, {"data": "grid25", "loss": "wgan-gp", "n_critic": "2", "width": "16", "z_dim": "8",
                              "batch_size": "32", "loop.steps": "4", "loop.out": out, "loop.device": "cpu",
                              "loop.progress": "false", "loop.tensorboard": "false"})
@@ -163,7 +161,6 @@ def test_ddp_two_cpu_processes_keep_identical_generators(tmp_path):
 def test_short_grid25_run_improves_mode_coverage(tmp_path, monkeypatch):
     from pixforge.metrics.modes import mixture_modes
 
-    monkeypatch.setattr("pixforge.gan.data.load_builtin", lambda name, **kw: fake_builtin(name, n=4000))
     out = tmp_path / "cov"
     base = ["train", "gan", "--data", "grid25", "--loss", "lsgan", "--out", out, "loop.progress=false",
             "loop.tensorboard=false"]  # the MLP and the loss's paper optimiser settings

@@ -36,6 +36,18 @@ def run(data: str, loss: str, seed: int, steps: int, batch: int, out: str) -> di
             "high_quality": m["high_quality"], "kl": m["kl"], "seconds": time.perf_counter() - t0}
 
 
+def summarise(rows: list[dict], datasets: list[str], losses: list[str]) -> dict:
+    summary = {}
+    for data in datasets:
+        for loss in losses:
+            sel = [r for r in rows if r["data"] == data and r["loss"] == loss]
+            if sel:
+                summary[f"{data}/{loss}"] = {
+                    "modes_median": statistics.median(r["modes"] for r in sel), "modes": [r["modes"] for r in sel],
+                    "high_quality_median": statistics.median(r["high_quality"] for r in sel)}
+    return summary
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=2000)
@@ -47,24 +59,20 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_gan_losses.json")))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = []
+    rows: list[dict] = []
+    datasets, losses = args.data.split(","), args.losses.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        for data in args.data.split(","):
-            for loss in args.losses.split(","):
-                for seed in range(args.seeds):
+        for seed in range(args.seeds):  # seed-major: a cut-short run still covers every loss
+            for data in datasets:
+                for loss in losses:
                     r = run(data, loss, seed, args.steps, args.batch, f"{tmp}/{data}-{loss}-{seed}")
                     rows.append(r)
                     print(f"{data:7s} {loss:14s} seed {seed}: modes {r['modes']:2d}/{r['total_modes']}  "
                           f"high-quality {100 * r['high_quality']:5.1f}%  ({r['seconds']:.0f}s)", flush=True)
-    summary = {}
-    for data in args.data.split(","):
-        for loss in args.losses.split(","):
-            sel = [r for r in rows if r["data"] == data and r["loss"] == loss]
-            summary[f"{data}/{loss}"] = {
-                "modes_median": statistics.median(r["modes"] for r in sel), "modes": [r["modes"] for r in sel],
-                "high_quality_median": statistics.median(r["high_quality"] for r in sel)}
-    Path(args.out).write_text(json.dumps({"steps": args.steps, "batch": args.batch, "seeds": args.seeds,
-                                          "summary": summary, "runs": rows}, indent=2))
+                    summary = summarise(rows, datasets, losses)
+                    Path(args.out).write_text(json.dumps({"steps": args.steps, "batch": args.batch,
+                                                          "seeds": args.seeds, "summary": summary, "runs": rows},
+                                                         indent=2))
     print("\n| data | loss | modes (median of seeds) | per seed | high-quality % (median) |\n|---|---|---|---|---|")
     for key, s in summary.items():
         data, loss = key.split("/")

@@ -160,7 +160,8 @@ def main() -> None:
     result = {
         "benchmark": "gan_throughput", "batch": args.batch, "size": args.size, "steps": args.steps,
         "repeats": args.repeats, "threads": args.threads, "torch": torch.__version__,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "machine": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "machine": platform.processor() or platform.machine(),
         "shared_machine": True,
         "median_it_per_s": {k: statistics.median(v) for k, v in rates.items()},
         "runs_it_per_s": rates,

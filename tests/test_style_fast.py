@@ -57,6 +57,22 @@ def test_examples_state_dict_with_stale_keys_loads(tmp_path):
     assert {"fast-candy", "fast-mosaic", "fast-rain-princess", "fast-udnie"} <= set(REGISTRY)
 
 
+def test_registry_imports_member_of_examples_zip(tmp_path, isolated_home):
+    import zipfile
+
+    from pixforge import weights
+
+    state = {k: torch.randn(s) for k, s in _examples_shapes().items()}
+    torch.save(state, tmp_path / "mosaic.pth")
+    archive = tmp_path / "saved_models.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(tmp_path / "mosaic.pth", "saved_models/mosaic.pth")
+    with pytest.warns(UserWarning, match="pinned"):
+        weights.import_file("fast-mosaic", archive)
+    loaded = methods.build([], methods.StylizeOptions(method="fast", model="fast-mosaic", device="cpu"))
+    assert torch.equal(loaded.net.in4.weight, state["in4.weight"])
+
+
 def test_cin_blend_one_zero_equals_style_zero():
     torch.manual_seed(0)
     net = TransformerNet(num_styles=2).eval()

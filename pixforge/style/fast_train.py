@@ -192,9 +192,13 @@ def train_fast_style(cfg: FastStyleConfig) -> Path:
     device = setup(cfg.loop)
     task = FastStyleTask(cfg, device)
     fit(task, cfg.loop, {"fast_style": asdict(cfg)})
-    styles = [*(_names_of(cfg.from_model)), cfg.add_style] if cfg.add_style else cfg.styles
+    if cfg.add_style:
+        old = _names_of(cfg.from_model) or [f"style{i}" for i in range(task.net.num_styles - 1)]
+        names = [*old, Path(cfg.add_style).stem]
+    else:
+        names = [Path(s).stem for s in cfg.styles]
     out = Path(cfg.loop.out) / "model.safetensors"
-    save_state_dict(task.net.state_dict(), out, metadata={"styles": ",".join(Path(s).stem for s in styles if s)})
+    save_state_dict(task.net.state_dict(), out, metadata={"styles": ",".join(names)})
     return out
 
 

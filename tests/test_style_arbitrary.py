@@ -206,6 +206,20 @@ def test_stylize_cli_writes_images(tmp_path, method):
     assert read_image(tmp_path / "o.png").shape == (3, 48, 64)
 
 
+def test_colour_helpers():
+    g = torch.Generator().manual_seed(0)
+    src = torch.rand(3, 20, 20, generator=g) * 0.5 + 0.25
+    tgt = (torch.rand(3, 20, 20, generator=g) * torch.tensor([0.2, 0.4, 0.1]).view(3, 1, 1)
+           + torch.tensor([0.5, 0.3, 0.4]).view(3, 1, 1))
+    out = arbitrary._match_color(src, tgt)
+    assert torch.allclose(out.reshape(3, -1).mean(1), tgt.reshape(3, -1).mean(1), atol=1e-3)
+    assert torch.allclose(torch.cov(out.reshape(3, -1)), torch.cov(tgt.reshape(3, -1)), atol=1e-3)
+    content = torch.full((1, 3, 4, 4), 0.4) + torch.tensor([0.1, 0.0, -0.1]).view(1, 3, 1, 1)
+    mixed = arbitrary._with_content_chroma(torch.rand(1, 3, 4, 4, generator=g) * 0.2 + 0.3, content)
+    to_yiq = lambda x: torch.einsum("ij,njhw->nihw", arbitrary._RGB2YIQ, x)  # noqa: E731
+    assert torch.allclose(to_yiq(mixed)[:, 1:], to_yiq(content)[:, 1:], atol=1e-5)
+
+
 def test_preserve_color_and_masks_through_the_registry():
     g = torch.Generator().manual_seed(0)
     content, styles = torch.rand(3, 32, 32, generator=g), [torch.rand(3, 32, 32, generator=g) for _ in range(2)]
@@ -221,8 +235,39 @@ def test_preserve_color_and_masks_through_the_registry():
                                                                 masks=[left]))
 
 
-def test_train_adain_lowers_the_loss(tmp_path):
-    cfg = AdaINTrainConfig(size=32, load_size=64, batch_size=2, lr=1e-3, vgg_weights="random",
+def test_tiled_adain(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    content, style = torch.rand(3, 40, 56, generator=g), torch.rand(3, 32, 32, generator=g)
+    base = dict(method="adain", vgg_weights="random", device="cpu", alpha=0.7)
+    torch.manual_seed(0)
+    whole = methods.stylize(content, [style], methods.StylizeOptions(**base))
+    torch.manual_seed(0)
+    one_tile = methods.stylize(content, [style], methods.StylizeOptions(**base, tile=64))
+    assert torch.allclose(whole, one_tile, atol=1e-4)
+    torch.manual_seed(0)
+    tiled = methods.stylize(content, [style], methods.StylizeOptions(**base, tile=16))
+    assert tiled.shape == whole.shape and torch.isfinite(tiled).all()
+    boxes = arbitrary.tile_boxes(40, 56, 16, 8)
+    covered = torch.zeros(40, 56)
+    for _, _, iy, ix in boxes:
+        covered[iy, ix] += 1
+    assert torch.equal(covered, torch.ones(40, 56))
+
+
+@pytest.fixture
+def image_dirs(tmp_path):
+    """Tiny content and style folders (the built-in scikit-image sets take seconds to load)."""
+    g = torch.Generator().manual_seed(0)
+    for kind, n in (("content", 3), ("style", 2)):
+        (tmp_path / kind).mkdir()
+        for i in range(n):
+            save_image(torch.rand(3, 40, 48, generator=g), tmp_path / kind / f"{i}.png")
+    return tmp_path / "content", tmp_path / "style"
+
+
+def test_train_adain_lowers_the_loss(tmp_path, image_dirs):
+    cfg = AdaINTrainConfig(content=str(image_dirs[0]), style=str(image_dirs[1]), size=32, load_size=48, batch_size=2,
+                           lr=1e-3, vgg_weights="random",
                            loop=LoopConfig(steps=1, out=str(tmp_path), device="cpu"))
     torch.manual_seed(0)
     task = AdaINTask(cfg, torch.device("cpu"))
@@ -234,18 +279,26 @@ def test_train_adain_lowers_the_loss(tmp_path):
     assert float(task.losses(*fixed)[0]["loss"]) < 0.8 * before
 
 
-def test_train_cli_writes_decoders_in_reference_layout(tmp_path):
+def test_train_cli_writes_decoders_in_reference_layout(tmp_path, image_dirs):
     runner = CliRunner()
     out = tmp_path / "adain"
-    result = runner.invoke(main, ["train", "adain", "--steps", "2", "--out", str(out), "--size", "32",
+    result = runner.invoke(main, ["train", "adain", "--content", str(image_dirs[0]), "--style", str(image_dirs[1]),
+                                  "--steps", "2", "--out", str(out), "--size", "32",
                                   "--batch-size", "2", "--vgg", "random", "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     state = weights.load_file(out / "decoder.safetensors")
     assert {k: tuple(v.shape) for k, v in state.items()} == {f"{i}.{p}": (s if p == "weight" else s[:1])
                                                              for i, s in DECODER.items() for p in ("weight", "bias")}
-    result = runner.invoke(main, ["train", "wct-decoders", "--steps", "1", "--out", str(tmp_path / "wct"), "--size",
+    result = runner.invoke(main, ["train", "wct-decoders", "--images", str(image_dirs[0]), "--steps", "1",
+                                  "--out", str(tmp_path / "wct"), "--size",
                                   "16", "--batch-size", "1", "--levels", "relu2_1,relu1_1", "--unpool", "--vgg",
                                   "random", "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     keys = weights.load_file(tmp_path / "wct" / "wct_decoders.safetensors")
     assert {k.split(".")[0] for k in keys} == {"relu2_1", "relu1_1"}
+
+
+def test_builtin_training_images():
+    images = arbitrary.TrainImages("builtin", "style", load_size=32)
+    crops = images.crops([0, 2], 16, torch.Generator().manual_seed(0))
+    assert len(images) == 3 and crops.shape == (2, 3, 16, 16) and 0 <= crops.min() and crops.max() <= 1

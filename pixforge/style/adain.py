@@ -15,12 +15,14 @@ import torch.nn.functional as F
 
 from .. import weights as weights_mod
 from ..train.loop import LoopConfig, StepBatches, Task
-from .arbitrary import (ADAIN_DECODER_WEIGHTS, NormalisedVGG, TrainImages, adain_flat,
-                        color_wrap, encode, load_decoder, load_encoder, make_decoder, prepare, transfer)
+from ..errors import ConfigError
+from .arbitrary import (ADAIN_DECODER_WEIGHTS, NormalisedVGG, TrainImages, adain_flat, blend_weights, color_wrap,
+                        encode, load_decoder, load_encoder, make_decoder, prepare, tile_boxes, transfer)
 from .losses import content_loss, mean_std
 
 CONTENT_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+TILE_HALO = 64  # px of context around each tile with --tile
 
 
 def adain(content_feat: torch.Tensor, style_feat: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -45,11 +47,46 @@ def build_adain(styles: list[torch.Tensor], opts):
     decoder = load_decoder(enc, CONTENT_LAYER, opts.decoder or default_decoder(enc)).to(prep.device)
     cached = [encode(enc, s, [CONTENT_LAYER])[0][CONTENT_LAYER] for s in prep.styles]
 
+    if opts.tile and opts.masks is not None:
+        raise ConfigError("adain: --tile and --mask cannot be combined")
+
     def run(content: torch.Tensor, style_imgs: list[torch.Tensor]) -> torch.Tensor:
-        fc = encode(enc, content, [CONTENT_LAYER])[0][CONTENT_LAYER]
         fs = cached if style_imgs is prep.styles else [encode(enc, s, [CONTENT_LAYER])[0][CONTENT_LAYER]
                                                        for s in style_imgs]
+        if opts.tile:
+            return _tiled(content, fs)
+        fc = encode(enc, content, [CONTENT_LAYER])[0][CONTENT_LAYER]
         return decoder(transfer(fc, fs, adain_flat, opts.alpha, opts.style_blend, opts.masks))
+
+    def _tiled(content: torch.Tensor, fs: list[torch.Tensor]) -> torch.Tensor:
+        """Two passes over tiles: content statistics of the whole image first, then AdaIN with those
+        statistics and decoding tile by tile (only the inner part of each tile is kept), so memory is
+        bounded by the tile size and the statistics do not change from tile to tile."""
+        boxes = tile_boxes(*content.shape[-2:], opts.tile, halo=TILE_HALO)
+
+        def inner_features(box):
+            oy, ox, iy, ix = box
+            f = encode(enc, content[..., oy, ox], [CONTENT_LAYER])[0][CONTENT_LAYER]
+            return f, f[..., (iy.start - oy.start) // 8: -(-(iy.stop - oy.start) // 8),
+                         (ix.start - ox.start) // 8: -(-(ix.stop - ox.start) // 8)]
+
+        total = squares = count = 0
+        for box in boxes:
+            inner = inner_features(box)[1].double()
+            total, squares = total + inner.sum((0, 2, 3)), squares + (inner * inner).sum((0, 2, 3))
+            count += inner[0, 0].numel() * inner.shape[0]
+        mean = (total / count).view(1, -1, 1, 1)
+        std = (squares / count - mean.view(-1) ** 2).clamp_min(0).add(1e-5).sqrt().view(1, -1, 1, 1)
+        out = torch.empty_like(content)
+        for box in boxes:
+            oy, ox, iy, ix = box
+            f = inner_features(box)[0]
+            normalised = ((f - mean) / std).to(f.dtype)
+            t = sum(wk * (normalised * ss + ms) for wk, (ms, ss) in zip(blend_weights(len(fs), opts.style_blend),
+                                                                       map(mean_std, fs)))
+            dec = decoder(opts.alpha * t + (1 - opts.alpha) * f)
+            out[..., iy, ix] = dec[..., iy.start - oy.start: iy.stop - oy.start, ix.start - ox.start: ix.stop - ox.start]
+        return out
 
     return color_wrap(run, prep.styles, opts)
 

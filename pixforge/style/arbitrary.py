@@ -189,23 +189,23 @@ def convert_adain_decoder(path: Path) -> dict[str, torch.Tensor]:
 def load_encoder(last: str = "relu5_1", weights: str | None = "auto") -> nn.Module:
     """The encoder up to ``last``: AdaIN's normalised VGG19 when its weights are cached (``weights="auto"``),
     named (``"adain-vgg-normalised"`` or a ``vgg_normalised.pth`` file) or None (random weights); for "auto"
-    without that file, and for any other registry name, the pixforge VGG of :func:`create_vgg` (with a warning
-    for "auto": decoders must have been trained on the encoder they are used with)."""
+    without that file, for any other registry name and for torchvision-layout files, the pixforge VGG of
+    :func:`create_vgg` (with a warning for "auto": decoders must match the encoder they were trained on)."""
     if weights == "auto" and not weights_mod.is_present(ENCODER_WEIGHTS):
         warnings.warn(f"AdaIN's VGG19 ({ENCODER_WEIGHTS}) is not in the cache, so pixforge's VGG stands in as the "
                       f"encoder; decoders must have been trained on the same encoder", stacklevel=2)
         return create_vgg([last], weights="auto")
     if weights == "auto":
         weights = ENCODER_WEIGHTS
-    encoder = NormalisedVGG(last)
     if weights is None:
-        return encoder
+        return NormalisedVGG(last)
     if weights == ENCODER_WEIGHTS:
         state = weights_mod.load_state_dict(weights)
-    elif Path(weights).is_file():
+    elif Path(weights).is_file() and not any(k.startswith("features.") for k in weights_mod.load_file(weights)):
         state = convert_vgg_normalised(Path(weights))
-    else:
+    else:  # another registry name, or a torchvision-layout file
         return create_vgg([last], weights=weights)
+    encoder = NormalisedVGG(last)
     encoder.load_state_dict({k: v for k, v in state.items() if k in encoder.state_dict()})
     encoder.backbone = str(weights)
     return encoder
@@ -325,6 +325,12 @@ def _luminance(img: torch.Tensor) -> torch.Tensor:
     return yiq[..., :1, :, :].expand(*img.shape)
 
 
+def _matched_luminance(style: torch.Tensor, content_lum: torch.Tensor) -> torch.Tensor:
+    """The style's luminance shifted to the content luminance's mean and std (Gatys et al. 2017)."""
+    lum = _luminance(style)
+    return ((lum - lum.mean()) / lum.std().clamp_min(1e-5) * content_lum.std() + content_lum.mean()).clamp(0, 1)
+
+
 def _with_content_chroma(stylised: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Luminance of ``stylised`` with the I/Q chroma of ``content`` (both (N, 3, H, W))."""
     m = _RGB2YIQ.to(content)
@@ -375,7 +381,8 @@ def color_wrap(run: Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor], 
             if mode == "histogram":
                 out = run(img, [_match_color(s[0], img[0]).unsqueeze(0) for s in styles])
             elif mode == "luminance":
-                out = run(_luminance(img), [_luminance(s) for s in styles])
+                lum = _luminance(img)
+                out = run(lum, [_matched_luminance(s, lum) for s in styles])
             else:
                 out = run(img, styles)
             if out.shape[-2:] != img.shape[-2:]:
@@ -436,3 +443,19 @@ class TrainImages:
             x = int(torch.randint(w - size + 1, (1,), generator=generator))
             out.append(img[:, y:y + size, x:x + size])
         return torch.stack(out)
+
+
+def tile_boxes(h: int, w: int, tile: int, halo: int) -> list[tuple[slice, slice, slice, slice]]:
+    """Cover an h x w image with tiles: per tile (outer rows, outer cols, inner rows, inner cols), where the
+    inner regions partition the image and the outer ones add up to ``halo`` pixels of context on every side.
+    Positions are multiples of 8 (the encoders' total stride) so features line up across tiles."""
+    step = max(8, tile // 8 * 8)
+    halo = halo // 8 * 8
+    boxes = []
+    for y in range(0, h, step):
+        for x in range(0, w, step):
+            iy, ix = slice(y, min(h, y + step)), slice(x, min(w, x + step))
+            oy = slice(max(0, y - halo), min(h, y + step + halo))
+            ox = slice(max(0, x - halo), min(w, x + step + halo))
+            boxes.append((oy, ox, iy, ix))
+    return boxes

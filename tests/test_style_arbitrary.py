@@ -12,7 +12,7 @@ from torch import nn
 from pixforge import weights
 from pixforge.cli import main
 from pixforge.io import read_image, save_image
-from pixforge.style import arbitrary, methods
+from pixforge.style import arbitrary, methods, photowct
 from pixforge.style.adain import AdaINTask, AdaINTrainConfig, adain
 from pixforge.style.arbitrary import NormalisedVGG, adain_flat, encode, transfer
 from pixforge.style.losses import mean_std
@@ -131,7 +131,7 @@ def test_style_swap_uses_only_style_patches():
 
 # ----- PhotoWCT smoothing -----
 
-def test_smoothing_solves_the_linear_system():
+def test_smoothing_solves_the_linear_system(monkeypatch):
     content = torch.rand(1, 3, 9, 10, generator=torch.Generator().manual_seed(0))
     y = torch.rand(1, 3, 9, 10, generator=torch.Generator().manual_seed(1)).double()
     r = smooth(y, content, lam=5.0, sigma=0.3)
@@ -141,6 +141,9 @@ def test_smoothing_solves_the_linear_system():
     assert torch.equal(smooth(y, content, lam=0.0), y)
     assert np.allclose((smoothing_system(content[0].numpy(), lam=0.0) - np.eye(90)), 0)
     assert r.std() < y.std()  # it smooths
+    monkeypatch.setattr(photowct, "LU_MAX_PIXELS", 10)  # the conjugate-gradient path for big images
+    r_cg = smooth(y, content, lam=5.0, sigma=0.3)
+    assert torch.allclose(r_cg, r, atol=1e-4)
 
 
 # ----- converters and registry -----

@@ -19,6 +19,8 @@ from .wct import LEVELS, build_wct
 BETA = 0.99                  # FastPhotoStyle's propagation weight (its code uses 0.9999 with the matting affinity)
 LAMBDA = BETA / (1 - BETA)   # = 99: smoothness weight of (I + lambda L) r = y
 SIGMA = 0.1                  # affinity bandwidth on [0, 1] RGB
+LU_MAX_PIXELS = 512 * 512    # direct solve up to this size, conjugate gradients above
+CG_RTOL = 1e-6
 
 
 def affinity(image: np.ndarray, sigma: float = SIGMA) -> scipy.sparse.csr_matrix:
@@ -56,7 +58,11 @@ def smooth(stylised: torch.Tensor, content: torch.Tensor, lam: float = LAMBDA, s
     out = torch.empty_like(stylised)
     for i in range(stylised.shape[0]):
         y = stylised[i].detach().double().cpu().numpy()
-        solve = scipy.sparse.linalg.factorized(smoothing_system(content[i].double().cpu().numpy(), lam, sigma))
+        a = smoothing_system(content[i].double().cpu().numpy(), lam, sigma)
+        if a.shape[0] <= LU_MAX_PIXELS:  # sparse LU once, three cheap solves
+            solve = scipy.sparse.linalg.factorized(a)
+        else:  # LU fill-in grows too fast: conjugate gradients (the matrix is symmetric positive definite)
+            solve = lambda b: scipy.sparse.linalg.cg(a, b, x0=b, rtol=CG_RTOL)[0]  # noqa: E731
         r = np.stack([solve(y[ch].ravel()) for ch in range(y.shape[0])]).reshape(y.shape)
         out[i] = torch.from_numpy(r).to(stylised)
     return out

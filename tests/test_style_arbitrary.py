@@ -296,7 +296,7 @@ def test_train_cli_writes_decoders_in_reference_layout(tmp_path, image_dirs):
     runner = CliRunner()
     out = tmp_path / "adain"
     result = runner.invoke(main, ["train", "adain", "--content", str(image_dirs[0]), "--style", str(image_dirs[1]),
-                                  "--steps", "2", "--out", str(out), "--size", "32",
+                                  "--steps", "2", "--out", str(out), "--size", "32", "--amp",
                                   "--batch-size", "2", "--vgg", "random", "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     state = weights.load_file(out / "decoder.safetensors")

@@ -25,17 +25,18 @@ def _loop_options(f):
         click.option("--sample-every", type=int, default=1000, show_default=True),
         click.option("--ckpt-every", type=int, default=1000, show_default=True),
         click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints/last.pt."),
+        click.option("--amp", is_flag=True, help="bfloat16 autocast (CUDA, and CPUs with AVX-512 BF16)."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]):
         f = option(f)
     return f
 
 
-def _loop(out, steps, seed, device, log_every, sample_every, ckpt_every, resume, quiet):
+def _loop(out, steps, seed, device, log_every, sample_every, ckpt_every, resume, amp, quiet):
     from ..train.loop import LoopConfig
 
     return LoopConfig(steps=steps, out=str(out), seed=seed, device=device, log_every=log_every,
-                      sample_every=sample_every, ckpt_every=ckpt_every, resume=resume, progress=not quiet,
+                      sample_every=sample_every, ckpt_every=ckpt_every, resume=resume, amp=amp, progress=not quiet,
                       tensorboard=False)
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import weights as weights_mod
-from ..train.loop import LoopConfig, StepBatches, Task
+from ..train.loop import LoopConfig, StepBatches, Task, autocast
 from ..errors import ConfigError
 from .arbitrary import (ADAIN_DECODER_WEIGHTS, NormalisedVGG, TrainImages, adain_flat, blend_weights, color_wrap,
                         encode, load_decoder, load_encoder, make_decoder, prepare, tile_boxes, transfer)
@@ -143,19 +143,22 @@ class AdaINTask(Task):
         return content.to(self.device), style.to(self.device)
 
     def losses(self, content: torch.Tensor, style: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        def features(x: torch.Tensor, layers) -> dict[str, torch.Tensor]:  # statistics in float32 under --amp
+            return {k: v.float() for k, v in encode(self.encoder, x, layers)[0].items()}
+
         with torch.no_grad():
-            fc = encode(self.encoder, content, [CONTENT_LAYER])[0][CONTENT_LAYER]
-            fs = encode(self.encoder, style, STYLE_LAYERS)[0]
-            t = adain(fc, fs[CONTENT_LAYER])
+            fs = features(style, STYLE_LAYERS)
+            t = adain(features(content, [CONTENT_LAYER])[CONTENT_LAYER], fs[CONTENT_LAYER])
         out = self.decoder(t)
-        fo = encode(self.encoder, out, STYLE_LAYERS)[0]
+        fo = features(out, STYLE_LAYERS)
         lc = content_loss(fo[CONTENT_LAYER], t)
         ls = style_stat_loss(fo, fs)
         return {"loss": lc + self.cfg.style_weight * ls, "content": lc, "style": ls}, out
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         self.decoder.train()
-        losses, _ = self.losses(*self.batch(step))
+        with autocast(self.device, self.cfg.loop.amp):
+            losses, _ = self.losses(*self.batch(step))
         opt = self.optimizers["decoder"]
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()

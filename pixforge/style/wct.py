@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import weights as weights_mod
-from ..train.loop import LoopConfig, StepBatches, Task
+from ..train.loop import LoopConfig, StepBatches, Task, autocast
 from .arbitrary import TrainImages, color_wrap, encode, load_decoder, load_encoder, make_decoder, prepare, transfer
 
 LEVELS = ("relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1")
@@ -138,8 +138,10 @@ class WCTDecodersTask(Task):
         total = 0.0
         for lv in self.cfg.levels:
             self.decoders[lv].train()
-            rec, target = self.reconstruct(x, lv)
-            loss = F.mse_loss(rec, x) + self.cfg.feature_weight * F.mse_loss(encode(self.encoder, rec, [lv])[0][lv], target)
+            with autocast(self.device, self.cfg.loop.amp):
+                rec, target = self.reconstruct(x, lv)
+                feats = encode(self.encoder, rec, [lv])[0][lv]
+            loss = F.mse_loss(rec.float(), x) + self.cfg.feature_weight * F.mse_loss(feats.float(), target.float())
             losses[lv] = loss.detach()
             total = total + loss
         opt = self.optimizers["decoders"]

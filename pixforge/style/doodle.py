@@ -233,7 +233,7 @@ def doodle(style_image: ImageLike, style_map: Optional[ImageLike], target_map: O
     use_content = content_t is not None and cfg.init in ("auto", "content")
     if cfg.init == "content" and content_t is None:
         raise BadInputError("init 'content' needs a content image")
-    x = resize(content_t, sizes[0]) if use_content else torch.rand(3, *sizes[0], generator=generator)
+    x = resize(content_t, sizes[0]) if use_content else _noise(style, sizes[0], generator)
 
     from tqdm.auto import tqdm
 
@@ -253,6 +253,16 @@ def doodle(style_image: ImageLike, style_map: Optional[ImageLike], target_map: O
     finally:
         bar.close()
     return x.cpu()
+
+
+def _noise(style: torch.Tensor, hw: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """Start image: the style's mean colour plus smooth noise (uniform noise at a quarter size, upsampled).
+
+    Pixel-level noise is nearly invisible to relu3_1/relu4_1, so it would survive into the result.
+    """
+    small = torch.rand(3, max(1, hw[0] // 4), max(1, hw[1] // 4), generator=generator)
+    noise = F.interpolate(small[None], size=hw, mode="bilinear", align_corners=False)[0]
+    return (style.mean((1, 2))[:, None, None] + (noise - 0.5) * 0.6).clamp(0, 1)
 
 
 def _optimise(objective: _Objective, init: torch.Tensor, steps: int, bar) -> torch.Tensor:

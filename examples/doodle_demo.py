@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--scales", type=int, default=3)
-    parser.add_argument("--layers", default="relu3_1,relu4_1")
+    parser.add_argument("--layers", default="relu2_1,relu3_1,relu4_1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--style", type=Path, default=STYLE, help="Starry Night (default: shared/data)")
     args = parser.parse_args()

@@ -11,7 +11,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from pixforge.io import read_image, save_image, side_by_side, to_tensor
@@ -60,6 +59,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, default=3)
     parser.add_argument("--layers", default="relu2_1,relu3_1,relu4_1")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stride", type=int, default=1, help="style patch stride (2: faster)")
     parser.add_argument("--style", type=Path, default=STYLE, help="Starry Night (default: shared/data)")
     args = parser.parse_args()
     if args.style is None:
@@ -71,6 +71,7 @@ def main() -> None:
     smap.save(args.out / "starry_map.png")
     tmap.save(args.out / "starry_doodle.png")
     result = doodle(style, smap, tmap, size=args.size, steps=args.steps, scales=args.scales, seed=args.seed,
+                    stride=args.stride,
                     layers=args.layers.split(","))
     save_image(result, args.out / "starry_result.png")
     panel = side_by_side([style, to_tensor(smap), to_tensor(tmap), result], height=args.size * 5 // 8)
@@ -79,5 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     main()

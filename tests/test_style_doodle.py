@@ -1,6 +1,7 @@
 """CNNMRF patch matching, its semantic version, and neural doodle (Python API and CLI), on tiny inputs."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
@@ -13,6 +14,15 @@ from pixforge.style.mrf import extract_patches, match_patches, mrf_loss, style_p
 
 RED, BLUE = (0.8, 0.1, 0.1), (0.2, 0.3, 0.95)
 COLOUR_A, COLOUR_B = (1.0, 1.0, 0.0), (0.0, 1.0, 1.0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tensors are tiny: extra threads only add overhead (10x here on a loaded shared CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _rgb(colour) -> torch.Tensor:

@@ -12,12 +12,13 @@ starting point), giving semantic style transfer of a photo.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tqdm.auto import tqdm
 
 from ..errors import BadInputError, ConfigError, DivergenceError
 from ..io import resize, to_tensor
@@ -171,7 +172,8 @@ class _Objective:
         feats = self.vgg(x, wanted)
         loss = x.new_zeros(())
         for name in self.cfg.layers:
-            loss = loss + self.cfg.mrf_weight * mrf_loss(feats[name], self.style[name], self.guides[name]) / self.norm[name]
+            mrf = mrf_loss(feats[name], self.style[name], self.guides[name]) / self.norm[name]
+            loss = loss + self.cfg.mrf_weight * mrf
         if self.content_target is not None:
             c = content_loss(feats[self.cfg.content_layer], self.content_target) / self.content_norm
             loss = loss + self.cfg.content_weight * c
@@ -181,11 +183,10 @@ class _Objective:
 
 
 def _config(config: Optional[DoodleConfig], overrides: dict) -> DoodleConfig:
-    cfg = DoodleConfig(**{f.name: getattr(config, f.name) for f in fields(DoodleConfig)}) if config else DoodleConfig()
-    for key, value in overrides.items():
-        if not hasattr(cfg, key):
-            raise ConfigError(f"unknown doodle option {key!r}")
-        setattr(cfg, key, value)
+    try:
+        cfg = replace(config or DoodleConfig(), **overrides)
+    except TypeError as exc:  # an unknown option name
+        raise ConfigError(f"doodle: {exc}") from None
     if cfg.init not in ("auto", "noise", "content"):
         raise ConfigError(f"init must be auto, noise or content, not {cfg.init!r}")
     if cfg.patch_size < 1 or cfg.steps < 0 or cfg.scales < 1 or cfg.size < 1 or cfg.stride < 1:
@@ -235,8 +236,6 @@ def doodle(style_image: ImageLike, style_map: Optional[ImageLike], target_map: O
     if cfg.init == "content" and content_t is None:
         raise BadInputError("init 'content' needs a content image")
     x = resize(content_t, sizes[0]) if use_content else _noise(style, sizes[0], generator)
-
-    from tqdm.auto import tqdm
 
     bar = tqdm(total=cfg.steps * len(sizes), desc="doodle", disable=not cfg.progress, leave=False)
     try:

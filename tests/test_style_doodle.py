@@ -1,6 +1,7 @@
 """CNNMRF patch matching, its semantic version, and neural doodle (Python API and CLI), on tiny inputs."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
@@ -13,6 +14,15 @@ from pixforge.style.mrf import extract_patches, match_patches, mrf_loss, style_p
 
 RED, BLUE = (0.8, 0.1, 0.1), (0.2, 0.3, 0.95)
 COLOUR_A, COLOUR_B = (1.0, 1.0, 0.0), (0.0, 1.0, 1.0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tensors are tiny: extra threads only add overhead (10x here on a loaded shared CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _rgb(colour) -> torch.Tensor:
@@ -138,3 +148,15 @@ def test_cli_bad_image_is_one_line_exit_2(tmp_path):
     code, output = _invoke("doodle", good, bad, good, "-o", tmp_path / "out.png", "--vgg", "random")
     assert code == 2
     assert "bad.png" in output and len(output.strip().splitlines()) == 1
+
+
+def test_content_is_the_start_image_and_content_loss_pulls_toward_it():
+    style, smap, tmap, _ = _two_texture_scene(32)
+    content = torch.rand(3, 32, 32)
+    kw = dict(size=32, scales=1, layers=["relu2_1"], content_layer="relu2_2", vgg_weights="random", progress=False)
+    start = doodle(style, smap, tmap, content=content, steps=0, **kw)
+    assert torch.allclose(start, content, atol=1e-6)
+    # from noise, a strong content loss brings the result closer to the content than a zero one
+    far = doodle(style, smap, tmap, content=content, steps=8, init="noise", content_weight=0.0, **kw)
+    near = doodle(style, smap, tmap, content=content, steps=8, init="noise", content_weight=100.0, **kw)
+    assert (near - content).abs().mean() < (far - content).abs().mean()

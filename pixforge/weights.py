@@ -99,23 +99,27 @@ def is_present(name: str) -> bool:
     return local_path(name).is_file()
 
 
+def check_file(path: Path, sha256: str | None, size: int | None, what: str, pinned: str | None = None,
+               error: type[Exception] = WeightsError) -> str:
+    """Raise ``error`` unless ``path`` has ``size`` bytes and the ``sha256`` (prefix, or pinned) digest; return it.
+
+    Shared by the weights registry and the dataset downloads (``pixforge.data.downloads``).
+    """
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        raise error(f"{path}: {actual} bytes, but {what} is {size} bytes; the file is incomplete or not the published one")
+    digest = sha256_file(path)
+    expected = sha256 or pinned
+    if expected is not None and not digest.startswith(expected):
+        how = "" if sha256 else ", pinned when the file was first imported"
+        raise error(f"{path}: sha256 {digest} does not match {what} ({expected}{how}); "
+                    f"the file is damaged or tampered with")
+    return digest
+
+
 def _check(spec: WeightSpec, path: Path, pinned: str | None = None) -> str:
     """Raise WeightsError unless ``path`` has the spec's size and sha256 (or the pinned digest); return it."""
-    size = path.stat().st_size
-    if spec.size is not None and size != spec.size:
-        raise WeightsError(
-            f"{path}: {size} bytes, but weights {spec.name!r} are {spec.size} bytes; "
-            f"the file is incomplete or not the published one"
-        )
-    digest = sha256_file(path)
-    expected = spec.sha256 or pinned
-    if expected is not None and not digest.startswith(expected):
-        what = "" if spec.sha256 else ", pinned when the file was first imported"
-        raise WeightsError(
-            f"{path}: sha256 {digest} does not match weights {spec.name!r} ({expected}{what}); "
-            f"the file is damaged or tampered with"
-        )
-    return digest
+    return check_file(path, spec.sha256, spec.size, f"weights {spec.name!r}", pinned=pinned)
 
 
 def verify(name: str, path: str | os.PathLike | None = None) -> Path:
@@ -182,25 +186,31 @@ def fetch(name: str, download: bool = True, progress: bool = True) -> Path:
     return verify(name, path)
 
 
-def _fetch_url(spec: WeightSpec, path: Path, progress: bool, check: bool = True) -> None:
+def _fetch_url(spec: WeightSpec, path: Path, progress: bool) -> None:
+    download(spec.url, path, spec.name, spec.size, progress, check=lambda tmp: _check(spec, tmp))
+
+
+def download(url: str, path: Path, desc: str, size: int | None = None, progress: bool = True,
+             check: Callable[[Path], object] | None = None) -> None:
+    """Stream ``url`` into ``path`` atomically with a progress bar; ``check(tmp)`` runs before the rename."""
     from tqdm.auto import tqdm
 
-    req = urllib.request.Request(spec.url, headers={"User-Agent": "pixforge"})
+    req = urllib.request.Request(url, headers={"User-Agent": "pixforge"})
     with urllib.request.urlopen(req, timeout=30) as resp, atomic_path(path) as tmp:
-        total = int(resp.headers.get("Content-Length") or 0) or spec.size
-        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=spec.name, disable=not progress) as bar:
+        total = int(resp.headers.get("Content-Length") or 0) or size
+        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))
-        if check:
-            _check(spec, tmp)
+        if check is not None:
+            check(tmp)
 
 
 def _fetch_zip_member(spec: WeightSpec, progress: bool) -> None:
     """Download the zip at ``spec.url`` and import its member ``spec.member``."""
     with tempfile.TemporaryDirectory() as tmpdir:
         archive = Path(tmpdir) / "download.zip"
-        _fetch_url(spec, archive, progress, check=False)
+        download(spec.url, archive, spec.name, None, progress)
         import_file(spec.name, archive)
 
 
@@ -351,4 +361,28 @@ register(WeightSpec(
     description="InceptionV3 of TensorFlow's FID code (2015-12-05 graph, ported by pytorch-fid): FID/KID/IS",
     license="Apache-2.0 (pytorch-fid; TensorFlow inception-2015-12-05)",
     meta={"arch": "fid-inception-v3", "input": "[-1, 1], resized to 299"},
+))
+register(WeightSpec(
+    name="adain-vgg-normalised",
+    filename="vgg_normalised.pth",
+    url="https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
+    sha256=None,  # not published: pinned on first import
+    size=None,
+    format="torch",
+    converter="pixforge.style.arbitrary:convert_vgg_normalised",
+    description="AdaIN encoder: Caffe-normalised VGG19 as an nn.Sequential (naoto0804/pytorch-AdaIN release)",
+    license="MIT (pytorch-AdaIN)",
+    meta={"arch": "vgg19-normalised"},
+))
+register(WeightSpec(
+    name="adain-decoder",
+    filename="decoder.pth",
+    url="https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
+    sha256=None,  # not published: pinned on first import
+    size=None,
+    format="torch",
+    converter="pixforge.style.arbitrary:convert_adain_decoder",
+    description="AdaIN relu4_1 decoder for adain-vgg-normalised (naoto0804/pytorch-AdaIN release)",
+    license="MIT (pytorch-AdaIN)",
+    meta={"arch": "adain-decoder", "encoder": "adain-vgg-normalised"},
 ))

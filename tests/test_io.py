@@ -123,3 +123,14 @@ def test_grid_and_side_by_side():
     s = side_by_side([torch.rand(3, 10, 20), torch.rand(3, 20, 20)], height=10, padding=0)
     assert s.shape == (3, 10, 30)
     assert to_pil(s).size == (30, 10)
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+
+    from pixforge.io import save_image
+
+    umask = os.umask(0)
+    os.umask(umask)
+    out = save_image(torch.zeros(3, 4, 4), tmp_path / "x.png")
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -7,24 +7,17 @@ import numpy as np
 import pytest
 import torch
 
+from pixforge.data import load_builtin
 from pixforge.errors import BadInputError, WeightsError
 from pixforge.metrics import compute_fid, compute_is, compute_kid, compute_pr
 from pixforge.metrics.classifier import DigitClassifier, ClassifierConfig, load_classifier, train_classifier
 from pixforge.metrics.features import create_extractor, extract
 
 
-def sklearn_digits():
-    """Test-only adapter (the dataset registry lives in pixforge.data): 8x8 digits in [-1, 1]."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return torch.tensor(d.images, dtype=torch.float32)[:, None] / 8 - 1, torch.tensor(d.target)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("cls")
-    images, labels = sklearn_digits()
+    images, labels = load_builtin("digits")
     report = train_classifier(images, labels, out, steps=120, progress=False, device="cpu")
     return out, report, images, labels
 
@@ -90,17 +83,11 @@ def test_bad_inputs(tmp_path):
         compute_fid(np.full((4, 1, 8, 8), 255.0), np.zeros((4, 1, 8, 8)), "classifier:x")
 
 
-def test_train_classifier_cli(tmp_path, monkeypatch):
-    import sys
-    import types
-
+def test_train_classifier_cli(tmp_path):
     from click.testing import CliRunner
 
     from pixforge.cli import main
 
-    stand_in = types.ModuleType("pixforge.data.builtin")  # until pixforge.data.builtin lands in this branch
-    stand_in.load_builtin = lambda name: sklearn_digits()
-    monkeypatch.setitem(sys.modules, "pixforge.data.builtin", stand_in)
     result = CliRunner().invoke(main, ["train", "classifier", "--data", "digits", "--out", str(tmp_path / "c"),
                                        "--steps", "30", "--device", "cpu"])
     assert result.exit_code == 0, result.output

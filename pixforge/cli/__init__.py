@@ -5,6 +5,11 @@ from .app import evaluate, main, train  # noqa: F401
 from . import weights  # noqa: E402,F401
 from . import metrics  # noqa: E402,F401
 from . import style  # noqa: E402,F401
+from . import data  # noqa: E402,F401
+from . import doodle  # noqa: E402,F401
+from . import gan  # noqa: E402,F401
 from . import fast  # noqa: E402,F401
+from . import arbitrary  # noqa: E402,F401
+from . import demo  # noqa: E402,F401
 
 __all__ = ["main"]

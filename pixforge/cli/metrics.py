@@ -6,6 +6,7 @@ import math
 
 import click
 
+from ..errors import BadInputError
 from .app import evaluate, train
 
 def feature_options(func):
@@ -124,7 +125,7 @@ def stats(source, out, features, batch_size, device, as_json):
 
 
 @train.command()
-@click.option("--data", required=True, help="built-in dataset with labels (mnist5k, digits)")
+@click.option("--data", required=True, help="labelled image dataset (digits, mnist5k, mnist, fashion-mnist; see `pixforge data list`)")
 @click.option("--out", required=True, help="output folder (classifier.safetensors, classifier.json)")
 @click.option("--steps", default=1000, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
@@ -133,10 +134,12 @@ def stats(source, out, features, batch_size, device, as_json):
 @click.option("--device", default="auto", show_default=True)
 def classifier(data, out, steps, batch_size, holdout, seed, device):
     """Train a small digit classifier (domain features for FID/KID/PR; Stacked-MNIST mode counting)."""
-    from ..data.builtin import load_builtin
+    from ..data import load_dataset
     from ..metrics.classifier import train_classifier
 
-    images, labels = load_builtin(data)
+    images, labels = load_dataset(data)
+    if labels is None or images.ndim != 4:
+        raise BadInputError(f"{data}: the classifier needs labelled images (e.g. digits, mnist5k, mnist)")
     r = train_classifier(images, labels, out, steps=steps, batch_size=batch_size, holdout=holdout, seed=seed,
                          data_name=data, device=device)
     click.echo(f"held-out accuracy {100 * r['heldout_accuracy']:.2f}% on {r['heldout_size']} {data} images "

@@ -39,8 +39,8 @@ def _names(text: str | None) -> list[str] | None:
 @click.option("--preserve-color", type=click.Choice(["luminance", "histogram"]), default=None,
               help="Keep the content's colours: luminance-only transfer, or match the style's colour histogram.")
 @click.option("--content-weight", type=float, default=1.0, show_default=True)
-@click.option("--style-weight", type=float, default=1e4, show_default=True)
-@click.option("--tv-weight", type=float, default=1e-3, show_default=True, help="Total-variation weight.")
+@click.option("--style-weight", type=float, default=100.0, show_default=True)
+@click.option("--tv-weight", type=float, default=1e3, show_default=True, help="Total-variation weight.")
 @click.option("--style-scale", type=float, default=1.0, show_default=True,
               help="Style image size relative to the output (bigger = larger brush strokes).")
 @click.option("--content-layer", default="relu4_2", show_default=True)
@@ -48,7 +48,7 @@ def _names(text: str | None) -> list[str] | None:
 @click.option("--layer-weights", default=None, help="One weight per style layer (default: equal).")
 @click.option("--init", type=click.Choice(["content", "style", "noise"]), default="content", show_default=True)
 @click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True)
-@click.option("--lr", type=float, default=1.0, show_default=True, help="Learning rate (adam).")
+@click.option("--lr", type=float, default=0.02, show_default=True, help="Learning rate (adam, pixels in [0, 1]).")
 @click.option("--scales", type=int, default=1, show_default=True,
               help="Coarse-to-fine levels: optimise at half size first, upsample, continue.")
 @click.option("--save-every", type=int, default=0, help="Also write OUT_stepN.png every N steps.")

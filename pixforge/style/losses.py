@@ -22,7 +22,10 @@ def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     the mask's total weight instead of H*W, so the Gram describes only the masked region.
     """
     n, c, h, w = features.shape
-    f = features.reshape(n, c, h * w)
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        f = features.permute(0, 2, 3, 1).reshape(n, h * w, c).transpose(1, 2)  # a view, no copy
+    else:
+        f = features.reshape(n, c, h * w)
     if mask is None:
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
     m = mask.reshape(mask.shape[0], 1, h * w).to(f.dtype)
@@ -36,12 +39,16 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
-               layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
-    """Weighted sum over layers of the mean squared difference of Gram matrices."""
+               layer_weights: Mapping[str, float] | None = None,
+               masks: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Weighted sum over layers of the mean squared difference of Gram matrices.
+
+    ``masks`` (one (N or 1, 1, H, W) mask per layer, at that layer's size) restricts each Gram to a region.
+    """
     total = 0.0
     for name, target in target_grams.items():
         weight = 1.0 if layer_weights is None else layer_weights[name]
-        g = gram(features[name])
+        g = gram(features[name], None if masks is None else masks[name])
         total = total + weight * F.mse_loss(g, target.expand_as(g))
     return total
 

@@ -46,16 +46,17 @@ class StylizeOptions:
 
     # Gatys optimisation
     steps: int = 500
+    # weights of mean-squared losses on Grams normalised by C*H*W (see losses.py and docs/gatys.md)
     content_weight: float = 1.0
-    style_weight: float = 1e4
-    tv_weight: float = 1e-3
+    style_weight: float = 100.0
+    tv_weight: float = 1e3
     style_scale: float = 1.0                # style image resized to style_scale x the output size
     content_layer: str = "relu4_2"
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
     layer_weights: Optional[list[float]] = None
     init: str = "content"                   # content | style | noise
     optimizer: str = "lbfgs"                # lbfgs | adam
-    lr: float = 1.0
+    lr: float = 0.02                        # adam, in [0, 1] pixel units (L-BFGS always uses 1)
     scales: int = 1                         # coarse-to-fine levels (each one halves the size below the last)
     save_every: int = 0                     # write intermediate results every N steps (0: never)
     save_prefix: Optional[str] = None

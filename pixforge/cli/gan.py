@@ -1,0 +1,137 @@
+"""``pixforge train gan``, ``pixforge sample`` and ``pixforge interpolate``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .app import main, train
+
+
+@train.command(name="gan", context_settings={"ignore_unknown_options": False})
+@click.option("--data", default=None, help="built-in dataset (ring8, grid25, digits, mnist5k, faces, stacked-mnist) "
+                                           "or an image folder")
+@click.option("--loss", default=None, help="minimax, nonsaturating, lsgan, wgan, wgan-gp, hinge")
+@click.option("--arch", default=None, help="mlp, dcgan, resnet (default: mlp for 2D data, dcgan for images)")
+@click.option("--steps", type=click.IntRange(1), default=None, help="generator steps")
+@click.option("--out", default=None, help="run folder: checkpoints/, samples/, metrics.csv, config.yaml")
+@click.option("--seed", type=int, default=None)
+@click.option("--batch-size", type=click.IntRange(1), default=None)
+@click.option("--device", default=None, help="cuda, cpu, ... (default: CUDA when present)")
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False),
+              help="YAML config; KEY=VALUE arguments override it")
+@click.option("--resume", is_flag=True, help="continue from OUT/checkpoints/last.pt (and OUT/config.yaml)")
+@click.argument("overrides", nargs=-1)
+def train_gan_cmd(data, loss, arch, steps, out, seed, batch_size, device, config_file, resume, overrides):
+    """Train a GAN. Extra KEY=VALUE arguments set any GanConfig field (e.g. ema=0.999 n_critic=2 loop.amp=true).
+
+    Under torchrun every process trains on its slice of each batch (DDP); rank 0 writes the files.
+    """
+    from ..config import parse_overrides
+    from ..gan.train import config_from, train_gan
+    from ..train import distributed as dist_utils
+
+    opts = {"data": data, "loss": loss, "arch": arch, "batch_size": batch_size, "loop.steps": steps,
+            "loop.out": out, "loop.seed": seed, "loop.device": device}
+    values = {k: v for k, v in opts.items() if v is not None}
+    values.update(parse_overrides(overrides))
+    if resume:
+        values["loop.resume"] = True
+        saved = Path(values.get("loop.out", "")) / "config.yaml"
+        if config_file is None and "loop.out" in values and saved.is_file():
+            config_file = saved  # the run's own resolved config; options given now still override it
+    cfg = config_from(config_file, values)
+    try:
+        _, result = train_gan(cfg)
+    finally:
+        dist_utils.cleanup()
+    if dist_utils.is_main_process():
+        losses = "  ".join(f"{k} {v:.4g}" for k, v in result.last_losses.items())
+        click.echo(f"trained {result.step} steps in {result.seconds:.1f}s  {losses}\ncheckpoint: {result.checkpoint}")
+
+
+def generator_options(func):
+    for option in reversed([
+        click.option("--ema/--no-ema", default=None, help="use the EMA generator (default: when the run has one)"),
+        click.option("--truncation", type=float, default=None, help="resample latent entries with |z| above this"),
+        click.option("--class", "label", type=int, default=None, help="class to generate (conditional models)"),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", default=None),
+    ]):
+        func = option(func)
+    return func
+
+
+def _labels(cfg, n: int, label: int | None, seed: int):
+    import torch
+
+    from ..errors import BadInputError
+
+    if not cfg.num_classes:
+        if label is not None:
+            raise BadInputError("--class needs a class-conditional model (train with conditional=true)")
+        return None
+    if label is None:
+        return torch.randint(cfg.num_classes, (n,), generator=torch.Generator().manual_seed(seed + 1))
+    if not 0 <= label < cfg.num_classes:
+        raise BadInputError(f"--class {label} is out of range: the model has {cfg.num_classes} classes")
+    return torch.full((n,), label, dtype=torch.long)
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True))
+@click.option("-n", "count", type=click.IntRange(1), default=64, show_default=True)
+@click.option("-o", "--output", required=True, help=".npy (raw samples in [-1, 1]) or .png (grid / 2D scatter)")
+@generator_options
+def sample(run, count, output, ema, truncation, label, seed, device):
+    """Draw samples from a trained GAN (a run folder or its checkpoints/last.pt)."""
+    import numpy as np
+    import torch
+
+    from ..errors import BadInputError
+    from ..gan.models import truncated_noise
+    from ..gan.train import generate, load_generator, save_samples
+    from ..utils import atomic_path, default_device
+
+    dev = default_device(device)
+    g, cfg = load_generator(run, ema, dev)
+    z = truncated_noise(count, cfg.z_dim, truncation, torch.Generator().manual_seed(seed))
+    x = generate(g, z, _labels(cfg, count, label, seed), dev)
+    out = Path(output)
+    if out.suffix.lower() == ".npy":
+        with atomic_path(out) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, x.numpy().astype(np.float32))
+    elif out.suffix.lower() == ".png":
+        save_samples(x, out, cfg.data)
+    else:
+        raise BadInputError(f"{out}: the output must end in .npy or .png")
+    click.echo(f"wrote {count} samples of shape {tuple(x.shape[1:])} to {out}")
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, help="PNG strip: one row per latent pair")
+@click.option("--steps", type=click.IntRange(2), default=8, show_default=True, help="frames per row")
+@click.option("--rows", type=click.IntRange(1), default=4, show_default=True)
+@generator_options
+def interpolate(run, output, steps, rows, ema, truncation, label, seed, device):
+    """Latent interpolation strips (spherical interpolation between random latents) of an image GAN."""
+    import torch
+
+    from ..errors import BadInputError
+    from ..gan.models import slerp, truncated_noise
+    from ..gan.train import generate, load_generator, save_samples
+    from ..utils import default_device
+
+    dev = default_device(device)
+    g, cfg = load_generator(run, ema, dev)
+    if len(cfg.sample_shape) != 3:
+        raise BadInputError("interpolate needs an image GAN; for 2D data use `pixforge sample -o points.png`")
+    gen = torch.Generator().manual_seed(seed)
+    a, b = (truncated_noise(rows, cfg.z_dim, truncation, gen) for _ in range(2))
+    z = slerp(a, b, torch.linspace(0, 1, steps)).reshape(rows * steps, cfg.z_dim)
+    y = _labels(cfg, rows, label, seed)
+    y = None if y is None else y.repeat_interleave(steps)  # one class per row
+    save_samples(generate(g, z, y, dev), output, nrow=steps)
+    click.echo(f"wrote {rows} x {steps} interpolation strip to {output}")

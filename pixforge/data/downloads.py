@@ -1,0 +1,254 @@
+"""Datasets downloaded on first use: MNIST, Fashion-MNIST, CIFAR-10 (binary version).
+
+Files are cached unchanged in ``$PIXFORGE_HOME/datasets/NAME/`` and checked against their published size and
+sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``) after download and on every load.
+Offline (``PIXFORGE_OFFLINE=1`` or no network) a missing file raises :class:`BadInputError` naming the URL
+and the exact path to put the file at. Parsing never unpickles: MNIST-style files are IDX (big-endian header +
+raw bytes) and CIFAR-10 comes as its binary version (1 label byte + 3072 pixel bytes per record), read
+straight out of the tar.gz.
+"""
+from __future__ import annotations
+
+import gzip
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import BadInputError
+from ..weights import check_file, download, home, offline
+from .builtin import Loaded, finish_images
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One published file: mirrors tried in order, its size and sha256."""
+
+    filename: str
+    urls: tuple[str, ...]
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class RemoteDataset:
+    name: str
+    description: str
+    files: dict[str, RemoteFile]  # role ("train-images", ...) -> file
+    parse: Callable[["RemoteDataset", str], tuple[np.ndarray, np.ndarray]]  # (dataset, split) -> uint8 NCHW, labels
+    classes: tuple[str, ...]
+    license: str
+    homepage: str
+
+
+# --------------------------------------------------------------------------------------------------------
+# Parsers
+# --------------------------------------------------------------------------------------------------------
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Parse an IDX file (optionally gzipped), the format of MNIST and Fashion-MNIST, into an array."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise BadInputError(f"{path}: damaged gzip data ({exc})") from None
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_TYPES:
+        raise BadInputError(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">u4")) if ndim else ()
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise BadInputError(f"{path}: IDX header says {shape} ({expected} bytes) but {len(raw) - header} bytes follow")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+CIFAR_RECORD = 1 + 3 * 32 * 32
+
+
+def parse_cifar_batch(data: bytes, source: str = "CIFAR-10 batch") -> tuple[np.ndarray, np.ndarray]:
+    """A CIFAR-10 binary batch (records of 1 label byte + 32x32 R, G, B planes) -> (uint8 N x 3 x 32 x 32, labels)."""
+    if len(data) % CIFAR_RECORD:
+        raise BadInputError(f"{source}: {len(data)} bytes is not a whole number of {CIFAR_RECORD}-byte records")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, CIFAR_RECORD)
+    labels = records[:, 0].astype(np.int64)
+    if labels.size and labels.max() > 9:
+        raise BadInputError(f"{source}: label {labels.max()} out of range 0..9; not a CIFAR-10 binary batch")
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels
+
+
+def _parse_idx_pair(ds: RemoteDataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    parts = [(read_idx(_path(ds, f"{s}-images")), read_idx(_path(ds, f"{s}-labels"))) for s in _splits(split)]
+    for images, labels in parts:
+        if images.ndim != 3 or len(images) != len(labels):
+            raise BadInputError(f"dataset {ds.name!r}: images {images.shape} and labels {labels.shape} do not match")
+    return np.concatenate([p[0] for p in parts])[:, None], np.concatenate([p[1] for p in parts]).astype(np.int64)
+
+
+def _parse_cifar_tar(ds: RemoteDataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    path = _path(ds, "archive")
+    members = {"train": [f"data_batch_{k}.bin" for k in range(1, 6)], "test": ["test_batch.bin"]}
+    wanted = [m for s in _splits(split) for m in members[s]]
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:  # only regular files, matched by base name; nothing is extracted to disk
+                base = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and base in wanted:
+                    found[base] = tar.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BadInputError(f"{path}: cannot read the archive ({exc})") from None
+    missing = [m for m in wanted if m not in found]
+    if missing:
+        raise BadInputError(f"{path}: has no {', '.join(missing)}; is it cifar-10-binary.tar.gz?")
+    batches = [parse_cifar_batch(found[m], f"{path}:{m}") for m in wanted]
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+
+
+def _splits(split: str) -> list[str]:
+    if split not in ("train", "test", "all"):
+        raise BadInputError(f"split must be 'train', 'test' or 'all', not {split!r}")
+    return ["train", "test"] if split == "all" else [split]
+
+
+# --------------------------------------------------------------------------------------------------------
+# The catalogue (sizes and sha256 as published in TensorFlow Datasets' url_checksums)
+# --------------------------------------------------------------------------------------------------------
+
+def _idx_files(bases: tuple[str, ...], table: dict[str, tuple[int, str]]) -> dict[str, RemoteFile]:
+    roles = {"train-images": "train-images-idx3-ubyte.gz", "train-labels": "train-labels-idx1-ubyte.gz",
+             "test-images": "t10k-images-idx3-ubyte.gz", "test-labels": "t10k-labels-idx1-ubyte.gz"}
+    return {role: RemoteFile(fn, tuple(b + fn for b in bases), table[fn][1], table[fn][0]) for role, fn in roles.items()}
+
+
+DOWNLOADS: dict[str, RemoteDataset] = {}
+
+
+def _register(ds: RemoteDataset) -> None:
+    DOWNLOADS[ds.name] = ds
+
+
+_register(RemoteDataset(
+    name="mnist",
+    description="70000 x 1x28x28 handwritten digits (60000 train / 10000 test), 10 classes",
+    files=_idx_files(
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+        {"train-images-idx3-ubyte.gz": (9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+         "train-labels-idx1-ubyte.gz": (28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+         "t10k-images-idx3-ubyte.gz": (1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+         "t10k-labels-idx1-ubyte.gz": (4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6")}),
+    parse=_parse_idx_pair,
+    classes=tuple("0123456789"),
+    license="CC BY-SA 3.0 (Y. LeCun, C. Cortes, C. Burges)",
+    homepage="http://yann.lecun.com/exdb/mnist/",
+))
+_register(RemoteDataset(
+    name="fashion-mnist",
+    description="70000 x 1x28x28 Zalando article images (60000 train / 10000 test), 10 classes",
+    files=_idx_files(
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        {"train-images-idx3-ubyte.gz": (26421880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+         "train-labels-idx1-ubyte.gz": (29515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+         "t10k-images-idx3-ubyte.gz": (4422102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+         "t10k-labels-idx1-ubyte.gz": (5148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5")}),
+    parse=_parse_idx_pair,
+    classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    license="MIT (Zalando Research)",
+    homepage="https://github.com/zalandoresearch/fashion-mnist",
+))
+_register(RemoteDataset(
+    name="cifar10",
+    description="60000 x 3x32x32 colour images (50000 train / 10000 test), 10 classes",
+    files={"archive": RemoteFile("cifar-10-binary.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
+                                 "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171)},
+    parse=_parse_cifar_tar,
+    classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    license="no licence stated; cite Krizhevsky 2009 (Learning Multiple Layers of Features from Tiny Images)",
+    homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Cache, fetch, load
+# --------------------------------------------------------------------------------------------------------
+
+def get_remote(name: str) -> RemoteDataset:
+    try:
+        return DOWNLOADS[name]
+    except KeyError:
+        raise BadInputError(f"unknown downloadable dataset {name!r}; known: {', '.join(DOWNLOADS)}") from None
+
+
+def dataset_dir(name: str) -> Path:
+    return home() / "datasets" / name
+
+
+def is_present(name: str) -> bool:
+    """True when every file of ``name`` is in the cache (not yet checksum-verified)."""
+    ds = get_remote(name)
+    return all((dataset_dir(name) / f.filename).is_file() for f in ds.files.values())
+
+
+def _path(ds: RemoteDataset, role: str) -> Path:
+    return dataset_dir(ds.name) / ds.files[role].filename
+
+
+def _missing_message(ds: RemoteDataset, files: list[RemoteFile]) -> str:
+    listing = "; ".join(f"{f.filename} from {f.urls[0]} (sha256 {f.sha256}, {f.size} bytes)" for f in files)
+    return (f"dataset {ds.name!r} is not available offline: put {'these files' if len(files) > 1 else 'this file'} "
+            f"into {dataset_dir(ds.name)}/ : {listing}")
+
+
+def fetch_file(ds: RemoteDataset, f: RemoteFile, download_ok: bool = True, progress: bool = True) -> Path:
+    """The verified cached path of one file, downloading it (trying each mirror) when allowed and needed."""
+    path = dataset_dir(ds.name) / f.filename
+    what = f"dataset file {f.filename}"
+    if not path.is_file():
+        if not download_ok or offline():
+            raise BadInputError(_missing_message(ds, [f]))
+        errors = []
+        for url in f.urls:
+            try:
+                download(url, path, f.filename, f.size, progress,
+                         check=lambda tmp: check_file(tmp, f.sha256, f.size, what, error=BadInputError))
+                break
+            except Exception as exc:  # network and checksum errors alike: try the next mirror
+                errors.append(f"{url}: {exc.__class__.__name__}: {exc}")
+        else:
+            raise BadInputError(f"download failed ({'; '.join(errors)}). " + _missing_message(ds, [f]))
+    check_file(path, f.sha256, f.size, what, error=BadInputError)
+    return path
+
+
+def fetch_dataset(name: str, download_ok: bool = True, progress: bool = True) -> Path:
+    """Download (if needed) and verify every file of ``name``; return its cache folder.
+
+    Offline, one error lists every missing file with its URL, checksum and the folder to put it in.
+    """
+    ds = get_remote(name)
+    missing = [f for f in ds.files.values() if not (dataset_dir(name) / f.filename).is_file()]
+    if missing and (not download_ok or offline()):
+        raise BadInputError(_missing_message(ds, missing))
+    for f in ds.files.values():
+        fetch_file(ds, f, download_ok, progress)
+    return dataset_dir(name)
+
+
+def load_download(name: str, split: str = "train", size: int | None = None, channels: int | None = None,
+                  download_ok: bool = True, progress: bool = True) -> Loaded:
+    """Images (N, C, H, W) in [-1, 1] and int64 labels of a downloadable dataset (fetched on first use)."""
+    ds = get_remote(name)
+    _splits(split)
+    fetch_dataset(name, download_ok, progress)
+    images, labels = ds.parse(ds, split)
+    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255)
+    return finish_images(x, size, channels), torch.from_numpy(labels)

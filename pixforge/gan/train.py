@@ -1,0 +1,318 @@
+"""GAN training on the shared loop: ``GanConfig`` (YAML + overrides) and ``GanTask`` (one G/D step per call).
+
+One ``train_step`` = ``n_critic`` discriminator steps on consecutive global batches (step-indexed through
+:class:`StepBatches`, so a resume is exact), then one generator step, then the EMA update. Speed defaults,
+all on unless switched off in the config (see benchmarks/RESULTS_gan.md):
+
+* the fake batch of the last D step is reused for the G step when ``n_critic == 1`` (one G forward per step);
+* D's weights are frozen during the G step, so backward computes no D weight gradients it would discard;
+* fused Adam/RMSProp kernels (``fused_optim``), gradients released with ``set_to_none``;
+* channels-last memory format for convolutional models (``channels_last``);
+* bfloat16 autocast for convolutional models on CUDA and on CPUs with AVX-512 BF16 (``bf16``, default on
+  there; off for the 2D-toy MLPs, whose outputs need more than bf16's 8 bits of mantissa).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import from_dict, load_config, to_dict
+from ..errors import ConfigError
+from ..train import LoopConfig, StepBatches, Task, autocast, fit, setup
+from ..train import distributed as dist_utils
+from ..train.checkpoint import load_checkpoint
+from .data import load_gan_data
+from .losses import get_loss
+from .models import create_discriminator, create_generator, truncated_noise
+from .regularizers import EMA, apply_spectral_norm, gradient_penalty, orthogonal_penalty, r1_penalty
+
+
+@dataclass
+class GanConfig:
+    """Everything a GAN run needs. ``None``/0 fields are filled from the loss's paper defaults or the data."""
+
+    data: str = "grid25"  # built-in dataset name or image folder
+    loss: str = "nonsaturating"  # see pixforge.gan.losses.LOSSES
+    arch: str = "auto"  # mlp | dcgan | resnet; auto = mlp for 2D data, dcgan for images
+    z_dim: int = 64
+    width: int = 0  # hidden units (mlp, default 128) or base channels (dcgan/resnet, default 64)
+    depth: int = 3  # hidden layers of the MLPs
+    batch_size: int = 64
+    optimizer: str | None = None  # adam | rmsprop (default: the loss's)
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas: tuple[float, float] | None = None
+    n_critic: int | None = None
+    gp: float | None = None  # gradient-penalty weight (wgan-gp: 10)
+    clip: float | None = None  # weight clipping (wgan: 0.01)
+    r1: float = 0.0  # R1 weight γ (adds γ/2·E‖∇D(x)‖²)
+    ortho: float = 0.0  # BigGAN orthogonal regularisation β on G (1e-4 in the paper)
+    ema: float = 0.0  # EMA decay of G's weights (e.g. 0.999); 0 = off
+    ema_start: int = 0  # steps before the average starts (it copies the weights until then)
+    spectral_norm: bool | None = None  # SN on D (default: on for resnet)
+    attention: bool = False
+    conditional: bool = False  # class-conditional G (conditional BN) and projection D; needs labels
+    image_size: int = 0  # resize images to this (0 = the data's own size)
+    max_items: int = 0  # use only the first N training items (0 = all)
+    sample_shape: list[int] = field(default_factory=list)  # filled from the data
+    num_classes: int = 0  # filled from the data when conditional
+    channels_last: bool = True
+    fused_optim: bool = True
+    bf16: bool | None = None  # bfloat16 autocast; None = on for conv models where fast (CUDA, AVX-512 BF16 CPUs)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+
+
+def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0) -> GanConfig:
+    """Fill every automatic field: architecture, width, and the loss's paper defaults."""
+    loss = get_loss(cfg.loss)
+    two_d = len(sample_shape) == 1
+    arch = cfg.arch if cfg.arch != "auto" else ("mlp" if two_d else "dcgan")
+    if cfg.conditional and not num_classes:
+        raise ConfigError(f"conditional=true needs a labelled dataset; {cfg.data} has no labels")
+    bf16 = cfg.bf16
+    if bf16 is None:
+        bf16 = cfg.loop.amp or (not two_d and fast_bf16(cfg.loop.device))
+    return dataclasses.replace(
+        cfg, arch=arch, bf16=bf16, loop=dataclasses.replace(cfg.loop, amp=bf16),
+        width=cfg.width or (128 if arch == "mlp" else 64),
+        optimizer=cfg.optimizer or loss.optimizer, lr_g=cfg.lr_g or loss.lr_g, lr_d=cfg.lr_d or loss.lr_d,
+        betas=tuple(cfg.betas) if cfg.betas else loss.betas, n_critic=cfg.n_critic or loss.n_critic,
+        gp=loss.gp if cfg.gp is None else cfg.gp, clip=loss.clip if cfg.clip is None else cfg.clip,
+        spectral_norm=(arch == "resnet") if cfg.spectral_norm is None else cfg.spectral_norm,
+        sample_shape=list(sample_shape), num_classes=num_classes if cfg.conditional else 0)
+
+
+def fast_bf16(device: str) -> bool:
+    """Whether bfloat16 autocast speeds up convolutions here: CUDA, or a CPU with AVX-512 BF16 (oneDNN)."""
+    from ..utils import default_device
+
+    dev = default_device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return dev.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def build_models(cfg: GanConfig) -> tuple[nn.Module, nn.Module]:
+    """G and D for a resolved config."""
+    shape = tuple(cfg.sample_shape)
+    kw = dict(width=cfg.width, num_classes=cfg.num_classes, attention=cfg.attention, depth=cfg.depth)
+    g = create_generator(cfg.arch, cfg.z_dim, shape, **kw)
+    d = create_discriminator(cfg.arch, shape, **kw)
+    if cfg.spectral_norm:
+        apply_spectral_norm(d)
+    return g, d
+
+
+def make_optimizer(params, kind: str, lr: float, betas: tuple[float, float], fused: bool) -> torch.optim.Optimizer:
+    extra = {"fused": True} if fused else {"foreach": True}
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, **extra)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+    raise ConfigError(f"unknown optimizer {kind!r}: adam or rmsprop")
+
+
+class GanTask(Task):
+    """Adversarial training of G and D (both DDP-wrapped under torchrun); optional EMA copy of G."""
+
+    def __init__(self, cfg: GanConfig, data: torch.Tensor, labels: torch.Tensor | None, device: torch.device,
+                 generator: nn.Module | None = None, discriminator: nn.Module | None = None):
+        super().__init__()
+        self.cfg, self.device, self.loss = cfg, device, get_loss(cfg.loss)
+        self.images = data.dim() == 4
+        self.memory_format = torch.channels_last if (self.images and cfg.channels_last) else torch.contiguous_format
+        self.data = data.to(device)
+        self.labels = None if labels is None else labels.to(device)
+        g, d = build_models(cfg) if generator is None else (generator, discriminator)
+        g.to(device, memory_format=self.memory_format)
+        d.to(device, memory_format=self.memory_format)
+        self.G, self.D = dist_utils.wrap(g, device), dist_utils.wrap(d, device)  # rank 0's init is broadcast
+        self.g, self.d = g, d
+        self.modules = {"G": self.G, "D": self.D}
+        self.optimizers = {
+            "G": make_optimizer(g.parameters(), cfg.optimizer, cfg.lr_g, cfg.betas, cfg.fused_optim),
+            "D": make_optimizer(d.parameters(), cfg.optimizer, cfg.lr_d, cfg.betas, cfg.fused_optim),
+        }
+        self.ema = EMA(g, cfg.ema, cfg.ema_start) if cfg.ema else None
+        if self.ema:
+            self.modules["G_ema"] = self.ema.module
+        self.batches = StepBatches(len(data), cfg.batch_size, seed=cfg.loop.seed, rank=dist_utils.rank(),
+                                   world_size=dist_utils.world_size())
+        self.local_batch = cfg.batch_size // dist_utils.world_size()
+        self.fixed = torch.Generator().manual_seed(cfg.loop.seed)  # same preview latents every time
+
+    # -------------------------------------------------------------------------------------------- pieces
+    def _real(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = self.batches.batch(index).to(self.device)
+        x = self.data[idx].contiguous(memory_format=self.memory_format)
+        return x, (self.labels[idx] if self.cfg.num_classes else None)
+
+    def _noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = torch.randn(n, self.cfg.z_dim, device=self.device)
+        y = torch.randint(self.cfg.num_classes, (n,), device=self.device) if self.cfg.num_classes else None
+        return z, y
+
+    def _amp(self):
+        return autocast(self.device, self.cfg.loop.amp)
+
+    # -------------------------------------------------------------------------------------------- step
+    def train_step(self, step: int) -> dict[str, float | torch.Tensor]:
+        cfg, loss = self.cfg, self.loss
+        n = cfg.n_critic
+        fake = y_fake = None
+        logs: dict[str, torch.Tensor] = {}
+        for i in range(n):
+            real, y = self._real(step * n + i)
+            z, y_fake = self._noise(len(real))
+            keep = n == 1  # reuse this fake batch for the G step
+            with self._amp():
+                with torch.set_grad_enabled(keep):
+                    fake = self.G(z, y_fake)
+                d_real, d_fake = self.D(real, y), self.D(fake.detach(), y_fake)
+                loss_d = loss.d_loss(d_real.float(), d_fake.float())
+            logs["d_loss"] = loss_d.detach()
+            if cfg.gp:
+                gp = gradient_penalty(lambda x: self.D(x, y), real, fake)
+                loss_d = loss_d + cfg.gp * gp
+                logs["gp"] = gp.detach()
+            if cfg.r1:
+                r1 = r1_penalty(lambda x: self.D(x, y), real)
+                loss_d = loss_d + cfg.r1 / 2 * r1
+                logs["r1"] = r1.detach()
+            opt = self.optimizers["D"]
+            opt.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt.step()
+            if cfg.clip:
+                with torch.no_grad():
+                    for p in self.d.parameters():
+                        p.clamp_(-cfg.clip, cfg.clip)
+        if n != 1:
+            fake = None
+        self.d.requires_grad_(False)  # G step: no D weight gradients (the unwrapped D needs no DDP sync)
+        try:
+            with self._amp():
+                if fake is None:
+                    z, y_fake = self._noise(self.local_batch)
+                    fake = self.G(z, y_fake)
+                loss_g = loss.g_loss(self.d(fake, y_fake).float())
+            logs["g_loss"] = loss_g.detach()
+            if cfg.ortho:
+                loss_g = loss_g + orthogonal_penalty(self.g, cfg.ortho)
+            opt = self.optimizers["G"]
+            opt.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt.step()
+        finally:
+            self.d.requires_grad_(True)
+        if self.ema:
+            self.ema.update(self.g, step)
+        return {k: dist_utils.all_reduce_mean(v) for k, v in logs.items()}
+
+    # -------------------------------------------------------------------------------------------- samples
+    def sample(self, path: Path, step: int) -> None:
+        g = self.ema.module if self.ema else self.g
+        n = 2000 if not self.images else 64
+        z = truncated_noise(n, self.cfg.z_dim, generator=self.fixed.manual_seed(self.cfg.loop.seed))
+        y = torch.arange(n) % self.cfg.num_classes if self.cfg.num_classes else None
+        x = generate(g, z, y, self.device)
+        save_samples(x, path, self.cfg.data, nrow=self.cfg.num_classes or None)
+
+
+@torch.no_grad()
+def generate(g: nn.Module, z: torch.Tensor, y: torch.Tensor | None, device: torch.device,
+             batch_size: int = 500) -> torch.Tensor:
+    """G(z, y) in eval mode (BN running statistics), in batches, on the CPU as float32."""
+    was_training = g.training
+    g.eval()
+    try:
+        out = [g(z[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device)).float().cpu()
+               for i in range(0, len(z), batch_size)]
+    finally:
+        g.train(was_training)
+    return torch.cat(out).contiguous()
+
+
+def save_samples(x: torch.Tensor, path: str | Path, data: str = "", nrow: int | None = None) -> Path:
+    """A PNG of samples: an image grid, or for 2D points a scatter plot with the mixture's mode centres."""
+    from ..io import image_grid, save_image
+
+    path = Path(path)
+    if x.dim() == 4:
+        return save_image(image_grid((x.clamp(-1, 1) + 1) / 2, nrow=nrow), path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..metrics.modes import MIXTURES
+    from ..utils import atomic_path
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    pts = x.numpy()
+    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, label="samples")
+    if data in MIXTURES:
+        c = MIXTURES[data].centres
+        ax.scatter(c[:, 0], c[:, 1], s=30, marker="x", color="red", label="modes")
+        lim = abs(c).max() * 1.5
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ entry points
+def config_from(config: str | None = None, overrides: dict[str, Any] | None = None) -> GanConfig:
+    return load_config(GanConfig, config, overrides)
+
+
+def train_gan(cfg: GanConfig, generator: nn.Module | None = None, discriminator: nn.Module | None = None):
+    """Load the data, resolve defaults, train with :func:`fit`; writes OUT/config.yaml beside the checkpoints."""
+    device = setup(cfg.loop)
+    data, labels = load_gan_data(cfg.data, cfg.image_size, cfg.max_items)
+    n_classes = int(labels.max()) + 1 if labels is not None else 0
+    cfg = resolve(cfg, tuple(data.shape[1:]), n_classes)
+    task = GanTask(cfg, data, labels, device, generator, discriminator)
+    out = Path(cfg.loop.out)
+    if dist_utils.is_main_process():
+        import yaml
+
+        from ..utils import atomic_path
+
+        with atomic_path(out / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    result = fit(task, cfg.loop, to_dict(cfg))
+    return task, result
+
+
+def load_generator(path: str | Path, ema: bool | None = None, device: str | torch.device = "cpu"):
+    """(G, config) from a run folder or a ``last.pt``; ``ema=None`` takes the EMA weights when present."""
+    from ..errors import BadInputError
+
+    path = Path(path)
+    ckpt = path / "checkpoints" / "last.pt" if path.is_dir() else path
+    state = load_checkpoint(ckpt)
+    raw = state.get("config") or {}
+    if "sample_shape" not in raw:
+        raise BadInputError(f"{ckpt}: not a pixforge GAN checkpoint (no GAN config inside)")
+    cfg = from_dict(GanConfig, raw)
+    mods = state["task"]["modules"]
+    key = "G_ema" if (ema or ema is None) and "G_ema" in mods else "G"
+    if ema and key != "G_ema":
+        raise BadInputError(f"{ckpt}: this run has no EMA generator (train with ema=0.999)")
+    g, _ = build_models(dataclasses.replace(cfg, spectral_norm=False))
+    g.load_state_dict(mods[key])
+    return g.to(device).eval(), cfg

@@ -1,0 +1,165 @@
+"""WCT (Li et al. 2017): universal style transfer by whitening and colouring VGG features, coarse to fine.
+
+At each level (relu5_1, relu4_1, ..., relu1_1) the content features are whitened (their covariance becomes
+the identity), coloured with the style's covariance and mean, blended with the content by alpha, and decoded
+to an image by that level's decoder, which is the input to the next, finer level. Decoders are trained to
+invert the encoder (``pixforge train wct-decoders``: pixel reconstruction + feature loss per level).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .. import weights as weights_mod
+from ..train.loop import LoopConfig, StepBatches, Task, autocast
+from .arbitrary import TrainImages, color_wrap, encode, load_decoder, load_encoder, make_decoder, prepare, transfer
+
+LEVELS = ("relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1")
+
+
+def _centred(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean (C, 1), centred features) of features (C, n), in float64."""
+    f = f.double()
+    mean = f.mean(1, keepdim=True)
+    return mean, f - mean
+
+
+def _cov_power_apply(d: torch.Tensor, power: float, eps: float) -> torch.Tensor:
+    """``(cov + eps I)^power @ d`` for centred features d (C, n), cov = d d^T / (n - 1).
+
+    With fewer positions than channels (deep layers of small images) the thin SVD d = U S V^T gives the same
+    result far cheaper than a C x C eigendecomposition: d lies in span(U), where cov has eigenvalues S^2/(n-1).
+    """
+    c, n = d.shape
+    if n < c:
+        u, s, vh = torch.linalg.svd(d, full_matrices=False)
+        return (u * ((s * s / max(n - 1, 1) + eps).pow(power) * s)) @ vh
+    vals, vecs = torch.linalg.eigh(d @ d.T / max(n - 1, 1) + eps * torch.eye(c, dtype=d.dtype, device=d.device))
+    return (vecs * vals.clamp_min(1e-12).pow(power)) @ (vecs.T @ d)
+
+
+def whiten(f: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Features (C, n) with zero mean and (nearly) identity covariance: E D^-1/2 E^T (f - mean)."""
+    return _cov_power_apply(_centred(f)[1], -0.5, eps).to(f.dtype)
+
+
+def colouring(fs: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """A style's (mean (C, 1), covariance^1/2 (C, C)) from its features (C, m), computed once per style."""
+    ms, ds = _centred(fs)
+    c, m = ds.shape
+    vals, vecs = torch.linalg.eigh(ds @ ds.T / max(m - 1, 1) + eps * torch.eye(c, dtype=ds.dtype, device=ds.device))
+    return ms, (vecs * vals.clamp_min(0).sqrt()) @ vecs.T
+
+
+def wct_flat(fc: torch.Tensor, style: torch.Tensor | tuple[torch.Tensor, torch.Tensor], eps: float = 1e-5) -> torch.Tensor:
+    """Whitening-colouring transform of content features (C, n) towards style features (C, m) (or their
+    precomputed :func:`colouring`)."""
+    ms, root = colouring(style, eps) if torch.is_tensor(style) else style
+    return (root @ whiten(fc, eps).double() + ms).to(fc.dtype)
+
+
+def wct(content_feat: torch.Tensor, style_feat: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """WCT of features (N, C, H, W) towards style features (1, C, h, w), blended with the content by alpha."""
+    return transfer(content_feat, [colouring(style_feat.reshape(style_feat.shape[1], -1))], wct_flat, alpha)
+
+
+def build_wct(styles: list[torch.Tensor], opts, unpool: bool = False, levels=LEVELS):
+    """Method "wct": multi-level WCT with a decoder per level (``opts.decoder``: a file from
+    ``pixforge train wct-decoders``; random decoders with a warning when there is none)."""
+    prep = prepare(styles, opts, levels[0])
+    enc = prep.encoder
+    decoders = {lv: load_decoder(enc, lv, opts.decoder, unpool, prefix=f"{lv}.").to(prep.device) for lv in levels}
+
+    def style_stats(imgs: list[torch.Tensor]) -> list[dict]:
+        feats = [encode(enc, s, levels)[0] for s in imgs]
+        return [{lv: colouring(f[lv].reshape(f[lv].shape[1], -1)) for lv in levels} for f in feats]
+
+    cached = style_stats(prep.styles)
+
+    def run(content: torch.Tensor, style_imgs: list[torch.Tensor]) -> torch.Tensor:
+        stats = cached if style_imgs is prep.styles else style_stats(style_imgs)
+        x = content
+        for lv in levels:
+            fc, pools = encode(enc, x, [lv], pool_indices=unpool)
+            t = transfer(fc[lv], [st[lv] for st in stats], wct_flat, opts.alpha, opts.style_blend, opts.masks)
+            x = decoders[lv](t, pools)
+        return x
+
+    return color_wrap(run, prep.styles, opts)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Training the per-level decoders
+# ------------------------------------------------------------------------------------------------------
+
+@dataclass
+class WCTTrainConfig:
+    images: str = "builtin"         # folder of images, or "builtin" (scikit-image photos)
+    levels: tuple[str, ...] = LEVELS
+    unpool: bool = False            # True: PhotoWCT decoders (max-unpooling)
+    size: int = 256
+    load_size: int = 512
+    batch_size: int = 8
+    lr: float = 1e-4
+    feature_weight: float = 1.0     # perceptual (feature reconstruction) loss weight
+    vgg_weights: str = "auto"
+    loop: LoopConfig = field(default_factory=LoopConfig)
+
+
+class WCTDecodersTask(Task):
+    """Trains one decoder per level to invert the frozen encoder: |dec(enc(x)) - x|^2 + w |enc(dec(.)) - enc(x)|^2."""
+
+    def __init__(self, cfg: WCTTrainConfig, device: torch.device):
+        super().__init__()
+        self.cfg, self.device = cfg, device
+        deepest = max(cfg.levels, key=LEVELS[::-1].index)
+        self.encoder = load_encoder(deepest, None if cfg.vgg_weights == "random" else cfg.vgg_weights).to(device)
+        self.decoders = {lv: make_decoder(self.encoder, lv, cfg.unpool).to(device) for lv in cfg.levels}
+        self.images = TrainImages(cfg.images, "content", cfg.load_size)
+        self.order = StepBatches(len(self.images), cfg.batch_size, cfg.loop.seed)
+        self.modules = {f"decoder_{lv}": d for lv, d in self.decoders.items()}
+        params = [p for d in self.decoders.values() for p in d.parameters()]
+        self.optimizers = {"decoders": torch.optim.Adam(params, lr=cfg.lr)}
+
+    def batch(self, step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.cfg.loop.seed * 7919 + step)
+        return self.images.crops(self.order.batch(step).tolist(), self.cfg.size, g).to(self.device)
+
+    def reconstruct(self, x: torch.Tensor, level: str) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            feats, pools = encode(self.encoder, x, [level], pool_indices=self.cfg.unpool)
+        return self.decoders[level](feats[level], pools), feats[level]
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        x = self.batch(step)
+        losses: dict[str, torch.Tensor] = {}
+        total = 0.0
+        for lv in self.cfg.levels:
+            self.decoders[lv].train()
+            with autocast(self.device, self.cfg.loop.amp):
+                rec, target = self.reconstruct(x, lv)
+                feats = encode(self.encoder, rec, [lv])[0][lv]
+            loss = F.mse_loss(rec.float(), x) + self.cfg.feature_weight * F.mse_loss(feats.float(), target.float())
+            losses[lv] = loss.detach()
+            total = total + loss
+        opt = self.optimizers["decoders"]
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        return {"loss": total.detach(), **losses}
+
+    @torch.no_grad()
+    def sample(self, path, step: int) -> None:
+        from ..io import image_grid, save_image
+
+        x = self.batch(0)[:4]
+        rows = [x] + [self.reconstruct(x, lv)[0].clamp(0, 1) for lv in self.cfg.levels]
+        save_image(image_grid(torch.cat(rows), nrow=len(x)), path)
+
+    def save_decoders(self, path):
+        state = {f"{lv}.{k}": v for lv, d in self.decoders.items() for k, v in d.state_dict().items()}
+        return weights_mod.save_state_dict(state, path, metadata={
+            "method": "photowct" if self.cfg.unpool else "wct", "levels": ",".join(self.cfg.levels),
+            "encoder": getattr(self.encoder, "backbone", "?")})

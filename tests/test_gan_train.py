@@ -1,0 +1,191 @@
+"""GAN training end to end through the CLI: checkpoints, exact resume, NaN guard, sampling, DDP, coverage."""
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from gan_fakes import install, one_thread
+
+from pixforge.cli import main
+from pixforge.train import load_checkpoint
+
+FAST = ["--batch-size", "32", "width=16", "z_dim=8", "loop.progress=false", "loop.tensorboard=false"]
+
+
+@pytest.fixture(autouse=True)
+def _setup(monkeypatch):
+    install(monkeypatch)
+    with one_thread():
+        yield
+
+
+def cli(*args, ok=True):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def train(out, steps, *extra, ok=True):
+    return cli("train", "gan", "--data", "grid25", "--steps", steps, "--out", out, *FAST, *extra, ok=ok)
+
+
+def modules(out):
+    return load_checkpoint(out / "checkpoints" / "last.pt")["task"]
+
+
+def same(a, b):
+    """Nested state dicts equal bit for bit."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if torch.is_tensor(a):
+        return torch.equal(a, b)
+    return a == b
+
+
+@pytest.mark.parametrize("data,loss", [("grid25", "wgan-gp"), ("grid25", "nonsaturating"), ("tiny", "hinge")])
+def test_resume_after_interruption_is_bit_identical(tmp_path, data, loss):
+    # tiny: a DCGAN on 8x8 images, with bf16 autocast where the CPU supports it
+    extra = ["--data", data, "--loss", loss, "ema=0.9", "loop.ckpt_every=4", "loop.sample_every=0"]
+    train(tmp_path / "full", 8, *extra[:-1], "loop.sample_every=4")  # sampling must not change the training
+    train(tmp_path / "split", 5, *extra)  # "interrupted" after 5 steps
+    cli("train", "gan", "--out", tmp_path / "split", "--steps", 8, "--resume")  # rest from OUT/config.yaml
+    full, split = modules(tmp_path / "full"), modules(tmp_path / "split")
+    assert set(full["modules"]) == {"G", "D", "G_ema"}
+    assert same(full["modules"], split["modules"]) and same(full["optimizers"], split["optimizers"])
+    train(tmp_path / "other", 8, *extra, "--seed", 1)
+    assert not same(full["modules"]["G"], modules(tmp_path / "other")["modules"]["G"])
+    assert (tmp_path / "full" / "samples" / "step0000008.png").stat().st_size > 1000
+    assert (tmp_path / "full" / "config.yaml").is_file()
+
+
+def test_divergence_stops_with_clear_message_and_keeps_last_good(tmp_path, monkeypatch):
+    r = train(tmp_path / "lr", 50, "--loss", "lsgan", "lr_d=1e30", "lr_g=1e30", ok=False)  # a huge lr
+    assert r.exit_code == 2 and "training diverged at step 1" in r.output and "Lower the learning rate" in r.output
+
+    import dataclasses
+
+    from pixforge.gan.losses import LOSSES
+
+    base, calls = LOSSES["lsgan"], []
+
+    def poisoned(fake):  # a NaN from the 8th generator step on
+        calls.append(1)
+        return base.g_loss(fake) * (float("nan") if len(calls) >= 8 else 1.0)
+
+    monkeypatch.setitem(LOSSES, "lsgan", dataclasses.replace(base, g_loss=poisoned))
+    out = tmp_path / "div"
+    r = train(out, 50, "--loss", "lsgan", "loop.ckpt_every=5", ok=False)
+    assert r.exit_code == 2 and "diverged at step 8 (g_loss=nan)" in r.output
+    assert f"last good checkpoint is {out / 'checkpoints' / 'last.pt'}" in r.output
+    state = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert state["step"] == 5
+    for part in state["task"]["modules"].values():
+        assert all(torch.isfinite(v).all() for v in part.values())
+
+
+def test_sample_npy_png_and_options(tmp_path):
+    out = tmp_path / "run"
+    train(out, 3, "ema=0.9")
+    cli("sample", out, "-n", 300, "-o", tmp_path / "s.npy")
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (300, 2) and x.dtype == np.float32
+    cli("sample", out / "checkpoints" / "last.pt", "-n", 300, "-o", tmp_path / "s.png", "--no-ema")
+    assert (tmp_path / "s.png").stat().st_size > 1000
+    r = cli("sample", out, "-o", tmp_path / "s.txt", ok=False)
+    assert r.exit_code == 2 and ".npy or .png" in r.output
+    r = cli("sample", out, "-o", tmp_path / "s.npy", "--class", 1, ok=False)
+    assert "conditional" in r.output
+
+
+def test_image_gan_conditional_sample_truncation_interpolate(tmp_path):
+    out = tmp_path / "img"
+    cli("train", "gan", "--data", "tiny", "--loss", "hinge", "--steps", 2, "--out", out, *FAST,
+        "conditional=true", "attention=true", "ema=0.9", "r1=1", "ortho=1e-4")
+    cli("sample", out, "-n", 10, "-o", tmp_path / "x.npy", "--truncation", 0.5, "--class", 2)
+    x = np.load(tmp_path / "x.npy")
+    assert x.shape == (10, 1, 8, 8) and x.min() >= -1 and x.max() <= 1
+    cli("sample", out, "-n", 9, "-o", tmp_path / "x.png")
+    cli("interpolate", out, "-o", tmp_path / "strip.png", "--steps", 5, "--rows", 2)
+    from pixforge.io import read_image
+
+    assert read_image(tmp_path / "strip.png").shape[-1] == 5 * 8 + 6 * 2  # 5 frames of 8 px, 2 px padding
+    r = cli("sample", out, "-o", tmp_path / "x.npy", "--class", 7, ok=False)
+    assert "out of range" in r.output
+
+
+def test_bad_config_is_one_line_error(tmp_path):
+    r = train(tmp_path / "bad", 2, "--loss", "nope", ok=False)
+    assert r.exit_code == 2 and "unknown GAN loss 'nope'" in r.output
+    r = train(tmp_path / "bad", 2, "frobnicate=1", ok=False)
+    assert "unknown config key frobnicate" in r.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, port: int, out: str) -> None:
+    import os
+
+    from pixforge.gan.train import config_from, train_gan
+    from pixforge.train import distributed as dist_utils
+
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    cfg = config_from(None, {"data": "grid25", "loss": "wgan-gp", "n_critic": "2", "width": "16", "z_dim": "8",
+                             "batch_size": "32", "loop.steps": "4", "loop.out": out, "loop.device": "cpu",
+                             "loop.progress": "false", "loop.tensorboard": "false"})
+    task, _ = train_gan(cfg)
+    torch.save(task.g.state_dict(), f"{out}/g_rank{rank}.pt")
+    dist_utils.cleanup()
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_keep_identical_generators(tmp_path):
+    torch.multiprocessing.spawn(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2)
+    g0, g1 = (torch.load(tmp_path / f"g_rank{r}.pt", weights_only=True) for r in range(2))
+    assert same(g0, g1)
+    init = modules(tmp_path)  # rank 0's checkpoint matches too
+    assert same(init["modules"]["G"], g0)
+
+
+@pytest.mark.slow
+def test_short_grid25_run_improves_mode_coverage(tmp_path, monkeypatch):
+    from pixforge.metrics.modes import mixture_modes
+
+    out = tmp_path / "cov"
+    base = ["train", "gan", "--data", "grid25", "--loss", "lsgan", "--out", out, "loop.progress=false",
+            "loop.tensorboard=false"]  # the MLP and the loss's paper optimiser settings
+    cli(*base, "--steps", 1)
+    cli("sample", out, "-n", 2000, "-o", tmp_path / "init.npy")
+    cli(*base, "--steps", 800, "--resume")
+    cli("sample", out, "-n", 2000, "-o", tmp_path / "end.npy")
+    before, after = (mixture_modes(np.load(tmp_path / f), "grid25")["modes"] for f in ("init.npy", "end.npy"))
+    assert before <= 2 and after >= before + 4, (before, after)
+
+
+def test_image_folder_data_and_shipped_configs(tmp_path):
+    from pixforge.gan.train import config_from
+    from pixforge.io import save_image
+
+    folder = tmp_path / "imgs"
+    for i in range(4):
+        save_image(torch.rand(3, 12, 10), folder / f"{i}.png")
+    out = tmp_path / "run"
+    cli("train", "gan", "--data", folder, "--steps", 2, "--out", out, *FAST, "image_size=8", "bf16=false")
+    cli("sample", out, "-n", 3, "-o", tmp_path / "f.npy")
+    assert np.load(tmp_path / "f.npy").shape == (3, 3, 8, 8)
+    from pathlib import Path
+
+    for yaml_file in sorted((Path(__file__).parents[1] / "pixforge" / "configs").glob("gan_*.yaml")):
+        cfg = config_from(yaml_file)
+        assert cfg.loss in ("wgan-gp", "hinge") and cfg.loop.steps > 0

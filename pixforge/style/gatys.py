@@ -80,6 +80,7 @@ class Objective:
         self.vgg = vgg
         self.cw, self.sw, self.tw = opts.content_weight, opts.style_weight, opts.tv_weight
         self.content_layer = opts.content_layer
+        self.bf16 = opts.bf16
         self.layer_weights = _layer_weights(opts)
         self.layers = ([opts.content_layer] if self.cw else []) + (list(opts.style_layers) if self.sw else [])
         blend = opts.style_blend or [1.0] * len(styles)
@@ -106,7 +107,9 @@ class Objective:
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         # the pixels stay contiguous NCHW (L-BFGS flattens them); the VGG runs channels_last
-        feats = self.vgg(image.contiguous(memory_format=torch.channels_last), self.layers) if self.layers else {}
+        with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            feats = self.vgg(image.contiguous(memory_format=torch.channels_last), self.layers) if self.layers else {}
+        feats = {name: f.float() for name, f in feats.items()}  # Grams and losses in fp32
         total = image.new_zeros(())
         parts: dict[str, float] = {}
         if self.cw:

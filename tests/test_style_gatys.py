@@ -132,7 +132,7 @@ def test_same_seed_same_output_and_other_options_run(tmp_path):
     b, _ = gatys_tiny(init="noise", seed=3)
     c, _ = gatys_tiny(init="noise", seed=4)
     assert torch.equal(a, b) and not torch.equal(a, c)
-    out, _ = gatys_tiny(optimizer="adam", lr=0.05, scales=2, preserve_color="histogram", save_every=2,
+    out, _ = gatys_tiny(optimizer="adam", lr=0.05, scales=2, preserve_color="histogram", save_every=2, bf16=True,
                         save_prefix=str(tmp_path / "snap"), init="style", steps=4)
     assert out.shape == (3, 32, 40) and 0 <= out.min() and out.max() <= 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap_step2.png", "snap_step4.png"]

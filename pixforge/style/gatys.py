@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import ConfigError, DivergenceError
+from ..io import resize as _resize  # antialiased, clamped to [0, 1]
 from ..nn.vgg import VGGFeatures, create_vgg
 from ..utils import default_device, seed_everything
 from . import color
@@ -80,6 +81,7 @@ class Objective:
         self.vgg = vgg
         self.cw, self.sw, self.tw = opts.content_weight, opts.style_weight, opts.tv_weight
         self.content_layer = opts.content_layer
+        self.bf16 = opts.bf16
         self.layer_weights = _layer_weights(opts)
         self.layers = ([opts.content_layer] if self.cw else []) + (list(opts.style_layers) if self.sw else [])
         blend = opts.style_blend or [1.0] * len(styles)
@@ -106,7 +108,9 @@ class Objective:
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         # the pixels stay contiguous NCHW (L-BFGS flattens them); the VGG runs channels_last
-        feats = self.vgg(image.contiguous(memory_format=torch.channels_last), self.layers) if self.layers else {}
+        with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            feats = self.vgg(image.contiguous(memory_format=torch.channels_last), self.layers) if self.layers else {}
+        feats = {name: f.float() for name, f in feats.items()}  # Grams and losses in fp32
         total = image.new_zeros(())
         parts: dict[str, float] = {}
         if self.cw:
@@ -187,24 +191,17 @@ def _init_image(kind: str, content: torch.Tensor, styles: list[torch.Tensor], ge
     if kind == "content":
         return content.clone()
     if kind == "style":
-        return F.interpolate(styles[0], size=content.shape[-2:], mode="bilinear", antialias=True,
-                             align_corners=False).clamp(0, 1)
+        return _resize(styles[0], content.shape[-2:])
     if kind == "noise":
         return torch.rand(content.shape, generator=gen).to(content.device)
     raise ConfigError(f"init must be 'content', 'style' or 'noise', not {kind!r}")
-
-
-def _resize(x: torch.Tensor, hw: Sequence[int]) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == tuple(hw):
-        return x
-    return F.interpolate(x, size=tuple(hw), mode="bilinear", antialias=True, align_corners=False)
 
 
 def _style_at(style: torch.Tensor, hw: Sequence[int], scale: float) -> torch.Tensor:
     """Style (1, 3, h, w) resized so its long side is ``scale`` x the long side of ``hw`` (aspect kept)."""
     long = max(16, round(scale * max(hw)))
     h, w = style.shape[-2:]
-    return _resize(style, (max(16, round(h * long / max(h, w))), max(16, round(w * long / max(h, w))))).clamp(0, 1)
+    return _resize(style, (max(16, round(h * long / max(h, w))), max(16, round(w * long / max(h, w)))))
 
 
 def build_gatys(styles: list[torch.Tensor], opts: StylizeOptions) -> Stylizer:
@@ -227,7 +224,6 @@ def build_gatys(styles: list[torch.Tensor], opts: StylizeOptions) -> Stylizer:
         if opts.size and max(content.shape[-2:]) != opts.size:
             h, w = content.shape[-2:]
             content = _resize(content, (round(h * opts.size / max(h, w)), round(w * opts.size / max(h, w))))
-            content = content.clamp(0, 1)
         full_hw = tuple(content.shape[-2:])
         target_content, target_styles = content, style_batch
         if opts.preserve_color == "luminance":
@@ -237,7 +233,7 @@ def build_gatys(styles: list[torch.Tensor], opts: StylizeOptions) -> Stylizer:
             target_styles = [color.match_color(s, content) for s in style_batch]
 
         def finish(image: torch.Tensor) -> torch.Tensor:
-            image = _resize(image, full_hw).clamp(0, 1)
+            image = _resize(image.clamp(0, 1), full_hw)
             if opts.preserve_color == "luminance":
                 image = color.recombine_luminance(image, content)
             return image
@@ -259,7 +255,7 @@ def build_gatys(styles: list[torch.Tensor], opts: StylizeOptions) -> Stylizer:
 
         image = None
         for level in levels:
-            level_content = _resize(target_content, level.hw).clamp(0, 1).contiguous(memory_format=torch.channels_last)
+            level_content = _resize(target_content, level.hw).contiguous(memory_format=torch.channels_last)
             level_styles = [_style_at(s, level.hw, opts.style_scale).contiguous(memory_format=torch.channels_last)
                             for s in target_styles]
             masks = None

@@ -151,7 +151,9 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_keep_identical_generators(tmp_path):
-    torch.multiprocessing.spawn(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2)
+    # fork: the workers inherit the imported modules (spawning re-imports torch, slow on a loaded machine)
+    torch.multiprocessing.start_processes(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2,
+                                          start_method="fork")
     g0, g1 = (torch.load(tmp_path / f"g_rank{r}.pt", weights_only=True) for r in range(2))
     assert same(g0, g1)
     init = modules(tmp_path)  # rank 0's checkpoint matches too

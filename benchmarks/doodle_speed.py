@@ -5,8 +5,6 @@ median of 3. Usage: python benchmarks/doodle_speed.py [--sizes 128,256]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
@@ -14,15 +12,9 @@ import torch.nn.functional as F
 from pixforge.nn.vgg import create_vgg
 from pixforge.style.doodle import DoodleConfig, _Objective, annotation_classes
 from pixforge.style.mrf import match_patches, style_patches
+from pixforge.utils import median_seconds
 
 
-def median_time(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def scene(n: int):
@@ -45,7 +37,7 @@ def step_costs(n: int) -> None:
         cfg = DoodleConfig(layers=layers, stride=stride)
         objective = _Objective(vgg, cfg, style, s_cls, t_cls, None, (n, n))
         x = torch.rand(1, 3, n, n, requires_grad=True)
-        t = median_time(lambda: objective(x).backward())
+        t = median_seconds(lambda: objective(x).backward())
         base = base or t
         print(f"  {','.join(layers):24s} stride {stride}: {t:6.2f} s  x{t / base:.2f}")
 
@@ -56,8 +48,8 @@ def matching_costs(n: int) -> None:
     one_shot = F.conv2d(feats, style.kernels)  # the peer: all patches at once
     mb = one_shot.numel() * 4 / 2**20
     del one_shot
-    t_peer = median_time(lambda: F.conv2d(feats, style.kernels)[0].flatten(1).max(0))
-    t_chunk = median_time(lambda: match_patches(feats, style))
+    t_peer = median_seconds(lambda: F.conv2d(feats, style.kernels)[0].flatten(1).max(0))
+    t_chunk = median_seconds(lambda: match_patches(feats, style))
     chunk_mb = 16_000_000 * 4 / 2**20
     print(f"\nmatching {n // 2}x{n // 2}x128 features against {style.kernels.shape[0]} patches: chunked "
           f"{t_chunk:.2f} s (response <= {chunk_mb:.0f} MB) vs one-shot {t_peer:.2f} s (response {mb:.0f} MB), "

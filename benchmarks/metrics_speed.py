@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +26,9 @@ from pixforge.metrics.fid import frechet_distance, kernel_inception_distance  # 
 from pixforge.metrics.inception import FIDInceptionV3  # noqa: E402
 from pixforge.metrics.prdc import precision_recall  # noqa: E402
 from pixforge.utils import default_device  # noqa: E402
+from pixforge.utils import median_seconds  # noqa: E402
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pixforge.io import read_image, resize_long_side  # noqa: E402
+from pixforge.utils import median_seconds  # noqa: E402
 from pixforge.style.fast import FastStylizer, TransformerNet  # noqa: E402
 
 CONTENT = ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg"
@@ -41,21 +41,13 @@ def content_image(size: int) -> torch.Tensor:
     return torch.stack([x, y, (x + y) / 2])
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up (allocations, oneDNN kernel selection, ORT graph optimisation)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def bench_fast(size: int, repeats: int, channels_last: bool = True, bf16: bool = False, tile: int | None = None) -> float:
     torch.manual_seed(0)
     stylizer = FastStylizer(TransformerNet(), torch.device("cpu"), channels_last=channels_last, bf16=bf16, tile=tile)
     x = content_image(size).unsqueeze(0)
-    return timed(lambda: stylizer(x), repeats)
+    return median_seconds(lambda: stylizer(x), repeats)
 
 
 def bench_peer(size: int, repeats: int, threads: int) -> float:
@@ -65,7 +57,7 @@ def bench_peer(size: int, repeats: int, threads: int) -> float:
     engine = StyleTransfer(device="cpu", max_size=size, threads=threads)
     arr = (content_image(size).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     image = Image.fromarray(arr)
-    return timed(lambda: engine.stylize(image, style=0), repeats)
+    return median_seconds(lambda: engine.stylize(image, style=0), repeats)
 
 
 def bench_video_fps(size: int, frames: int, temporal: bool) -> float:

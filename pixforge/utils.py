@@ -59,3 +59,18 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def median_seconds(fn, repeats: int = 3, warmup: bool = True) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls (after one untimed warm-up call): the benchmarks' clock."""
+    import statistics
+    import time
+
+    if warmup:
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

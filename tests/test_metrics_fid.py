@@ -6,7 +6,7 @@ import pytest
 from scipy import linalg
 
 from pixforge.errors import BadInputError
-from pixforge.metrics.fid import (Stats, feature_stats, fid_from_features, frechet_distance, inception_score,
+from pixforge.metrics.fid import (feature_stats, fid_from_features, frechet_distance, inception_score,
                                   kernel_inception_distance, load_stats, polynomial_mmd2, save_stats)
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pixforge.cli import main
-from pixforge.io import read_image, save_image
+from pixforge.io import save_image
 from pixforge.nn.vgg import VGGFeatures
 from pixforge.style import color
 from pixforge.style.gatys import Objective, build_gatys, optimise, schedule, stylize_gatys

@@ -1,6 +1,7 @@
 """GAN training end to end through the CLI: checkpoints, exact resume, NaN guard, sampling, DDP, coverage."""
 from __future__ import annotations
 
+import json
 import socket
 
 import numpy as np
@@ -191,3 +192,20 @@ def test_image_folder_data_and_shipped_configs(tmp_path):
     for yaml_file in sorted((Path(__file__).parents[1] / "pixforge" / "configs").glob("gan_*.yaml")):
         cfg = config_from(yaml_file)
         assert cfg.loss in ("wgan-gp", "hinge") and cfg.loop.steps > 0
+
+
+def test_eval_takes_a_run_folder_as_image_source(tmp_path, monkeypatch):
+    """`pixforge eval fid RUN OTHER` samples the run's generator (seed 0), like `pixforge sample -n N`."""
+    from pixforge.metrics import features
+    from pixforge.metrics.classifier import ClassifierConfig, DigitClassifier, save_classifier
+
+    out = tmp_path / "img"
+    cli("train", "gan", "--data", "tiny", "--steps", 2, "--out", out, *FAST)
+    monkeypatch.setattr(features, "CHECKPOINT_SAMPLES", 20)
+    source = features.open_source(out)
+    cli("sample", out, "-n", 20, "-o", tmp_path / "x.npy")
+    assert torch.equal(torch.as_tensor(np.asarray(source.data)), torch.from_numpy(np.load(tmp_path / "x.npy")))
+    clf = tmp_path / "clf.safetensors"
+    save_classifier(DigitClassifier(ClassifierConfig(image_size=8)), clf)
+    r = cli("eval", "fid", out, out / "checkpoints" / "last.pt", "--features", f"classifier:{clf}", "--json")
+    assert abs(json.loads(r.output)["value"]) < 1e-6  # same generator, same samples

@@ -62,22 +62,6 @@ def generator_options(func):
     return func
 
 
-def _labels(cfg, n: int, label: int | None, seed: int):
-    import torch
-
-    from ..errors import BadInputError
-
-    if not cfg.num_classes:
-        if label is not None:
-            raise BadInputError("--class needs a class-conditional model (train with conditional=true)")
-        return None
-    if label is None:
-        return torch.randint(cfg.num_classes, (n,), generator=torch.Generator().manual_seed(seed + 1))
-    if not 0 <= label < cfg.num_classes:
-        raise BadInputError(f"--class {label} is out of range: the model has {cfg.num_classes} classes")
-    return torch.full((n,), label, dtype=torch.long)
-
-
 @main.command()
 @click.argument("run", type=click.Path(exists=True))
 @click.option("-n", "count", type=click.IntRange(1), default=64, show_default=True)
@@ -86,17 +70,12 @@ def _labels(cfg, n: int, label: int | None, seed: int):
 def sample(run, count, output, ema, truncation, label, seed, device):
     """Draw samples from a trained GAN (a run folder or its checkpoints/last.pt)."""
     import numpy as np
-    import torch
 
     from ..errors import BadInputError
-    from ..gan.models import truncated_noise
-    from ..gan.train import generate, load_generator, save_samples
+    from ..gan.train import sample_run, save_samples
     from ..utils import atomic_path, default_device
 
-    dev = default_device(device)
-    g, cfg = load_generator(run, ema, dev)
-    z = truncated_noise(count, cfg.z_dim, truncation, torch.Generator().manual_seed(seed))
-    x = generate(g, z, _labels(cfg, count, label, seed), dev)
+    x, cfg = sample_run(run, count, ema, truncation, label, seed, default_device(device))
     out = Path(output)
     if out.suffix.lower() == ".npy":
         with atomic_path(out) as tmp:
@@ -121,7 +100,7 @@ def interpolate(run, output, steps, rows, ema, truncation, label, seed, device):
 
     from ..errors import BadInputError
     from ..gan.models import slerp, truncated_noise
-    from ..gan.train import generate, load_generator, save_samples
+    from ..gan.train import class_labels, generate, load_generator, save_samples
     from ..utils import default_device
 
     dev = default_device(device)
@@ -131,7 +110,7 @@ def interpolate(run, output, steps, rows, ema, truncation, label, seed, device):
     gen = torch.Generator().manual_seed(seed)
     a, b = (truncated_noise(rows, cfg.z_dim, truncation, gen) for _ in range(2))
     z = slerp(a, b, torch.linspace(0, 1, steps)).reshape(rows * steps, cfg.z_dim)
-    y = _labels(cfg, rows, label, seed)
+    y = class_labels(cfg, rows, label, seed)
     y = None if y is None else y.repeat_interleave(steps)  # one class per row
     save_samples(generate(g, z, y, dev), output, nrow=steps)
     click.echo(f"wrote {rows} x {steps} interpolation strip to {output}")

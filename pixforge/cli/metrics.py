@@ -42,7 +42,8 @@ def _kw(batch_size, device) -> dict:
               help="matrix square root: eigen-decomposition or scipy.linalg.sqrtm (pytorch-fid's)")
 def fid(a, b, features, batch_size, device, as_json, method):
     """Fréchet Inception Distance between A and B: .npz statistics (mu, sigma; as pytorch-fid writes), or
-    image folders, or .npy sample arrays (N, C, H, W) in [-1, 1]. Two .npz files need no network."""
+    image folders, or .npy sample arrays (N, C, H, W) in [-1, 1], or GAN run folders / checkpoints (5000 samples
+    drawn from the generator, seed 0). Two .npz files need no network."""
     from ..metrics import compute_fid
 
     value = compute_fid(a, b, features, method, **_kw(batch_size, device))

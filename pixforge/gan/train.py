@@ -298,6 +298,31 @@ def train_gan(cfg: GanConfig, generator: nn.Module | None = None, discriminator:
     return task, result
 
 
+def class_labels(cfg: GanConfig, n: int, label: int | None, seed: int) -> torch.Tensor | None:
+    """Labels for n conditional samples: all ``label``, or uniform random classes; None for unconditional G."""
+    from ..errors import BadInputError
+
+    if not cfg.num_classes:
+        if label is not None:
+            raise BadInputError("--class needs a class-conditional model (train with conditional=true)")
+        return None
+    if label is None:
+        return torch.randint(cfg.num_classes, (n,), generator=torch.Generator().manual_seed(seed + 1))
+    if not 0 <= label < cfg.num_classes:
+        raise BadInputError(f"--class {label} is out of range: the model has {cfg.num_classes} classes")
+    return torch.full((n,), label, dtype=torch.long)
+
+
+def sample_run(run: str | Path, count: int, ema: bool | None = None, truncation: float | None = None,
+               label: int | None = None, seed: int = 0, device: str | torch.device = "cpu"):
+    """(samples, config): ``count`` samples (N, ...) in [-1, 1] from a run folder or its ``last.pt``."""
+    from .models import truncated_noise
+
+    g, cfg = load_generator(run, ema, device)
+    z = truncated_noise(count, cfg.z_dim, truncation, torch.Generator().manual_seed(seed))
+    return generate(g, z, class_labels(cfg, count, label, seed), torch.device(device)), cfg
+
+
 def load_generator(path: str | Path, ema: bool | None = None, device: str | torch.device = "cpu"):
     """(G, config) from a run folder or a ``last.pt``; ``ema=None`` takes the EMA weights when present."""
     from ..errors import BadInputError

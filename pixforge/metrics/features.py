@@ -8,7 +8,8 @@ An extractor is a module whose ``forward(images in [-1, 1])`` returns ``(feature
 * ``"classifier:PATH"`` — a classifier trained with ``pixforge train classifier`` (domain features).
 
 Image sources: a tensor/array (N, C, H, W) in [-1, 1], a ``.npy`` file of such an array, or a folder of
-image files (read with :mod:`pixforge.io`, mapped to [-1, 1]). ``extract`` runs the extractor over a
+image files (read with :mod:`pixforge.io`, mapped to [-1, 1]), or a GAN run folder / checkpoint (``CHECKPOINT_SAMPLES``
+samples are drawn from its generator). ``extract`` runs the extractor over a
 source in batches on the default device (CUDA when present), with a progress bar.
 """
 from __future__ import annotations
@@ -94,14 +95,24 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         raise BadInputError(f"{path}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
 
 
+#: Samples drawn from a GAN run folder / checkpoint given as an image source (seed 0, EMA weights when present).
+CHECKPOINT_SAMPLES = 5000
+
+
 def open_source(source) -> ImageSource:
-    """An :class:`ImageSource` from an array/tensor, a ``.npy`` path or an image folder."""
+    """An :class:`ImageSource` from an array/tensor, a ``.npy`` path, an image folder or a GAN run folder / ``.pt``."""
     if isinstance(source, ImageSource):
         return source
     if isinstance(source, (np.ndarray, torch.Tensor)):
         check_samples(source, "samples")
         return ImageSource(data=source)
     path = Path(source)
+    if (path / "checkpoints" / "last.pt").is_file() or path.suffix == ".pt":
+        from ..gan.train import sample_run
+
+        samples, _ = sample_run(path, CHECKPOINT_SAMPLES)
+        check_samples(samples, str(path))
+        return ImageSource(data=samples, label=f"{path} ({CHECKPOINT_SAMPLES} samples)")
     if path.is_dir():
         from ..io import list_images
 

@@ -49,7 +49,6 @@ def test_temporal_blending_lowers_warped_difference():
 
 
 def test_video_file_round_trip(tmp_path):
-    pytest.importorskip("av")
     frames = moving_square(4, size=32)
     path = tmp_path / "clip.mp4"
     with FrameWriter(path, fps=10) as writer:

@@ -315,3 +315,18 @@ def test_builtin_training_images():
     images = arbitrary.TrainImages("builtin", "style", load_size=32)
     crops = images.crops([0, 2], 16, torch.Generator().manual_seed(0))
     assert len(images) == 3 and crops.shape == (2, 3, 16, 16) and 0 <= crops.min() and crops.max() <= 1
+
+
+@pytest.mark.parametrize("method", ["adain", "swap"])  # (random 5-level WCT decoders clamp to black)
+def test_bf16_autocast_stays_close_to_fp32(method):
+    """--bf16 runs the networks in bfloat16 but keeps feature statistics in fp32: same picture within a few levels."""
+    g = torch.Generator().manual_seed(0)
+    content, style = torch.rand(3, 32, 32, generator=g), torch.rand(3, 32, 32, generator=g)
+    outs = []
+    for bf16 in (False, True):
+        torch.manual_seed(0)  # the same random networks
+        opts = methods.StylizeOptions(method=method, vgg_weights="random", device="cpu", bf16=bf16)
+        outs.append(methods.stylize(content, [style], opts))
+    assert outs[1].dtype == torch.float32
+    assert not torch.equal(outs[0], outs[1])  # bf16 really ran
+    assert (outs[0] - outs[1]).abs().mean() < 0.02

@@ -235,3 +235,15 @@ def test_build_cin_style_index_and_blend(tmp_path):
     second = methods.build([], methods.StylizeOptions(method="cin", model=str(model), style_index=1))(x)
     assert torch.equal(first, blend)
     assert not torch.allclose(first, second)
+
+
+def test_fast_bf16_option_stays_close_to_fp32():
+    from pixforge.style.fast import FastStylizer, TransformerNet
+
+    torch.manual_seed(0)
+    net = TransformerNet().eval()
+    x = torch.rand(1, 3, 32, 32)
+    a = FastStylizer(net, torch.device("cpu"))(x)
+    b = FastStylizer(net, torch.device("cpu"), bf16=True)(x)
+    assert b.dtype == torch.float32 and not torch.equal(a, b)
+    assert (a - b).abs().mean() < 0.02

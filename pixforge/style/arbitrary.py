@@ -102,7 +102,7 @@ def encode(encoder: nn.Module, x: torch.Tensor, layers: Iterable[str],
         else:
             h = module(h)
         if name in wanted:
-            out[name] = h
+            out[name] = h.float()  # statistics (AdaIN, WCT, patch matching) in fp32 even under bf16 autocast
             if len(out) == len(wanted):
                 break
     missing = wanted - set(out)
@@ -334,12 +334,14 @@ def color_wrap(run: Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor], 
         outs = []
         for img in content:
             img = img.unsqueeze(0).to(styles[0].device)
-            if mode == "histogram":
-                out = run(img, [match_color(s, img) for s in styles])
-            elif mode == "luminance":
-                out = run(grey_rgb(img), [match_luminance(s, img) for s in styles])
-            else:
-                out = run(img, styles)
+            with torch.autocast(img.device.type, dtype=torch.bfloat16, enabled=bool(getattr(opts, "bf16", False))):
+                if mode == "histogram":
+                    out = run(img, [match_color(s, img) for s in styles])
+                elif mode == "luminance":
+                    out = run(grey_rgb(img), [match_luminance(s, img) for s in styles])
+                else:
+                    out = run(img, styles)
+            out = out.float()
             if out.shape[-2:] != img.shape[-2:]:
                 out = F.interpolate(out, size=img.shape[-2:], mode="bilinear", align_corners=False)
             out = out.clamp(0, 1)

@@ -236,7 +236,7 @@ def build_fast(styles: list[torch.Tensor], opts) -> FastStylizer:
     net = load_transformer(opts.model)
     if net.num_styles > 1:
         _select_style(net, opts)
-    return FastStylizer(net, default_device(opts.device), tile=opts.tile)
+    return FastStylizer(net, default_device(opts.device), tile=opts.tile, bf16=opts.bf16)
 
 
 def build_cin(styles: list[torch.Tensor], opts) -> FastStylizer:
@@ -245,7 +245,7 @@ def build_cin(styles: list[torch.Tensor], opts) -> FastStylizer:
     if net.num_styles == 1 and (opts.style_index or opts.style_blend):
         raise ConfigError(f"{opts.model} holds a single style; --style-index/--style-blend need a CIN network")
     _select_style(net, opts)
-    return FastStylizer(net, default_device(opts.device), tile=opts.tile)
+    return FastStylizer(net, default_device(opts.device), tile=opts.tile, bf16=opts.bf16)
 
 
 def _select_style(net: TransformerNet, opts) -> None:

@@ -62,7 +62,7 @@ class StylizeOptions:
     save_prefix: Optional[str] = None
     vgg_weights: str = "auto"               # a weights registry name or "auto" / "random"
     pool: str = "max"
-    bf16: bool = False                      # gatys: VGG forward/backward under bfloat16 autocast (losses in fp32)
+    bf16: bool = False                      # networks under bfloat16 autocast (losses/statistics in fp32)
 
     # feed-forward and arbitrary-style methods
     model: Optional[str] = None             # fast / cin: registry name or path of the transformation network

@@ -50,16 +50,16 @@ def same(a, b):
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "nonsaturating"])
 def test_resume_after_interruption_is_bit_identical(tmp_path, loss):
-    extra = ["--loss", loss, "ema=0.9", "loop.ckpt_every=4", "loop.sample_every=5"]
-    train(tmp_path / "full", 10, *extra)
-    train(tmp_path / "split", 6, *extra)  # "interrupted" after 6 steps
-    cli("train", "gan", "--out", tmp_path / "split", "--steps", 10, "--resume")  # rest from OUT/config.yaml
+    extra = ["--loss", loss, "ema=0.9", "loop.ckpt_every=4", "loop.sample_every=4"]
+    train(tmp_path / "full", 8, *extra)
+    train(tmp_path / "split", 5, *extra)  # "interrupted" after 5 steps
+    cli("train", "gan", "--out", tmp_path / "split", "--steps", 8, "--resume")  # rest from OUT/config.yaml
     full, split = modules(tmp_path / "full"), modules(tmp_path / "split")
     assert set(full["modules"]) == {"G", "D", "G_ema"}
     assert same(full["modules"], split["modules"]) and same(full["optimizers"], split["optimizers"])
-    train(tmp_path / "other", 10, *extra, "--seed", 1)
+    train(tmp_path / "other", 8, *extra, "--seed", 1)
     assert not same(full["modules"]["G"], modules(tmp_path / "other")["modules"]["G"])
-    assert (tmp_path / "full" / "samples" / "step0000010.png").stat().st_size > 1000
+    assert (tmp_path / "full" / "samples" / "step0000008.png").stat().st_size > 1000
     assert (tmp_path / "full" / "config.yaml").is_file()
 
 

@@ -8,7 +8,8 @@ all on unless switched off in the config (see benchmarks/RESULTS_gan.md):
 * D's weights are frozen during the G step, so backward computes no D weight gradients it would discard;
 * fused Adam/RMSProp kernels (``fused_optim``), gradients released with ``set_to_none``;
 * channels-last memory format for convolutional models (``channels_last``);
-* bfloat16 autocast with ``loop.amp`` (CUDA, or CPUs with AVX-512 BF16).
+* bfloat16 autocast for convolutional models on CUDA and on CPUs with AVX-512 BF16 (``bf16``, default on
+  there; off for the 2D-toy MLPs, whose outputs need more than bf16's 8 bits of mantissa).
 """
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ class GanConfig:
     num_classes: int = 0  # filled from the data when conditional
     channels_last: bool = True
     fused_optim: bool = True
+    bf16: bool | None = None  # bfloat16 autocast; None = on for conv models where fast (CUDA, AVX-512 BF16 CPUs)
     loop: LoopConfig = field(default_factory=LoopConfig)
 
 
@@ -72,13 +74,30 @@ def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0)
     arch = cfg.arch if cfg.arch != "auto" else ("mlp" if two_d else "dcgan")
     if cfg.conditional and not num_classes:
         raise ConfigError(f"conditional=true needs a labelled dataset; {cfg.data} has no labels")
+    bf16 = cfg.bf16
+    if bf16 is None:
+        bf16 = cfg.loop.amp or (not two_d and fast_bf16(cfg.loop.device))
     return dataclasses.replace(
-        cfg, arch=arch, width=cfg.width or (128 if arch == "mlp" else 64),
+        cfg, arch=arch, bf16=bf16, loop=dataclasses.replace(cfg.loop, amp=bf16),
+        width=cfg.width or (128 if arch == "mlp" else 64),
         optimizer=cfg.optimizer or loss.optimizer, lr_g=cfg.lr_g or loss.lr_g, lr_d=cfg.lr_d or loss.lr_d,
         betas=tuple(cfg.betas) if cfg.betas else loss.betas, n_critic=cfg.n_critic or loss.n_critic,
         gp=loss.gp if cfg.gp is None else cfg.gp, clip=loss.clip if cfg.clip is None else cfg.clip,
         spectral_norm=(arch == "resnet") if cfg.spectral_norm is None else cfg.spectral_norm,
         sample_shape=list(sample_shape), num_classes=num_classes if cfg.conditional else 0)
+
+
+def fast_bf16(device: str) -> bool:
+    """Whether bfloat16 autocast speeds up convolutions here: CUDA, or a CPU with AVX-512 BF16 (oneDNN)."""
+    from ..utils import default_device
+
+    dev = default_device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return dev.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def build_models(cfg: GanConfig) -> tuple[nn.Module, nn.Module]:

@@ -18,11 +18,11 @@ that file exists, so the benchmark can be run in parts; ``--report`` only aggreg
 ``benchmarks/results/gan_losses.json``, ``gan_losses.png`` (modes vs high quality) and
 ``gan_losses_grid25_<variant>.png`` (sample scatter per loss).
 
-    .venv/bin/python benchmarks/gan_losses.py --data ring8 grid25 mnist5k --seeds 0 1 2 --workers 2
-    .venv/bin/python benchmarks/gan_losses.py --data grid25 --variant pacgan
-    .venv/bin/python benchmarks/gan_losses.py --stacked --stacked-loss hinge
-    .venv/bin/python benchmarks/gan_losses.py --report
-    .venv/bin/python benchmarks/gan_losses.py --quick   # smoke run: few steps, one seed, into benchmarks/out/
+    .venv/bin/python benchmarks/ganbench.py --data ring8 grid25 mnist5k --seeds 0 1 2 --workers 2
+    .venv/bin/python benchmarks/ganbench.py --data grid25 --variant pacgan
+    .venv/bin/python benchmarks/ganbench.py --stacked --stacked-loss hinge
+    .venv/bin/python benchmarks/ganbench.py --report
+    .venv/bin/python benchmarks/ganbench.py --quick   # smoke run: few steps, one seed, into benchmarks/out/
 
 Every worker process uses one thread (``torch.set_num_threads(1)``): the machine it was written on had 2
 shared cores.
@@ -30,7 +30,7 @@ shared cores.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import functools
 import json
 import math
 import os
@@ -126,6 +126,7 @@ def evaluate(data: str, x: torch.Tensor) -> dict:
             "digit_kl": kl_to_uniform(digits), "digits": digits.tolist()}
 
 
+@functools.lru_cache(maxsize=1)
 def real_features():
     from pixforge.gan.data import load_gan_data
     from pixforge.metrics.evaluate import compute_features

@@ -241,7 +241,7 @@ def plot(records: list[dict], path: Path) -> None:
     for ax, data in zip(axes[0], datasets):
         for r in (r for r in records if r["data"] == data):
             m = r["metrics"]
-            jitter = (hash((r["loss"], r["seed"])) % 7 - 3) * 0.06
+            jitter = (r["seed"] - 1) * 0.15  # seeds side by side
             ax.scatter(100 * m["high_quality"], m["modes"] + jitter, color=colours[r["loss"]],
                        marker=markers.get(r["variant"], "x"), s=40, alpha=0.8, edgecolor="k", linewidth=0.4)
         total = next(r["metrics"]["total_modes"] for r in records if r["data"] == data)
@@ -318,6 +318,22 @@ def scatter_grid(root: Path, variant: str, data: str, path: Path) -> bool:
     return True
 
 
+def image_rows(root: Path, variant: str, data: str, path: Path, per_row: int = 16) -> bool:
+    """One row of ``per_row`` samples per loss (seed 0 or the lowest seed), in registry order."""
+    from pixforge.gan.losses import LOSSES
+    from pixforge.io import image_grid, save_image
+
+    rows = []
+    for loss in LOSSES:
+        files = sorted((root / "gan_losses" / variant / data).glob(f"{loss}-s*.npy"))
+        if files:
+            rows.append(torch.from_numpy(np.load(files[0]).astype(np.float32))[:per_row])
+    if not rows:
+        return False
+    save_image(image_grid((torch.cat(rows).clamp(-1, 1) + 1) / 2, nrow=per_row), path)
+    return True
+
+
 def report(root: Path) -> dict:
     records = collect(root)
     summary = {"machine": {"cpu_count": os.cpu_count(), "note": "2 CPU cores shared with ~7 other jobs",
@@ -330,6 +346,9 @@ def report(root: Path) -> dict:
     plot(records, root / "gan_losses.png")
     for variant in {r["variant"] for r in records if r["data"] == "grid25"}:
         scatter_grid(root, variant, "grid25", root / f"gan_losses_grid25_{variant}.png")
+    for data in ("mnist5k", "stacked-mnist"):
+        for variant in {r["variant"] for r in records if r["data"] == data}:
+            image_rows(root, variant, data, root / f"gan_losses_{data}_{variant}.png")
     return summary
 
 

@@ -12,7 +12,8 @@ the training system, not the architecture. Variants switch single optimisations 
     .venv/bin/python benchmarks/gan_throughput.py [--steps 10] [--repeats 3] [--threads 1] [--size 32]
 
 Writes benchmarks/RESULTS_gan.json. Timings on a shared machine are noisy: every number is a median of
-``repeats`` interleaved runs, and the headline is the ratio measured in the same run.
+``repeats`` runs in which the variants' single steps are interleaved round-robin, and the headline is the
+ratio measured in the same run.
 """
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ def peer_init(m):
         nn.init.zeros_(m.bias)
 
 
-def run_peer(data: torch.Tensor, steps: int, warmup: int, batch: int, size: int) -> float:
-    """The peer's own loop: G step, then D step on the detached fake; BCELoss on sigmoid outputs."""
+def peer_stepper(data: torch.Tensor, batch: int, size: int):
+    """The peer's own loop body: G step, then D step on the detached fake; BCELoss on sigmoid outputs."""
     torch.manual_seed(0)
     g, d = PeerGenerator(size=size), PeerDiscriminator(size=size)
     g.apply(peer_init)
@@ -78,10 +79,8 @@ def run_peer(data: torch.Tensor, steps: int, warmup: int, batch: int, size: int)
     bce = nn.BCELoss()
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    t0 = 0.0
-    for i in range(warmup + steps):
-        if i == warmup:
-            t0 = time.perf_counter()
+
+    def step(i: int) -> None:
         real = data[(i * batch) % len(data):][:batch]
         valid, fake = torch.ones(len(real)), torch.zeros(len(real))
         opt_g.zero_grad()
@@ -94,24 +93,35 @@ def run_peer(data: torch.Tensor, steps: int, warmup: int, batch: int, size: int)
         d_loss = 0.5 * (bce(d(real), valid) + bce(d(gen.detach()), fake))
         d_loss.backward()
         opt_d.step()
-    return steps / (time.perf_counter() - t0)
+
+    return step
 
 
-def run_pixforge(data: torch.Tensor, steps: int, warmup: int, batch: int, size: int, **overrides) -> float:
+def pixforge_stepper(data: torch.Tensor, batch: int, size: int, **overrides):
+    """GanTask.train_step on the same two modules (the D without its sigmoid: pixforge's losses take logits)."""
     torch.manual_seed(0)
     g, d = PeerGenerator(size=size), PeerDiscriminator(size=size, sigmoid=False)
     g.apply(peer_init)
     d.apply(peer_init)
     cfg = GanConfig(data="synthetic", loss="nonsaturating", z_dim=100, batch_size=batch,
-                    loop=LoopConfig(steps=steps, progress=False, tensorboard=False))
+                    loop=LoopConfig(progress=False, tensorboard=False))
     cfg = resolve(dataclasses.replace(cfg, **overrides), tuple(data.shape[1:]))
     task = GanTask(cfg, data, None, torch.device("cpu"), generator=g, discriminator=d)
-    t0 = 0.0
-    for i in range(warmup + steps):
-        if i == warmup:
+    return task.train_step
+
+
+def measure(steppers: dict, steps: int, warmup: int) -> dict[str, float]:
+    """it/s of each stepper, with single steps interleaved round-robin so load changes hit all alike."""
+    for fn in steppers.values():
+        for i in range(warmup):
+            fn(i)
+    spent = dict.fromkeys(steppers, 0.0)
+    for i in range(warmup, warmup + steps):
+        for name, fn in steppers.items():
             t0 = time.perf_counter()
-        task.train_step(i)
-    return steps / (time.perf_counter() - t0)
+            fn(i)
+            spent[name] += time.perf_counter() - t0
+    return {k: steps / v for k, v in spent.items()}
 
 
 VARIANTS = {
@@ -137,20 +147,21 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = torch.rand(1024, 1, args.size, args.size) * 2 - 1
     variants = VARIANTS if args.variants == "all" else {"pixforge (defaults)": {}}
-    rates: dict[str, list[float]] = {"peer (eriklindernoren DCGAN loop)": []} | {k: [] for k in variants}
+    peer_name = "peer (eriklindernoren DCGAN loop)"
+    rates: dict[str, list[float]] = {peer_name: []} | {k: [] for k in variants}
     ratios: list[float] = []
-    common = (data, args.steps, args.warmup, args.batch, args.size)
-    for rep in range(args.repeats):  # interleaved, so load changes hit every variant alike
-        peer = run_peer(*common)
-        rates["peer (eriklindernoren DCGAN loop)"].append(peer)
-        for name, kw in variants.items():
-            rates[name].append(run_pixforge(*common, **dict(kw)))
-        ratios.append(rates["pixforge (defaults)"][-1] / peer)
+    for rep in range(args.repeats):
+        steppers = {peer_name: peer_stepper(data, args.batch, args.size)}
+        steppers |= {k: pixforge_stepper(data, args.batch, args.size, **kw) for k, kw in variants.items()}
+        for k, v in measure(steppers, args.steps, args.warmup).items():
+            rates[k].append(v)
+        ratios.append(rates["pixforge (defaults)"][-1] / rates[peer_name][-1])
         print(f"repeat {rep + 1}: " + ", ".join(f"{k} {v[-1]:.2f} it/s" for k, v in rates.items()), flush=True)
     result = {
         "benchmark": "gan_throughput", "batch": args.batch, "size": args.size, "steps": args.steps,
         "repeats": args.repeats, "threads": args.threads, "torch": torch.__version__,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "machine": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "machine": platform.processor() or platform.machine(),
         "shared_machine": True,
         "median_it_per_s": {k: statistics.median(v) for k, v in rates.items()},
         "runs_it_per_s": rates,

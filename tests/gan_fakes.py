@@ -1,47 +1,45 @@
-"""Tiny stand-in datasets for the GAN tests (the real ones come from pixforge.data.builtin)."""
+"""Helpers for the GAN tests: a tiny labelled image set ("tiny") beside the real datasets, one-thread context."""
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import torch
 
 
-def fake_builtin(name: str, size: int = 0, n: int = 512):
-    """ring8/grid25: points from the metric's mixtures; anything else: 8x8 (or size) labelled blobs."""
-    from pixforge.metrics.modes import MIXTURES
-
+def tiny_images(size: int = 0, n: int = 512):
+    """8x8 (or ``size``) grey images in [-1, 1], 3 classes: class c is a bright square on the diagonal."""
     g = np.random.default_rng(0)
-    if name in MIXTURES:
-        mix = MIXTURES[name]
-        k = g.integers(len(mix.centres), size=n)
-        x = mix.centres[k] + mix.std * g.standard_normal((n, 2))
-        return torch.tensor(x, dtype=torch.float32), None
     s = size or 8
     labels = torch.tensor(g.integers(3, size=n))
     img = torch.full((n, 1, s, s), -1.0)
-    for c in range(3):  # class c: a bright square in corner c
-        sel = labels == c
+    for c in range(3):
         a = c * s // 3
-        img[sel, :, a:a + s // 3, a:a + s // 3] = 1.0
+        img[labels == c, :, a:a + s // 3, a:a + s // 3] = 1.0
     return img, labels
+
+
+def fake_dataset(name, **kw):
+    """'tiny' from :func:`tiny_images`; every other name or folder from pixforge.data.load_dataset."""
+    if name == "tiny":
+        return tiny_images(**kw)
+    from pixforge.data import load_dataset
+
+    return load_dataset(name, **kw)
 
 
 def install(monkeypatch) -> None:
     import pixforge.gan.data as data
 
-    monkeypatch.setattr(data, "load_builtin", fake_builtin)
+    monkeypatch.setattr(data, "load_dataset", fake_dataset)
 
 
+@contextlib.contextmanager
 def one_thread():
-    """Context for tests: one intra-op thread (the shared 2-core machine thrashes with more)."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def ctx():
-        old = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
-
-    return ctx()
+    """One intra-op thread (the shared 2-core machine thrashes with more)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from gan_fakes import fake_builtin, install, one_thread
+from gan_fakes import install, one_thread
 
 from pixforge.cli import main
 from pixforge.train import load_checkpoint
@@ -48,10 +48,11 @@ def same(a, b):
     return a == b
 
 
-@pytest.mark.parametrize("loss", ["wgan-gp", "nonsaturating"])
-def test_resume_after_interruption_is_bit_identical(tmp_path, loss):
-    extra = ["--loss", loss, "ema=0.9", "loop.ckpt_every=4", "loop.sample_every=4"]
-    train(tmp_path / "full", 8, *extra)
+@pytest.mark.parametrize("data,loss", [("grid25", "wgan-gp"), ("grid25", "nonsaturating"), ("tiny", "hinge")])
+def test_resume_after_interruption_is_bit_identical(tmp_path, data, loss):
+    # tiny: a DCGAN on 8x8 images, with bf16 autocast where the CPU supports it
+    extra = ["--data", data, "--loss", loss, "ema=0.9", "loop.ckpt_every=4", "loop.sample_every=0"]
+    train(tmp_path / "full", 8, *extra[:-1], "loop.sample_every=4")  # sampling must not change the training
     train(tmp_path / "split", 5, *extra)  # "interrupted" after 5 steps
     cli("train", "gan", "--out", tmp_path / "split", "--steps", 8, "--resume")  # rest from OUT/config.yaml
     full, split = modules(tmp_path / "full"), modules(tmp_path / "split")
@@ -134,14 +135,12 @@ def _free_port() -> int:
 def _ddp_worker(rank: int, port: int, out: str) -> None:
     import os
 
-    import pixforge.gan.data as data
     from pixforge.gan.train import config_from, train_gan
     from pixforge.train import distributed as dist_utils
 
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
                       LOCAL_RANK=str(rank))
-    data.load_builtin = fake_builtin
     cfg = config_from(None, {"data": "grid25", "loss": "wgan-gp", "n_critic": "2", "width": "16", "z_dim": "8",
                              "batch_size": "32", "loop.steps": "4", "loop.out": out, "loop.device": "cpu",
                              "loop.progress": "false", "loop.tensorboard": "false"})
@@ -152,7 +151,9 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_keep_identical_generators(tmp_path):
-    torch.multiprocessing.spawn(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2)
+    # fork: the workers inherit the imported modules (spawning re-imports torch, slow on a loaded machine)
+    torch.multiprocessing.start_processes(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2,
+                                          start_method="fork")
     g0, g1 = (torch.load(tmp_path / f"g_rank{r}.pt", weights_only=True) for r in range(2))
     assert same(g0, g1)
     init = modules(tmp_path)  # rank 0's checkpoint matches too
@@ -163,7 +164,6 @@ def test_ddp_two_cpu_processes_keep_identical_generators(tmp_path):
 def test_short_grid25_run_improves_mode_coverage(tmp_path, monkeypatch):
     from pixforge.metrics.modes import mixture_modes
 
-    monkeypatch.setattr("pixforge.gan.data.load_builtin", lambda name, **kw: fake_builtin(name, n=4000))
     out = tmp_path / "cov"
     base = ["train", "gan", "--data", "grid25", "--loss", "lsgan", "--out", out, "loop.progress=false",
             "loop.tensorboard=false"]  # the MLP and the loss's paper optimiser settings
@@ -173,3 +173,21 @@ def test_short_grid25_run_improves_mode_coverage(tmp_path, monkeypatch):
     cli("sample", out, "-n", 2000, "-o", tmp_path / "end.npy")
     before, after = (mixture_modes(np.load(tmp_path / f), "grid25")["modes"] for f in ("init.npy", "end.npy"))
     assert before <= 2 and after >= before + 4, (before, after)
+
+
+def test_image_folder_data_and_shipped_configs(tmp_path):
+    from pixforge.gan.train import config_from
+    from pixforge.io import save_image
+
+    folder = tmp_path / "imgs"
+    for i in range(4):
+        save_image(torch.rand(3, 12, 10), folder / f"{i}.png")
+    out = tmp_path / "run"
+    cli("train", "gan", "--data", folder, "--steps", 2, "--out", out, *FAST, "image_size=8", "bf16=false")
+    cli("sample", out, "-n", 3, "-o", tmp_path / "f.npy")
+    assert np.load(tmp_path / "f.npy").shape == (3, 3, 8, 8)
+    from pathlib import Path
+
+    for yaml_file in sorted((Path(__file__).parents[1] / "pixforge" / "configs").glob("gan_*.yaml")):
+        cfg = config_from(yaml_file)
+        assert cfg.loss in ("wgan-gp", "hinge") and cfg.loop.steps > 0

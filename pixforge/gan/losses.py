@@ -6,18 +6,16 @@ softplus (``-log sigmoid(x) = softplus(-x)``, ``-log(1 - sigmoid(x)) = softplus(
 for any logit. The flags say what else the trainer must do: a gradient penalty, weight clipping, how many
 D steps per G step, and which optimiser the paper used.
 
-=============  ===================================================  ===========================================
-name           D / G objective                                      paper defaults
-=============  ===================================================  ===========================================
-minimax        -log D(x) - log(1-D(G(z)))  /  log(1-D(G(z)))        Goodfellow et al. 2014 (Adam 2e-4, (0.5, 0.999)
-                                                                    as in DCGAN; the paper used SGD+momentum)
-nonsaturating  same D  /  -log D(G(z))                              Goodfellow et al. 2014, DCGAN's Adam 2e-4, β1 .5
-lsgan          ½(D(x)-1)² + ½D(G(z))²  /  ½(D(G(z))-1)²  (a=0,b=c=1) Mao et al. 2017: Adam 2e-4, β1 0.5
-wgan           D(G(z)) - D(x)  /  -D(G(z)),  clip weights to ±0.01  Arjovsky et al. 2017: RMSProp 5e-5, n_critic 5
-wgan-gp        wgan + 10·(‖∇D(x̂)‖-1)²                              Gulrajani et al. 2017: Adam 1e-4, (0, 0.9), n_critic 5
-hinge          relu(1-D(x)) + relu(1+D(G(z)))  /  -D(G(z))          SAGAN (Zhang et al. 2019): Adam, (0, 0.9), TTUR
-                                                                    lr G 1e-4 / D 4e-4
-=============  ===================================================  ===========================================
+* ``minimax``: D: -log D(x) - log(1-D(G(z))); G: log(1-D(G(z))) (saturating). Goodfellow et al. 2014
+  (who used SGD with momentum; defaults here are DCGAN's Adam 2e-4, betas (0.5, 0.999)).
+* ``nonsaturating``: same D; G: -log D(G(z)). Goodfellow et al. 2014, DCGAN's Adam 2e-4, (0.5, 0.999).
+* ``lsgan``: D: ½(D(x)-1)² + ½D(G(z))²; G: ½(D(G(z))-1)² (a=0, b=c=1). Mao et al. 2017: Adam 2e-4, β1 0.5.
+* ``wgan``: D: D(G(z)) - D(x); G: -D(G(z)); D weights clipped to ±0.01. Arjovsky et al. 2017: RMSProp 5e-5,
+  n_critic 5.
+* ``wgan-gp``: WGAN + 10·(‖∇D(x̂)‖-1)² at random interpolates x̂. Gulrajani et al. 2017 (Algorithm 1):
+  Adam 1e-4, (0, 0.9), n_critic 5 (their released toy code used (0.5, 0.9)).
+* ``hinge``: D: relu(1-D(x)) + relu(1+D(G(z))); G: -D(G(z)). Lim & Ye 2017; SAGAN's recipe: Adam (0, 0.9),
+  two time-scale learning rates G 1e-4 / D 4e-4.
 """
 from __future__ import annotations
 

@@ -106,7 +106,8 @@ def _stages(size: int) -> tuple[int, int]:
         k = math.log2(size / base) if size % base == 0 else -1
         if k >= 1 and k.is_integer():
             return base, int(k)
-    raise ConfigError(f"image size {size} is not 4, 7, 3 or 5 times a power of two (e.g. 28, 32, 64, 128)")
+    raise ConfigError(f"image size {size} is not 4, 7, 3 or 5 times a power of two (e.g. 28, 32, 64, 128); "
+                      "resize the data with image_size=32 (or 64, ...)")
 
 
 # ------------------------------------------------------------------------------------------------ MLP

@@ -73,6 +73,8 @@ VARIANTS = {
     "long": dict(steps=10000, ema=0.999, ema_start=2000),
     # big batches (nearly free for a 2D MLP, whose step cost is per-call overhead), 5x the learning rate, EMA.
     "fast": dict(batch_size=512, lr_g=1e-3, lr_d=1e-3, steps=3000, ema=0.999, ema_start=1000),
+    # "fast" with a 2-d latent, as some 2D-toy papers use (fewer directions for G to spread mass along).
+    "fast-z2": dict(z_dim=2, batch_size=512, lr_g=1e-3, lr_d=1e-3, steps=3000, ema=0.999, ema_start=1000),
     "ema": dict(ema=0.999, ema_start=500),
 }
 

@@ -75,6 +75,8 @@ VARIANTS = {
     "fast": dict(batch_size=512, lr_g=1e-3, lr_d=1e-3, steps=3000, ema=0.999, ema_start=1000),
     # "fast" with a 2-d latent, as some 2D-toy papers use (fewer directions for G to spread mass along).
     "fast-z2": dict(z_dim=2, batch_size=512, lr_g=1e-3, lr_d=1e-3, steps=3000, ema=0.999, ema_start=1000),
+    # the same, 4x longer.
+    "fast-z2-long": dict(z_dim=2, batch_size=512, lr_g=1e-3, lr_d=1e-3, steps=12000, ema=0.999, ema_start=4000),
     "ema": dict(ema=0.999, ema_start=500),
 }
 
@@ -239,7 +241,7 @@ def plot(records: list[dict], path: Path) -> None:
         return
     fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 4.6), dpi=110, squeeze=False)
     colours = dict(zip(LOSSES, plt.cm.tab10.colors))
-    markers = dict(zip(VARIANTS, "os^D"))
+    markers = dict(zip(VARIANTS, "os^DvP*X"))
     for ax, data in zip(axes[0], datasets):
         for r in (r for r in records if r["data"] == data):
             m = r["metrics"]

@@ -29,7 +29,7 @@ test: weights
 	PIXFORGE_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: weights
-	@echo "each benchmark runs with one command; see benchmarks/README.md"
+	@echo "each benchmark is one command: see the Benchmarks section of README.md and benchmarks/RESULTS.md"
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -16,13 +16,7 @@ RED, BLUE = (0.8, 0.1, 0.1), (0.2, 0.3, 0.95)
 COLOUR_A, COLOUR_B = (1.0, 1.0, 0.0), (0.0, 1.0, 1.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: extra threads only add overhead (10x here on a loaded shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster
 
 
 def _rgb(colour) -> torch.Tensor:

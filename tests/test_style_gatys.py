@@ -19,13 +19,7 @@ from pixforge.style.methods import StylizeOptions
 SHALLOW = ["relu1_1", "relu2_1"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run faster on one thread, above all on a shared, loaded CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster
 
 
 def random_vgg(layers) -> VGGFeatures:

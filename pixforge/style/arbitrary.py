@@ -369,13 +369,9 @@ class TrainImages:
         from ..io import list_images, read_image, resize_long_side
 
         if source == "builtin":
-            import skimage.data
+            from ..data.builtin import skimage_images
 
-            self.images = []
-            for name in _BUILTIN[kind]:
-                arr = torch.from_numpy(getattr(skimage.data, name)()).float() / 255.0
-                img = arr.expand(3, *arr.shape) if arr.dim() == 2 else arr.permute(2, 0, 1)
-                self.images.append(resize_long_side(img.contiguous(), load_size))
+            self.images = [resize_long_side(img, load_size) for img in skimage_images(_BUILTIN[kind])]
         else:
             paths = list_images(source)
             if not paths:

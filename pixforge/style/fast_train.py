@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -55,21 +54,12 @@ class FastStyleConfig:
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=2000, out="runs/fast", sample_every=200))
 
 
-def builtin_photos() -> list[torch.Tensor]:
-    import skimage.data
-
-    photos = []
-    for name in BUILTIN_PHOTOS:
-        image = getattr(skimage.data, name)()
-        image = image[0] if isinstance(image, tuple) else image  # stereo pairs: left view
-        photos.append(torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1).float() / 255.0)
-    return photos
-
-
 def load_contents(folder: str | None, size: int) -> list[torch.Tensor]:
     """Content photos in memory, short side resized to 1.25 x ``size`` so random crops vary in framing."""
     if folder is None:
-        photos = builtin_photos()
+        from ..data.builtin import skimage_images
+
+        photos = skimage_images(BUILTIN_PHOTOS)
     else:
         paths = list_images(folder)
         if not paths:

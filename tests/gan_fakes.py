@@ -1,7 +1,6 @@
 """Helpers for the GAN tests: a tiny labelled image set ("tiny") beside the real datasets, one-thread context."""
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import torch
@@ -32,14 +31,3 @@ def install(monkeypatch) -> None:
     import pixforge.gan.data as data
 
     monkeypatch.setattr(data, "load_dataset", fake_dataset)
-
-
-@contextlib.contextmanager
-def one_thread():
-    """One intra-op thread (the shared 2-core machine thrashes with more)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from gan_fakes import one_thread
 from torch import nn
 
 from pixforge.errors import ConfigError
@@ -16,10 +15,7 @@ REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster
 
 
 def sig(v):

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from gan_fakes import one_thread
 
 from pixforge.errors import ConfigError
 from pixforge.gan.models import SelfAttention, create_discriminator, create_generator, slerp, truncated_noise
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster
 
 
 def count(m):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from gan_fakes import install, one_thread
+from gan_fakes import install
 
 from pixforge.cli import main
 from pixforge.gan.losses import LOSSES
@@ -18,10 +18,8 @@ FAST = ["--batch-size", "32", "width=16", "z_dim=8", "loop.progress=false", "loo
 
 
 @pytest.fixture(autouse=True)
-def _setup(monkeypatch):
+def _setup(monkeypatch, one_thread):
     install(monkeypatch)
-    with one_thread():
-        yield
 
 
 def cli(*args, ok=True):

@@ -31,15 +31,12 @@ DECODER = {1: (256, 512, 3, 3), 5: (256, 256, 3, 3), 8: (256, 256, 3, 3), 11: (2
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Multi-threaded LAPACK crawls on the shared 2-core machine; one thread is faster and deterministic."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)  # random networks: the same ones in every run
+def _setup(one_thread):
+    """One thread (multi-threaded LAPACK crawls on a shared 2-core machine) and the same random networks every run."""
+    torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
-    torch.set_num_threads(before)
 
 
 def random_state(layout: dict[int, tuple[int, ...]]) -> dict[str, torch.Tensor]:

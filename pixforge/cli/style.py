@@ -27,9 +27,10 @@ def _names(text: str | None) -> list[str] | None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output image (.png or .jpg), written atomically.")
 @click.option("--method", default="gatys", show_default=True,
-              type=click.Choice(["gatys", "fast", "cin", "adain", "wct", "photowct", "swap"]),
+              type=click.Choice(["gatys", "fast", "cin", "adain", "wct", "photowct", "swap", "magenta"]),
               help="gatys: optimisation; fast/cin: trained feed-forward net (--model); adain/wct/photowct/swap: "
-                   "arbitrary style in one pass.")
+                   "arbitrary style in one pass; magenta: arbitrary style with a style-prediction network "
+                   "(fastest, pretrained weights offline).")
 @click.option("--size", type=int, default=512, show_default=True, help="Long side of the output in pixels.")
 @click.option("--steps", type=int, default=500, show_default=True, help="Optimisation steps (gatys).")
 @click.option("--seed", type=int, default=None, help="Random seed (noise init, reproducible runs).")

@@ -23,12 +23,13 @@ def list_weights() -> None:
 
 
 @weights.command()
-@click.argument("name")
-def fetch(name: str) -> None:
-    """Download NAME into the cache (checksum-verified) and print its path."""
+@click.argument("names", nargs=-1, required=True)
+def fetch(names: tuple[str, ...]) -> None:
+    """Download each of NAMES into the cache (checksum-verified) and print its path."""
     from .. import weights as w
 
-    click.echo(str(w.fetch(name)))
+    for name in names:
+        click.echo(str(w.fetch(name)))
 
 
 @weights.command(name="import")

@@ -27,6 +27,7 @@ _METHODS: dict[str, str] = {
     "wct": "pixforge.style.wct:build_wct",
     "photowct": "pixforge.style.photowct:build_photowct",
     "swap": "pixforge.style.swap:build_swap",
+    "magenta": "pixforge.style.magenta:build_magenta",
 }
 
 
@@ -65,7 +66,7 @@ class StylizeOptions:
     bf16: bool = False                      # networks under bfloat16 autocast (losses/statistics in fp32)
 
     # feed-forward and arbitrary-style methods
-    model: Optional[str] = None             # fast / cin: registry name or path of the transformation network
+    model: Optional[str] = None             # fast / cin / magenta: registry name or path of the transformation network
     style_index: Optional[int] = None       # cin: which of the network's styles (or use style_blend)
     alpha: float = 1.0                      # content-style trade-off of AdaIN/WCT/swap (1 = full style)
     decoder: Optional[str] = None           # adain/wct/swap: registry name or path of the decoder(s)

@@ -19,6 +19,9 @@ def _training_options(f):
                      help="Folder of content photos (default: scikit-image's built-in photos, offline)."),
         click.option("--steps", type=int, default=2000, show_default=True),
         click.option("--out", type=click.Path(file_okay=False), required=True, help="Run folder."),
+        click.option("--arch", type=click.Choice(["johnson", "slim"]), default="johnson", show_default=True,
+                     help="johnson: the published layout (32/64/128 channels); slim: 8/16/32 channels, ~12x less "
+                          "compute."),
         click.option("--size", type=int, default=256, show_default=True, help="Training crop size."),
         click.option("--style-size", type=int, default=None, help="Long side of the style images (default --size)."),
         click.option("--batch-size", type=int, default=4, show_default=True),

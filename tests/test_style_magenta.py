@@ -135,3 +135,15 @@ def test_cli_stylize(magenta_weights, shared_data, tmp_path, one_thread):
     img = io.read_image(out)
     assert max(img.shape[-2:]) == 128
     assert 0.05 < img.std() < 0.5  # a picture, not a flat colour
+
+
+def test_tiled_close_to_untiled(magenta_weights, shared_data, one_thread):
+    """--tile: bounded memory; instance norm sees one tile at a time, so close to the whole-image result, not equal."""
+    content = io.read_image(shared_data / "content" / "tubingen.jpg", size=320)[None]
+    style = io.read_image(shared_data / "style" / "starry_night.jpg", size=256)
+    whole = methods.build([style], methods.StylizeOptions(method="magenta", device="cpu"))(content)
+    tiles = methods.build([style], methods.StylizeOptions(method="magenta", device="cpu", tile=160))(content)
+    assert tiles.shape == whole.shape
+    assert (tiles - whole).abs().mean() < 0.06
+    with pytest.raises(Exception, match="--tile and --mask"):
+        methods.build([style], methods.StylizeOptions(method="magenta", tile=160, masks=[torch.ones(1, 8, 8)]))

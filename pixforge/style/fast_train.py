@@ -123,6 +123,10 @@ class FastStyleTask(Task):
             if cfg.arch not in ARCHS:
                 raise ConfigError(f"unknown arch {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
             self.net = TransformerNet(len(style_paths), ARCHS[cfg.arch]).to(device)
+            # The network outputs 0-255 values; with the default init they start near 0 (black) and take ~1000
+            # Adam steps to reach the pixel range. Starting the last bias at mid-grey skips that phase.
+            with torch.no_grad():
+                self.net.deconv3.conv2d.bias.fill_(127.5)
             self.new_style = None
             params = list(self.net.parameters())
         self.contents = load_contents(cfg.content, cfg.size)

@@ -1,0 +1,19 @@
+"""`pixforge demo` end to end on a tiny budget (the real demo is `make demo`)."""
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from pixforge import io
+
+
+def test_demo_writes_both_stylisations(tmp_path, hed_weights, magenta_weights):
+    from pixforge.cli import main
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--steps", "4", "--size", "96", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    gatys, magenta = io.read_image(out / "result.png"), io.read_image(out / "magenta.png")
+    assert gatys.shape == magenta.shape and max(gatys.shape[-2:]) == 96
+    assert magenta.std() > 0.05
+    panel = io.read_image(out / "side_by_side.png")
+    assert panel.shape[-1] > 3 * panel.shape[-2]  # content | style | Gatys | magenta

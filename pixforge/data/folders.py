@@ -37,6 +37,25 @@ def resize_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     return image[..., top:top + size, left:left + size]
 
 
+def random_crops(images: list[torch.Tensor], indices, size: int, generator: torch.Generator,
+                 flip: bool = False) -> torch.Tensor:
+    """One random ``size`` x ``size`` crop of ``images[i]`` per index (optionally flipped left-right at random),
+    a pure function of the generator's state; images smaller than ``size`` are upsampled first."""
+    out = []
+    for i in (indices.tolist() if torch.is_tensor(indices) else indices):
+        img = images[i]
+        h, w = img.shape[-2:]
+        if min(h, w) < size:
+            scale = size / min(h, w)
+            img = resize(img, (max(size, round(h * scale)), max(size, round(w * scale))))
+            h, w = img.shape[-2:]
+        y = int(torch.randint(0, h - size + 1, (1,), generator=generator))
+        x = int(torch.randint(0, w - size + 1, (1,), generator=generator))
+        crop = img[:, y:y + size, x:x + size]
+        out.append(crop.flip(-1) if flip and torch.rand(1, generator=generator) < 0.5 else crop)
+    return torch.stack(out)
+
+
 def prepare(path: str | os.PathLike, size: int, channels: int = 3) -> torch.Tensor:
     """Read one file as a (channels, size, size) float32 tensor in [-1, 1]."""
     image = resize_crop(read_image(path), size)

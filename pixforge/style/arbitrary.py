@@ -383,19 +383,9 @@ class TrainImages:
 
     def crops(self, indices: Sequence[int], size: int, generator: torch.Generator) -> torch.Tensor:
         """One random ``size`` x ``size`` crop per index (images smaller than that are upsampled first)."""
-        out = []
-        for i in indices:
-            img = self.images[i]
-            h, w = img.shape[-2:]
-            if min(h, w) < size:
-                scale = size / min(h, w)
-                img = F.interpolate(img[None], size=(max(size, round(h * scale)), max(size, round(w * scale))),
-                                    mode="bilinear", align_corners=False)[0]
-                h, w = img.shape[-2:]
-            y = int(torch.randint(h - size + 1, (1,), generator=generator))
-            x = int(torch.randint(w - size + 1, (1,), generator=generator))
-            out.append(img[:, y:y + size, x:x + size])
-        return torch.stack(out)
+        from ..data.folders import random_crops
+
+        return random_crops(self.images, indices, size, generator)
 
 
 def tile_boxes(h: int, w: int, tile: int, halo: int) -> list[tuple[slice, slice, slice, slice]]:

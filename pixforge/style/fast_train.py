@@ -19,6 +19,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from ..data.folders import random_crops as shared_random_crops
 from ..errors import BadInputError, ConfigError
 from ..io import image_grid, list_images, read_image, resize, save_image
 from ..train import LoopConfig, StepBatches, Task, fit, setup
@@ -77,16 +78,7 @@ def load_contents(folder: str | None, size: int) -> list[torch.Tensor]:
 
 def random_crops(images: list[torch.Tensor], idx: torch.Tensor, size: int, seed: int) -> torch.Tensor:
     """Random ``size`` crops (and horizontal flips) of ``images[idx]``, a pure function of ``seed``."""
-    g = torch.Generator().manual_seed(seed)
-    crops = []
-    for i in idx.tolist():
-        img = images[i]
-        h, w = img.shape[-2:]
-        y = int(torch.randint(0, h - size + 1, (1,), generator=g))
-        x = int(torch.randint(0, w - size + 1, (1,), generator=g))
-        crop = img[:, y:y + size, x:x + size]
-        crops.append(crop.flip(-1) if torch.rand(1, generator=g) < 0.5 else crop)
-    return torch.stack(crops)
+    return shared_random_crops(images, idx, size, torch.Generator().manual_seed(seed), flip=True)
 
 
 class FastStyleTask(Task):

@@ -68,11 +68,18 @@ def bench_peer(size: int, repeats: int, threads: int, arbitrary: bool = False) -
 
 
 def bench_video_fps(size: int, frames: int, temporal: bool, arch: str = "johnson") -> float:
-    """Frames per second of the fast network on a panning clip (crops of the content photo), with/without flow."""
+    """Frames per second on a panning clip (crops of the content photo), with/without flow; ``arch`` is a fast
+    network layout or "magenta" (the pretrained arbitrary-style network, style embedded once)."""
     from pixforge.style.video import TemporalBlender
 
     torch.manual_seed(0)
-    stylizer = FastStylizer(TransformerNet(widths=ARCHS[arch]), torch.device("cpu"))
+    if arch == "magenta":
+        from pixforge.style import methods
+
+        style = content_image(256).flip(1)  # any picture: the work does not depend on it
+        stylizer = methods.build([style], methods.StylizeOptions(method="magenta", device="cpu"))
+    else:
+        stylizer = FastStylizer(TransformerNet(widths=ARCHS[arch]), torch.device("cpu"))
     big = content_image(size + 4 * frames)
     h = min(big.shape[1], size * 3 // 4)
     clip = [big[:, :h, 4 * t: 4 * t + size].unsqueeze(0) for t in range(frames)]
@@ -135,7 +142,7 @@ def main() -> None:
                 results["variants_512"][f"{arch}_{name}"] = round(bench_fast(512, args.repeats, arch=arch, **kw), 4)
                 print(arch, name, results["variants_512"][f"{arch}_{name}"], flush=True)
     if args.video_frames:
-        for arch in ARCHS:
+        for arch in [*ARCHS, "magenta"]:
             for temporal in (False, True):
                 fps = bench_video_fps(512, args.video_frames, temporal, arch)
                 results["video"][f"{arch}_{'temporal' if temporal else 'plain'}"] = round(fps, 3)

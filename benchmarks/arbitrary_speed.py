@@ -191,21 +191,26 @@ def main() -> None:
     for size in sizes:
         content, style = images(size)
         if size > 512 and best is not None:  # big: only the fastest variants and the peer, no warm-up
-            active = {k: v for k, v in runners.items() if k in (best, best_magenta, "magenta[fp32]", "peer")}
+            active = {k: v for k, v in runners.items()
+                      if k in (best, best_magenta, "magenta[fp32]", "magenta[cl]", "peer")}
         else:
             active = {k: v for k, v in runners.items() if not (k.startswith("wct") and size > 512)}
         times = {name: median(fn, content, style, repeats=args.repeats, warmup=size <= 512)
                  for name, fn in active.items()}
         best = min((k for k in times if k.startswith("adain")), key=times.get)
         best_magenta = min((k for k in times if k.startswith("magenta")), key=times.get)
-        if size > 384:
+        if size > 384:  # the peer's strategy: stylise at 384 px and upscale (the same work as the peer)
             times[f"{best}@384"] = median(AtWorkSize(runners[best]), content, style, repeats=args.repeats)
+            for name in ("magenta[cl]", best_magenta):
+                times[f"{name}@384"] = median(AtWorkSize(runners[name]), content, style, repeats=args.repeats)
         row = {"size": size, "seconds": times, "best_adain": best,
                "ratio_best_adain_vs_peer": times[best] / times["peer"], "best_magenta": best_magenta,
                "ratio_magenta_fp32_vs_peer": times["magenta[fp32]"] / times["peer"],
                "ratio_best_magenta_vs_peer": times[best_magenta] / times["peer"]}
         if f"{best}@384" in times:
             row["ratio_adain_at_384_vs_peer"] = times[f"{best}@384"] / times["peer"]
+            row["ratio_magenta_cl_at_384_vs_peer"] = times["magenta[cl]@384"] / times["peer"]
+            row["ratio_best_magenta_at_384_vs_peer"] = times[f"{best_magenta}@384"] / times["peer"]
         if "wct[fp32]" in times:
             row["ratio_wct_vs_peer"] = times["wct[fp32]"] / times["peer"]
         rows.append(row)

@@ -3,7 +3,7 @@
 One function per method (``bench_fast``, ``bench_peer``, ...) returns seconds per image for a given size;
 add rows for other methods by adding a function to ``METHODS``. Every timing is the median of ``--repeats``
 runs after one warm-up, on the same machine, same image and same thread count, so the ratio is meaningful
-even on a shared CPU. Peak memory is measured in a fresh subprocess (``ru_maxrss``).
+even on a shared CPU. Peak memory is measured in a fresh subprocess (``VmHWM``).
 
     python benchmarks/stylize_speed.py [--sizes 256,512,1024] [--threads 2] [--out benchmarks/RESULTS_fast.json]
 
@@ -94,13 +94,15 @@ def bench_video_fps(size: int, frames: int, temporal: bool, arch: str = "johnson
 
 
 def peak_memory_mb(size: int, tile: int | None, threads: int, arch: str = "johnson") -> float:
-    """Peak resident memory (MB) of a fresh process stylising one ``size`` px image (the child's ru_maxrss)."""
+    """Peak resident memory (MB) of a fresh process stylising one ``size`` px image (the child's VmHWM)."""
     code = (
         "import sys, torch; sys.path.insert(0, %r); torch.set_num_threads(%d)\n"
         "from pixforge.style.fast import ARCHS, FastStylizer, TransformerNet\n"
         "x = torch.rand(1, 3, %d, %d)\n"
         "FastStylizer(TransformerNet(widths=ARCHS[%r]), torch.device('cpu'), tile=%r)(x)\n"
-        "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve, so the child would report the parent's peak
+        "import pathlib; s = pathlib.Path('/proc/self/status').read_text()\n"
+        "print(next(l.split()[1] for l in s.splitlines() if l.startswith('VmHWM:')))\n"
     ) % (str(ROOT), threads, size, size, arch, tile)
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return int(result.stdout.split()[-1]) / 1024

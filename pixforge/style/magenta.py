@@ -308,7 +308,7 @@ def build_magenta(styles: list[torch.Tensor], opts):
     if not 0.0 <= opts.alpha <= 1.0:
         raise ConfigError(f"alpha must be in [0, 1], not {opts.alpha}")
     device = default_device(opts.device)
-    predictor = load_predictor(getattr(opts, "predictor", None)).to(device)
+    predictor = load_predictor().to(device)
     # channels-last convolutions: ~1.3x faster on CPU for this network (benchmarks/arbitrary_speed.py)
     transformer = load_transformer(opts.model).to(device, memory_format=torch.channels_last)
     batches = [(s.unsqueeze(0) if s.dim() == 3 else s).to(device) for s in styles]

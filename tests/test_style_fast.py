@@ -112,7 +112,13 @@ def test_cli_cin_with_lite26(shared_data, tmp_path):
                                        "--model", "cin-lite26", "--style-blend", ",".join(["1"] * 2 + ["0"] * 24),
                                        "--size", "96", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert read_image(out).std() > 0.05
+    blend = read_image(out)
+    assert blend.std() > 0.05
+    # no --model: cin-lite26 is the default; style 0 differs from the 0+1 blend
+    result = CliRunner().invoke(main, ["stylize", str(shared_data / "content" / "tubingen.jpg"), "--method", "cin",
+                                       "--style-index", "0", "--size", "96", "-o", str(tmp_path / "zero.png")])
+    assert result.exit_code == 0, result.output
+    assert (read_image(tmp_path / "zero.png") - blend).abs().mean() > 0.01
 
 
 def test_examples_state_dict_with_stale_keys_loads(tmp_path):

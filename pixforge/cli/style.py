@@ -58,7 +58,8 @@ def _names(text: str | None) -> list[str] | None:
 @click.option("--pool", type=click.Choice(["max", "avg"]), default="max", show_default=True)
 @click.option("--bf16", is_flag=True, help="Run the networks under bfloat16 autocast (about 2x faster on CPUs with "
                                           "AVX512-BF16/AMX and on GPUs); losses and feature statistics stay fp32.")
-@click.option("--model", default=None, help="fast/cin: transformation network, registry name or file.")
+@click.option("--model", default=None, help="fast/cin: transformation network, registry name or file "
+                                            "(cin default: the pretrained 26-style cin-lite26).")
 @click.option("--style-index", type=int, default=None, help="cin: which of the network's styles.")
 @click.option("--alpha", type=float, default=1.0, show_default=True,
               help="adain/wct/swap: content-style trade-off (0 = content, 1 = full style).")

@@ -45,6 +45,9 @@ ARCHS: dict[str, Layout] = {
     "lite26": Layout((32, 32, 32), expand=(8, 4), residual_blocks=6, sigmoid_output=True),
 }
 
+#: The network ``--method cin`` uses when no ``--model`` is given (pretrained, fetched with pip like the VGG).
+DEFAULT_CIN_MODEL = "cin-lite26"
+
 #: Keys of old InstanceNorm buffers that pytorch/examples models still carry (and modern torch rejects).
 STALE_KEYS = re.compile(r"in\d+\.running_(mean|var)$")
 
@@ -252,7 +255,7 @@ def net_from_state_dict(state: dict[str, torch.Tensor], source: str = "state dic
 def load_transformer(model: str | Path | None) -> TransformerNet:
     """A TransformerNet from a registry name (``fast-candy``) or a .pth/.safetensors file, in eval mode."""
     if not model:
-        raise ConfigError("--method fast/cin needs --model: a registry name (e.g. fast-candy) or a weights file")
+        raise ConfigError("--method fast needs --model: a registry name (e.g. fast-candy) or a weights file")
     name = str(model)
     if name in weights_mod.REGISTRY:
         state = weights_mod.load_state_dict(name)
@@ -314,10 +317,12 @@ def build_fast(styles: list[torch.Tensor], opts) -> FastStylizer:
 
 
 def build_cin(styles: list[torch.Tensor], opts) -> FastStylizer:
-    """Method ``cin``: a multi-style network; ``opts.style_index`` picks a style, ``opts.style_blend`` mixes."""
-    net = load_transformer(opts.model)
+    """Method ``cin``: a multi-style network (default: the pretrained ``cin-lite26``); ``opts.style_index``
+    picks a style, ``opts.style_blend`` mixes."""
+    model = opts.model or DEFAULT_CIN_MODEL
+    net = load_transformer(model)
     if net.num_styles == 1 and (opts.style_index or opts.style_blend):
-        raise ConfigError(f"{opts.model} holds a single style; --style-index/--style-blend need a CIN network")
+        raise ConfigError(f"{model} holds a single style; --style-index/--style-blend need a CIN network")
     _select_style(net, opts)
     return FastStylizer(net, default_device(opts.device), tile=opts.tile, bf16=opts.bf16)
 

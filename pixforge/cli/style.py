@@ -79,6 +79,8 @@ def stylize(content: Path, styles: tuple[Path, ...], output: Path, method: str, 
       pixforge stylize photo.jpg a.jpg b.jpg --style-blend 0.7,0.3 -o blend.png
       pixforge stylize photo.jpg starry.jpg --preserve-color luminance -o lum.png
       pixforge stylize photo.jpg starry.jpg --method adain --alpha 0.8 -o adain.png
+      pixforge stylize photo.jpg starry.jpg --method magenta -o fast_any_style.png
+      pixforge stylize photo.jpg --method cin --style-index 7 -o style7.png
       pixforge stylize photo.jpg --method fast --model fast-candy -o candy.png
     """
     from ..io import read_image, resize, save_image

@@ -245,6 +245,18 @@ def import_file(name: str, source: str | os.PathLike) -> Path:
     return verify(name, path)
 
 
+def load_onnx_graph(path: str | os.PathLike):
+    """The graph of an ONNX file (parsed with the ``onnx`` package; nothing in it is executed)."""
+    try:
+        import onnx
+    except ImportError:
+        raise WeightsError("converting an ONNX weights file needs the 'onnx' package: pip install onnx") from None
+    try:
+        return onnx.load(str(path)).graph
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a readable ONNX file ({exc})") from None
+
+
 def load_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Load tensors from a .safetensors or .pth/.pt file without unpickling arbitrary objects."""
     path = Path(path)

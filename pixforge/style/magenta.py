@@ -177,16 +177,9 @@ def _onnx_float_weights(path: Path) -> dict[str, tuple[torch.Tensor, torch.Tenso
 
     Weights and biases in the int8 release sit behind DequantizeLinear nodes: ``(q - zero_point) * scale``
     along the node's axis."""
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError:
-        raise WeightsError("converting the Magenta ONNX files needs the 'onnx' package: pip install onnx") from None
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a readable ONNX file ({exc})") from None
-    graph = model.graph
+    graph = weights_mod.load_onnx_graph(path)
+    from onnx import numpy_helper
+
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     producers = {out: node for node in graph.node for out in node.output}
 
@@ -235,9 +228,9 @@ def _fill(module: nn.Module, mapping: dict[str, str], convs: dict, path: Path) -
     return state
 
 
-def _predictor_mapping() -> dict[str, str]:
+def _predictor_mapping(predictor: StylePredictor) -> dict[str, str]:
     mapping = {"stem": "MobilenetV2/Conv", "head": "MobilenetV2/Conv_1", "bottleneck": "mobilenet_conv/Conv"}
-    for i, block in enumerate(StylePredictor().blocks):
+    for i, block in enumerate(predictor.blocks):
         scope = "MobilenetV2/expanded_conv" + (f"_{i}" if i else "")
         if block.expand is not None:
             mapping[f"blocks.{i}.expand"] = f"{scope}/expand"
@@ -266,7 +259,8 @@ def convert_onnx(path: Path) -> dict[str, torch.Tensor]:
     """A Magenta arbitrary-stylization ONNX file (predictor or transformer) -> pixforge state dict."""
     convs = _onnx_float_weights(Path(path))
     if any(scope.startswith("MobilenetV2") for scope in convs):
-        return _fill(StylePredictor(), _predictor_mapping(), convs, path)
+        predictor = StylePredictor()
+        return _fill(predictor, _predictor_mapping(predictor), convs, path)
     return _fill(StyleTransformer(), _transformer_mapping(), convs, path)
 
 

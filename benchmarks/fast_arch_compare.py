@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pixforge.io import read_image, resize, resize_long_side, save_image, side_by_side  # noqa: E402
-from pixforge.style.fast_train import FastStyleConfig, FastStyleTask  # noqa: E402
+from pixforge.tasks.fast_style import FastStyleConfig, FastStyleTask  # noqa: E402
 from pixforge.train import LoopConfig  # noqa: E402
 from pixforge.train.checkpoint import load_checkpoint  # noqa: E402
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pixforge.gan.train import GanConfig, GanTask, resolve
+from pixforge.tasks.gan import GanConfig, GanTask, resolve
 from pixforge.train import LoopConfig
 
 

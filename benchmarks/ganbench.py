@@ -1,6 +1,6 @@
 """GAN loss comparison in the spirit of 'Are GANs Created Equal?' (Lucic et al. 2018), on a CPU budget.
 
-Every loss of ``pixforge.gan.losses.LOSSES`` (each with its paper's optimiser defaults from the registry) is
+Every loss of ``pixforge.losses.adversarial.LOSSES`` (each with its paper's optimiser defaults from the registry) is
 trained with the same architecture and the same number of generator steps per dataset, for several seeds:
 
 * ring8 / grid25 (2D mixtures, MLP G and D): modes covered and the fraction of high-quality samples (within
@@ -90,7 +90,7 @@ def run_path(variant: str, data: str, loss: str, seed: int) -> Path:
 
 
 def gan_config(data: str, loss: str, seed: int, variant: str, steps: int | None, out: str):
-    from pixforge.gan.train import GanConfig
+    from pixforge.tasks.gan import GanConfig
     from pixforge.train import LoopConfig
 
     budget = dict(DATASETS[data])
@@ -105,7 +105,7 @@ def gan_config(data: str, loss: str, seed: int, variant: str, steps: int | None,
 
 
 def samples_from(task, n: int, seed: int) -> torch.Tensor:
-    from pixforge.gan.train import generate
+    from pixforge.tasks.gan import generate
 
     g = task.ema.module if task.ema else task.g
     z = torch.randn(n, task.cfg.z_dim, generator=torch.Generator().manual_seed(10_000 + seed))
@@ -137,7 +137,7 @@ def evaluate(data: str, x: torch.Tensor) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def real_features():
-    from pixforge.gan.data import load_gan_data
+    from pixforge.data.gan import load_gan_data
     from pixforge.metrics.evaluate import compute_features
 
     real, _ = load_gan_data("mnist5k")
@@ -150,7 +150,7 @@ def run_one(job: tuple) -> dict:
     torch.set_num_threads(1)
     os.environ.setdefault("PIXFORGE_OFFLINE", "1")
     from pixforge.config import to_dict
-    from pixforge.gan.train import train_gan
+    from pixforge.tasks.gan import train_gan
 
     path = Path(path)
     work = Path(tempfile.mkdtemp(prefix="ganbench-"))
@@ -182,7 +182,7 @@ def ensure_classifier(steps: int = 1000) -> None:
     """Train the mnist5k digit classifier once (cached in benchmarks/results/mnist-classifier)."""
     if (CLASSIFIER / "classifier.safetensors").is_file():
         return
-    from pixforge.gan.data import load_gan_data
+    from pixforge.data.gan import load_gan_data
     from pixforge.metrics.classifier import train_classifier
 
     images, labels = load_gan_data("mnist5k")
@@ -232,7 +232,7 @@ def plot(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pixforge.gan.losses import LOSSES
+    from pixforge.losses.adversarial import LOSSES
 
     datasets = [d for d in ("ring8", "grid25") if any(r["data"] == d for r in records)]
     image_runs = [r for r in records if r["data"] == "mnist5k"]
@@ -289,7 +289,7 @@ def scatter_grid(root: Path, variant: str, data: str, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pixforge.gan.losses import LOSSES
+    from pixforge.losses.adversarial import LOSSES
     from pixforge.metrics import MIXTURES
 
     found = []
@@ -324,7 +324,7 @@ def scatter_grid(root: Path, variant: str, data: str, path: Path) -> bool:
 
 def image_rows(root: Path, variant: str, data: str, path: Path, per_row: int = 16) -> bool:
     """One row of ``per_row`` samples per loss (seed 0 or the lowest seed), in registry order."""
-    from pixforge.gan.losses import LOSSES
+    from pixforge.losses.adversarial import LOSSES
     from pixforge.io import image_grid, save_image
 
     rows = []
@@ -396,7 +396,7 @@ def markdown_tables(summary: dict) -> str:
 
 # ------------------------------------------------------------------------------------------------ main
 def main() -> None:
-    from pixforge.gan.losses import LOSSES
+    from pixforge.losses.adversarial import LOSSES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", nargs="+", default=["ring8", "grid25", "mnist5k"], choices=list(DATASETS))

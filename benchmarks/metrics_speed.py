@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pixforge.metrics.classifier import ClassifierConfig, DigitClassifier  # noqa: E402
 from pixforge.metrics.features import extract  # noqa: E402
 from pixforge.metrics.fid import frechet_distance, kernel_inception_distance  # noqa: E402
-from pixforge.metrics.inception import FIDInceptionV3  # noqa: E402
+from pixforge.models.inception import FIDInceptionV3  # noqa: E402
 from pixforge.metrics.prdc import precision_recall  # noqa: E402
 from pixforge.utils import default_device  # noqa: E402
 from pixforge.utils import median_seconds  # noqa: E402

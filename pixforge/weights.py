@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 
 from .errors import WeightsError
+from .registry import Registry
 from .utils import atomic_path, sha256_file
 
 
@@ -58,24 +59,65 @@ class WeightSpec:
         return self.url or "(no public source)"
 
 
-REGISTRY: dict[str, WeightSpec] = {}
+#: Every named weights file. Specs are declared beside the network they fit (as timm's ``default_cfgs``);
+#: the modules listed here are imported on the first look-up.
+WEIGHTS = Registry("weights", modules=(), error=WeightsError)
 
 
 def register(spec: WeightSpec) -> WeightSpec:
-    if spec.name in REGISTRY:
-        raise ValueError(f"weights {spec.name!r} registered twice")
     if spec.sha256 is not None and len(spec.sha256) < 8:
         raise ValueError(f"weights {spec.name!r}: sha256 must be at least an 8-hex prefix")
-    REGISTRY[spec.name] = spec
+    WEIGHTS.register(spec.name, spec, arch=spec.meta.get("arch"))
     return spec
 
 
 def get_spec(name: str) -> WeightSpec:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(REGISTRY))
-        raise WeightsError(f"unknown weights {name!r}; known: {known}") from None
+    return WEIGHTS.get(name)
+
+
+def resolve(name_or_path: str | os.PathLike, what: str = "weights", download: bool = True,
+            prefix: str | None = None) -> dict[str, torch.Tensor]:
+    """A state dict from a registry name (fetched, verified, converted) or a .safetensors/.pth file.
+
+    Every loader in pixforge goes through here, so "name or path" means the same everywhere. ``prefix``
+    names a family of registry entries (``fast-``) for the error message when neither matches.
+    """
+    source = str(name_or_path)
+    if source in WEIGHTS:
+        return load_state_dict(source, download=download)
+    path = Path(source)
+    if path.is_file():
+        return load_file(path)
+    if path.is_dir():
+        raise WeightsError(f"{source}: is a folder; give a weights file or a registered name")
+    known = [n for n in WEIGHTS.list() if prefix is None or n.startswith(prefix)]
+    raise WeightsError(f"{source}: neither a weights file nor a registered {what} name"
+                       f" ({', '.join(known) if known else 'none registered'})")
+
+
+def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str,
+                ignore_extra: bool = False) -> torch.nn.Module:
+    """Load ``state`` into ``module`` requiring every key and shape to match; one-line WeightsError if not.
+
+    ``ignore_extra`` drops keys the module does not have (a deeper VGG's layers, say). Values are cast to the
+    module's dtypes (fp16 files load into fp32 networks).
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise WeightsError(f"{what}: does not fit {type(module).__name__}: lacks {', '.join(missing[:4])}"
+                           f"{f' and {len(missing) - 4} more' if len(missing) > 4 else ''}")
+    extra = [k for k in state if k not in own]
+    if extra and not ignore_extra:
+        raise WeightsError(f"{what}: does not fit {type(module).__name__}: unexpected {', '.join(extra[:4])}"
+                           f"{f' and {len(extra) - 4} more' if len(extra) > 4 else ''}")
+    for k, v in own.items():
+        if not torch.is_tensor(state[k]) or tuple(state[k].shape) != tuple(v.shape):
+            got = tuple(state[k].shape) if torch.is_tensor(state[k]) else type(state[k]).__name__
+            raise WeightsError(f"{what}: does not fit {type(module).__name__}: {k} has shape {got}, "
+                               f"expected {tuple(v.shape)}")
+    module.load_state_dict({k: state[k].to(v.dtype) for k, v in own.items()})
+    return module
 
 
 def home() -> Path:

@@ -28,6 +28,6 @@ def fake_dataset(name, **kw):
 
 
 def install(monkeypatch) -> None:
-    import pixforge.gan.data as data
+    import pixforge.data.gan as data
 
     monkeypatch.setattr(data, "load_dataset", fake_dataset)

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from pixforge.errors import ConfigError
-from pixforge.gan.losses import LOSSES, get_loss
-from pixforge.gan.regularizers import EMA, apply_spectral_norm, gradient_penalty, orthogonal_penalty, r1_penalty
+from pixforge.losses.adversarial import LOSSES, get_loss
+from pixforge.losses.regularizers import EMA, apply_spectral_norm, gradient_penalty, orthogonal_penalty, r1_penalty
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])

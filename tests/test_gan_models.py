@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pixforge.errors import ConfigError
-from pixforge.gan.models import SelfAttention, create_discriminator, create_generator, slerp, truncated_noise
+from pixforge.models.gan import SelfAttention, create_discriminator, create_generator, slerp, truncated_noise
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster

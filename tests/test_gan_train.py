@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from gan_fakes import install
 
 from pixforge.cli import main
-from pixforge.gan.losses import LOSSES
+from pixforge.losses.adversarial import LOSSES
 from pixforge.train import load_checkpoint
 
 FAST = ["--batch-size", "32", "width=16", "z_dim=8", "loop.progress=false", "loop.tensorboard=false"]
@@ -70,7 +70,7 @@ def test_divergence_stops_with_clear_message_and_keeps_last_good(tmp_path, monke
 
     import dataclasses
 
-    from pixforge.gan.losses import LOSSES
+    from pixforge.losses.adversarial import LOSSES
 
     base, calls = LOSSES["lsgan"], []
 
@@ -135,7 +135,7 @@ def _free_port() -> int:
 def _ddp_worker(rank: int, port: int, out: str) -> None:
     import os
 
-    from pixforge.gan.train import config_from, train_gan
+    from pixforge.tasks.gan import config_from, train_gan
     from pixforge.train import distributed as dist_utils
 
     torch.set_num_threads(1)
@@ -176,7 +176,7 @@ def test_short_grid25_run_improves_mode_coverage(tmp_path, monkeypatch):
 
 
 def test_image_folder_data_and_shipped_configs(tmp_path):
-    from pixforge.gan.train import config_from
+    from pixforge.tasks.gan import config_from
     from pixforge.io import save_image
 
     folder = tmp_path / "imgs"

@@ -6,7 +6,7 @@ import torch
 
 from pixforge import weights
 from pixforge.errors import WeightsError
-from pixforge.metrics.inception import FIDInceptionV3, create_inception
+from pixforge.models.inception import FIDInceptionV3, create_inception
 
 
 def conv(name, cin, cout, kh, kw=None):
@@ -113,7 +113,7 @@ def test_forward_gives_pool3_and_bias_free_logits():
 def test_tf_pooling_quirks():
     model = FIDInceptionV3()
     assert model.Mixed_7b.pool == "avg" and model.Mixed_7c.pool == "max"
-    from pixforge.metrics.inception import _tf_avg_pool
+    from pixforge.models.inception import _tf_avg_pool
 
     ones = torch.ones(1, 1, 5, 5)
     assert torch.equal(_tf_avg_pool(ones), ones)  # padded zeros are not averaged in

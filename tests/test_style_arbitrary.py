@@ -15,7 +15,7 @@ from pixforge.io import read_image, save_image
 from pixforge.style import arbitrary, methods, photowct
 from pixforge.style.adain import AdaINTask, AdaINTrainConfig, adain
 from pixforge.style.arbitrary import NormalisedVGG, adain_flat, encode, transfer
-from pixforge.style.losses import mean_std
+from pixforge.losses.perceptual import mean_std
 from pixforge.style.photowct import smooth, smoothing_system
 from pixforge.style.swap import style_swap
 from pixforge.style.wct import colouring, wct, wct_flat, whiten

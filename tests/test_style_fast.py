@@ -14,7 +14,7 @@ from pixforge.style import methods
 from pixforge.style.fast import (ConditionalInstanceNorm2d, TransformerNet, convert_examples, freeze_for_new_style,
                                  net_from_state_dict, parameter_count)
 from pixforge.style.tiling import tiled
-from pixforge.weights import REGISTRY, save_state_dict
+from pixforge.weights import WEIGHTS, save_state_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -130,7 +130,7 @@ def test_examples_state_dict_with_stale_keys_loads(tmp_path):
     assert torch.equal(net.res3.conv2.conv2d.weight, state["res3.conv2.conv2d.weight"])
     with pytest.raises(RuntimeError):
         TransformerNet().load_state_dict(state)  # the stale keys are why the converter exists
-    assert {"fast-candy", "fast-mosaic", "fast-rain-princess", "fast-udnie"} <= set(REGISTRY)
+    assert {"fast-candy", "fast-mosaic", "fast-rain-princess", "fast-udnie"} <= set(WEIGHTS)
 
 
 def test_registry_imports_member_of_examples_zip(tmp_path, isolated_home):
@@ -178,7 +178,7 @@ def test_cin_layer_interpolates_gamma_beta():
 
 
 def _tiny_config(tmp_path, styles, **kw):
-    from pixforge.style.fast_train import FastStyleConfig
+    from pixforge.tasks.fast_style import FastStyleConfig
     from pixforge.train import LoopConfig
 
     content = tmp_path / "content"
@@ -203,7 +203,7 @@ def _style_images(tmp_path, n):
 
 @pytest.mark.parametrize("arch", ["johnson", "slim"])
 def test_training_lowers_perceptual_loss(tmp_path, arch):
-    from pixforge.style.fast_train import FastStyleTask
+    from pixforge.tasks.fast_style import FastStyleTask
 
     torch.manual_seed(0)
     task = FastStyleTask(_tiny_config(tmp_path, _style_images(tmp_path, 1), arch=arch), torch.device("cpu"))
@@ -218,7 +218,7 @@ def test_training_lowers_perceptual_loss(tmp_path, arch):
 
 
 def test_add_style_trains_only_its_gamma_beta(tmp_path):
-    from pixforge.style.fast_train import train_fast_style
+    from pixforge.tasks.fast_style import train_fast_style
 
     styles = _style_images(tmp_path, 3)
     base = TransformerNet(num_styles=2)

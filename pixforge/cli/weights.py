@@ -16,7 +16,8 @@ def list_weights() -> None:
     """One line per registry entry: name, present/missing locally, size, description."""
     from .. import weights as w
 
-    for name, spec in sorted(w.REGISTRY.items()):
+    for name in w.WEIGHTS.list():
+        spec = w.get_spec(name)
         state = "present" if w.is_present(name) else "missing"
         size = f"{spec.size / 1e6:.0f} MB" if spec.size else "?"
         click.echo(f"{name:<24} {state:<8} {size:>7}  {spec.description}")

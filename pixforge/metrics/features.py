@@ -31,7 +31,7 @@ def create_extractor(spec: str = "inception", device: str | torch.device | None 
                      download: bool = True) -> nn.Module:
     """Build the extractor named by ``spec`` ('inception' or 'classifier:PATH'), in eval mode on ``device``."""
     if spec == "inception":
-        from .inception import INPUT_SIZE, create_inception
+        from ..models.inception import INPUT_SIZE, create_inception
 
         model = create_inception(download=download)
         model.input_size = INPUT_SIZE
@@ -108,7 +108,7 @@ def open_source(source) -> ImageSource:
         return ImageSource(data=source)
     path = Path(source)
     if (path / "checkpoints" / "last.pt").is_file() or path.suffix == ".pt":
-        from ..gan.train import sample_run
+        from ..tasks.gan import sample_run
 
         samples, _ = sample_run(path, CHECKPOINT_SAMPLES)
         check_samples(samples, str(path))

@@ -164,7 +164,7 @@ def resolve_weights(arch: str | None, weights: str | None) -> tuple[str, str | N
     if weights in (None, "random"):
         return arch or "vgg19", None
     if weights != "auto":
-        if weights in weights_mod.REGISTRY:
+        if weights in weights_mod.WEIGHTS:
             return weights_mod.get_spec(weights).meta["arch"], weights
         if Path(weights).is_file():
             return arch or "vgg19", weights
@@ -199,7 +199,7 @@ def create_vgg(layers: Sequence[str], arch: str | None = None, weights: str | No
     arch, source = resolve_weights(arch, weights)
     if source is None:
         model = VGGFeatures(arch, layers, pool, normalization or "imagenet")
-    elif source in weights_mod.REGISTRY:
+    elif source in weights_mod.WEIGHTS:
         spec = weights_mod.get_spec(source)
         model = VGGFeatures(arch, layers, pool, normalization or spec.meta["normalization"])
         model.load_features(weights_mod.load_state_dict(source), backbone=source)

@@ -18,7 +18,7 @@ from ..train.loop import LoopConfig, StepBatches, Task, autocast
 from ..errors import ConfigError
 from .arbitrary import (ADAIN_DECODER_WEIGHTS, NormalisedVGG, TrainImages, adain_flat, blend_weights, color_wrap,
                         encode, load_decoder, load_encoder, make_decoder, prepare, tile_boxes, transfer)
-from .losses import content_loss, mean_std
+from ..losses.perceptual import content_loss, mean_std
 
 CONTENT_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")

@@ -27,7 +27,7 @@ from ..errors import ConfigError, WeightsError
 from ..nn.vgg import CFGS, create_vgg
 from ..utils import default_device
 from .color import grey_rgb, match_color, match_luminance, recombine_luminance
-from .losses import mean_std
+from ..losses.perceptual import mean_std
 
 ENCODER_WEIGHTS = "adain-vgg-normalised"
 ADAIN_DECODER_WEIGHTS = "adain-decoder"
@@ -221,12 +221,7 @@ def load_decoder(encoder: nn.Module, layer: str, source: str | None, unpool: boo
         warnings.warn(f"no trained decoder for {layer}: using a RANDOM decoder (the output is noise-like). Train one "
                       f"with `pixforge train adain` / `pixforge train wct-decoders` and pass --decoder", stacklevel=2)
         return decoder.eval().requires_grad_(False)
-    if source in weights_mod.REGISTRY:
-        state = weights_mod.load_state_dict(source)
-    elif Path(source).is_file():
-        state = weights_mod.load_file(source)
-    else:
-        raise WeightsError(f"{source}: neither a registered weights name nor a file")
+    state = weights_mod.resolve(source, "decoder")
     if prefix and any(k.startswith(prefix) for k in state):
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     decoder.load_state_dict(_check_keys(state, decoder, f"{source} ({layer} decoder)"))

@@ -251,13 +251,7 @@ def load_transformer(model: str | Path | None) -> TransformerNet:
     if not model:
         raise ConfigError("--method fast needs --model: a registry name (e.g. fast-candy) or a weights file")
     name = str(model)
-    if name in weights_mod.REGISTRY:
-        state = weights_mod.load_state_dict(name)
-    elif Path(name).is_file():
-        state = weights_mod.load_file(name)
-    else:
-        known = ", ".join(n for n in sorted(weights_mod.REGISTRY) if n.startswith("fast-"))
-        raise WeightsError(f"{name}: neither a weights file nor a registered model ({known})")
+    state = weights_mod.resolve(name, "fast-style model", prefix="fast-")
     return net_from_state_dict(state, name).eval()
 
 

@@ -24,8 +24,8 @@ from ..errors import BadInputError, ConfigError
 from ..io import image_grid, list_images, read_image, resize, save_image
 from ..train import LoopConfig, StepBatches, Task, fit, setup
 from ..weights import load_file, save_state_dict
-from . import losses
-from .fast import ARCHS, TransformerNet, freeze_for_new_style, net_from_state_dict
+from ..losses import perceptual as losses
+from ..style.fast import ARCHS, TransformerNet, freeze_for_new_style, net_from_state_dict
 
 #: scikit-image sample photos used when no content folder is given (offline, a few hundred kB each).
 BUILTIN_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",

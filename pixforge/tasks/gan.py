@@ -26,10 +26,10 @@ from ..errors import ConfigError
 from ..train import LoopConfig, StepBatches, Task, autocast, fit, setup
 from ..train import distributed as dist_utils
 from ..train.checkpoint import load_checkpoint
-from .data import load_gan_data
-from .losses import get_loss
-from .models import create_discriminator, create_generator, truncated_noise
-from .regularizers import EMA, apply_spectral_norm, gradient_penalty, orthogonal_penalty, r1_penalty
+from ..data.gan import load_gan_data
+from ..losses.adversarial import get_loss
+from ..models.gan import create_discriminator, create_generator, truncated_noise
+from ..losses.regularizers import EMA, apply_spectral_norm, gradient_penalty, orthogonal_penalty, r1_penalty
 
 
 @dataclass
@@ -37,7 +37,7 @@ class GanConfig:
     """Everything a GAN run needs. ``None``/0 fields are filled from the loss's paper defaults or the data."""
 
     data: str = "grid25"  # built-in dataset name or image folder
-    loss: str = "nonsaturating"  # see pixforge.gan.losses.LOSSES
+    loss: str = "nonsaturating"  # see pixforge.losses.adversarial.LOSSES
     arch: str = "auto"  # mlp | dcgan | resnet; auto = mlp for 2D data, dcgan for images
     z_dim: int = 64
     width: int = 0  # hidden units (mlp, default 128) or base channels (dcgan/resnet, default 64)
@@ -316,7 +316,7 @@ def class_labels(cfg: GanConfig, n: int, label: int | None, seed: int) -> torch.
 def sample_run(run: str | Path, count: int, ema: bool | None = None, truncation: float | None = None,
                label: int | None = None, seed: int = 0, device: str | torch.device = "cpu"):
     """(samples, config): ``count`` samples (N, ...) in [-1, 1] from a run folder or its ``last.pt``."""
-    from .models import truncated_noise
+    from ..models.gan import truncated_noise
 
     g, cfg = load_generator(run, ema, device)
     z = truncated_noise(count, cfg.z_dim, truncation, torch.Generator().manual_seed(seed))

@@ -1,0 +1,2 @@
+"""Every loss pixforge trains or optimises with, as plain functions: adversarial objectives and their
+regularisers, perceptual (VGG feature) losses, and pixel losses."""

@@ -1,0 +1,1 @@
+"""Network architectures, each file with the pretrained weights it can load declared beside it."""

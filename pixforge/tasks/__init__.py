@@ -1,0 +1,1 @@
+"""Training recipes: one :class:`pixforge.train.Task` per recipe, each filled by a typed config."""

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from pixforge.io import read_image  # noqa: E402
 from pixforge.nn.vgg import create_vgg, layer_names  # noqa: E402
 from pixforge.style.gatys import Objective, optimise, schedule  # noqa: E402
-from pixforge.losses.perceptual import total_variation  # noqa: E402
+from pixforge.losses.pixel import total_variation  # noqa: E402
 from pixforge.style.methods import StylizeOptions  # noqa: E402
 
 # shared/data beside the checkout (CI layout) or one level further up (worktrees)

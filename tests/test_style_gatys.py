@@ -13,7 +13,8 @@ from pixforge.io import save_image
 from pixforge.nn.vgg import VGGFeatures
 from pixforge.style import color
 from pixforge.style.gatys import Objective, build_gatys, optimise, schedule, stylize_gatys
-from pixforge.losses.perceptual import blend_grams, content_loss, gram, style_loss, total_variation
+from pixforge.losses.perceptual import blend_grams, content_loss, gram, style_loss
+from pixforge.losses.pixel import total_variation
 from pixforge.style.methods import StylizeOptions
 
 SHALLOW = ["relu1_1", "relu2_1"]

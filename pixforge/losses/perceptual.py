@@ -1,11 +1,14 @@
-"""The perceptual losses of neural style transfer, written once for every method (Gatys, fast nets, AdaIN, ...).
+"""Perceptual losses: distances between VGG features, written once for style transfer (Gatys, fast nets, AdaIN)
+and for image restoration (SRGAN, ESRGAN, pix2pixHD).
 
 Conventions (Gatys et al. 2016; Johnson et al. 2016):
 * ``gram(F)`` of features (N, C, H, W) is ``F F^T / (C H W)`` (N, C, C): normalised so layers of different sizes
   weigh alike and the loss does not depend on the image size.
-* content loss is the mean squared feature difference; style loss the mean squared Gram difference
-  (summed over layers with per-layer weights); total variation the mean absolute (L1) or squared (L2)
-  difference of neighbouring pixels.
+* content loss is the mean squared feature difference; Gram style loss the mean squared Gram difference and
+  mean/std style loss (AdaIN) the squared difference of channel means and of channel standard deviations,
+  both summed over layers.
+* :class:`VGGPerceptualLoss` is BasicSR's ``PerceptualLoss``: per-layer weights, features before (``conv*``)
+  or after (``relu*``) the activation, an L1/L2/Charbonnier criterion, an optional Gram style term.
 """
 from __future__ import annotations
 
@@ -13,6 +16,10 @@ from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import LOSSES
 
 
 def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -33,11 +40,13 @@ def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     return torch.bmm(fm, fm.transpose(1, 2)) / (c * (m * m).sum((1, 2)).clamp_min(1e-8)[:, None, None])
 
 
+@LOSSES.register("content", family="perceptual")
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared feature difference."""
     return F.mse_loss(features, target)
 
 
+@LOSSES.register("gram-style", family="perceptual")
 def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
                layer_weights: Mapping[str, float] | None = None,
                masks: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -53,20 +62,22 @@ def style_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, 
     return total
 
 
-def total_variation(image: torch.Tensor, power: int = 1) -> torch.Tensor:
-    """Mean |x[i+1]-x[i]|^power over both image axes (power 1: anisotropic L1 TV, 2: squared)."""
-    dh = image[..., 1:, :] - image[..., :-1, :]
-    dw = image[..., :, 1:] - image[..., :, :-1]
-    if power == 1:
-        return dh.abs().mean() + dw.abs().mean()
-    return dh.pow(power).mean() + dw.pow(power).mean()
-
-
 def mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and standard deviation (N, C, 1, 1) of features (N, C, H, W) (AdaIN statistics)."""
     n, c = features.shape[:2]
     flat = features.reshape(n, c, -1)
     return flat.mean(-1)[..., None, None], (flat.var(-1, unbiased=False) + eps).sqrt()[..., None, None]
+
+
+@LOSSES.register("mean-std-style", family="perceptual")
+def style_stat_loss(feats: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Sum over layers of the squared-error between channel means and between channel stds (the AdaIN loss)."""
+    total = 0.0
+    for name, target in targets.items():
+        mg, sg = mean_std(feats[name])
+        mt, st = mean_std(target)
+        total = total + F.mse_loss(mg, mt) + F.mse_loss(sg, st)
+    return total
 
 
 def blend_grams(grams: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float]) -> dict[str, torch.Tensor]:
@@ -77,3 +88,52 @@ def blend_grams(grams: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[f
     if total <= 0:
         raise ValueError("style blend weights must sum to a positive number")
     return {k: sum(w / total * g[k] for g, w in zip(grams, weights)) for k in grams[0]}
+
+
+@LOSSES.register("vgg-perceptual", family="perceptual")
+class VGGPerceptualLoss(nn.Module):
+    """Distance between the VGG features of an image and of its target (SRGAN, ESRGAN, pix2pixHD):
+    ``perceptual_weight · Σ w_l·d(φ_l(x), φ_l(y)) + style_weight · Σ w_l·d(gram φ_l(x), gram φ_l(y))``.
+
+    Args:
+        layer_weights: {layer: weight}; ``conv5_4`` is a feature before its activation (ESRGAN), ``relu5_4``
+            after it (SRGAN's VGG54); pix2pixHD: relu1_1 ... relu5_1 weighted 1/32, 1/16, 1/8, 1/4, 1.
+        criterion: the distance d: "l1" (BasicSR's default), "l2" or "charbonnier" (the pixel losses).
+        perceptual_weight, style_weight: weights of the feature and Gram terms (0 leaves a term out).
+        arch, weights: the VGG (:func:`pixforge.nn.vgg.create_vgg`; weights None = random, for tests).
+
+    Images are RGB in [0, 1]; the target's features are computed without gradient. :meth:`terms` gives the
+    weighted terms by name ("perceptual", "style") for logging; calling the module gives their sum.
+    """
+
+    CRITERIA = ("l1", "l2", "charbonnier")
+
+    def __init__(self, layer_weights: Mapping[str, float], criterion: str = "l1", perceptual_weight: float = 1.0,
+                 style_weight: float = 0.0, arch: str = "vgg19", weights: str | None = "auto"):
+        super().__init__()
+        if criterion not in self.CRITERIA:
+            raise ConfigError(f"unknown perceptual criterion {criterion!r}; known: {', '.join(self.CRITERIA)}")
+        from ..nn.vgg import create_vgg
+
+        self.layer_weights = dict(layer_weights)
+        self.criterion = LOSSES.get(criterion)
+        self.perceptual_weight, self.style_weight = perceptual_weight, style_weight
+        self.vgg = create_vgg(list(self.layer_weights), arch=arch, weights=weights)
+
+    def _weighted_sum(self, feats, targets, transform=lambda f: f) -> torch.Tensor:
+        return sum(w * self.criterion(transform(feats[k]), transform(targets[k]))
+                   for k, w in self.layer_weights.items())
+
+    def terms(self, x: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.vgg(x)
+        with torch.no_grad():
+            targets = self.vgg(target)
+        out = {}
+        if self.perceptual_weight:
+            out["perceptual"] = self.perceptual_weight * self._weighted_sum(feats, targets)
+        if self.style_weight:
+            out["style"] = self.style_weight * self._weighted_sum(feats, targets, gram)
+        return out
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(self.terms(x, target).values())

@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from .. import weights as weights_mod
 from ..train.loop import LoopConfig, StepBatches, Task, autocast
 from ..errors import ConfigError
 from .arbitrary import (ADAIN_DECODER_WEIGHTS, NormalisedVGG, TrainImages, adain_flat, blend_weights, color_wrap,
                         encode, load_decoder, load_encoder, make_decoder, prepare, tile_boxes, transfer)
-from ..losses.perceptual import content_loss, mean_std
+from ..losses.perceptual import content_loss, mean_std, style_stat_loss
 
 CONTENT_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -107,16 +106,6 @@ class AdaINTrainConfig:
     style_weight: float = 10.0
     vgg_weights: str = "auto"
     loop: LoopConfig = field(default_factory=LoopConfig)
-
-
-def style_stat_loss(feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over layers of the squared-error between channel means and between channel stds (the AdaIN loss)."""
-    total = 0.0
-    for name, target in targets.items():
-        mg, sg = mean_std(feats[name])
-        mt, st = mean_std(target)
-        total = total + F.mse_loss(mg, mt) + F.mse_loss(sg, st)
-    return total
 
 
 class AdaINTask(Task):

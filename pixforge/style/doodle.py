@@ -24,7 +24,8 @@ from ..errors import BadInputError, ConfigError, DivergenceError
 from ..io import resize, to_tensor
 from ..nn.vgg import VGGFeatures, create_vgg
 from ..utils import default_device, seed_everything
-from ..losses.perceptual import content_loss, total_variation
+from ..losses.perceptual import content_loss
+from ..losses.pixel import total_variation
 from .mrf import StylePatches, mrf_loss, style_patches
 
 

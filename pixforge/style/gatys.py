@@ -30,7 +30,8 @@ from ..io import resize as _resize  # antialiased, clamped to [0, 1]
 from ..nn.vgg import VGGFeatures, create_vgg
 from ..utils import default_device, seed_everything
 from . import color
-from ..losses.perceptual import blend_grams, content_loss, gram, style_loss, total_variation
+from ..losses.perceptual import blend_grams, content_loss, gram, style_loss
+from ..losses.pixel import total_variation
 from .methods import StylizeOptions, Stylizer
 
 MIN_LEVEL_SIDE = 32  # coarse-to-fine never goes below this short side (relu5_1 would be 2x2)

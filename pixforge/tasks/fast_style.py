@@ -25,6 +25,7 @@ from ..io import image_grid, list_images, read_image, resize, save_image
 from ..train import LoopConfig, StepBatches, Task, fit, setup
 from ..weights import load_file, save_state_dict
 from ..losses import perceptual as losses
+from ..losses.pixel import total_variation
 from ..style.fast import ARCHS, TransformerNet, freeze_for_new_style, net_from_state_dict
 
 #: scikit-image sample photos used when no content folder is given (offline, a few hundred kB each).
@@ -147,7 +148,7 @@ class FastStyleTask(Task):
         style = self.style_weight * losses.style_loss(feats, targets)
         total = content + style
         if cfg.tv_weight:
-            total = total + cfg.tv_weight * losses.total_variation(y)
+            total = total + cfg.tv_weight * total_variation(y)
         return {"loss": total, "content": content, "style": style}
 
     def batch(self, step: int) -> torch.Tensor:

@@ -148,3 +148,12 @@ def parse_overrides(items: typing.Iterable[str]) -> dict[str, str]:
             raise ConfigError(f"override {item!r} is not of the form key=value")
         out[key.strip().lstrip("-").replace("-", "_")] = value
     return out
+
+
+def recipe(cls: type[T], task: str, name: str) -> T:
+    """A paper's training recipe (optimiser, learning rates, ...) shipped as
+    ``pixforge/configs/<task>/recipes/<name>.yaml``: a partial config of ``cls``, the other fields at their defaults.
+
+    Tasks fill the fields a user left unset from it, e.g. the GAN task from the recipe of its loss.
+    """
+    return load_config(cls, Path(__file__).parent / "configs" / task / "recipes" / f"{name}.yaml")

@@ -1,7 +1,8 @@
 """GAN loss comparison in the spirit of 'Are GANs Created Equal?' (Lucic et al. 2018), on a CPU budget.
 
-Every loss of ``pixforge.losses.adversarial.LOSSES`` (each with its paper's optimiser defaults from the registry) is
-trained with the same architecture and the same number of generator steps per dataset, for several seeds:
+Every GAN loss (``pixforge.losses.adversarial.gan_losses()``, each with its paper's optimiser recipe from
+``pixforge/configs/gan/recipes``) is trained with the same architecture and the same number of generator steps
+per dataset, for several seeds:
 
 * ring8 / grid25 (2D mixtures, MLP G and D): modes covered and the fraction of high-quality samples (within
   3 std of the nearest centre; VEEGAN / PacGAN's counting, ``pixforge.metrics.modes.mixture_modes``) on 2,500
@@ -12,7 +13,7 @@ trained with the same architecture and the same number of generator steps per da
 * stacked-mnist (``--stacked``): DCGAN with one loss, modes covered out of 1000 and KL to uniform on 26,000
   samples (PacGAN's protocol), each channel classified by the same classifier.
 
-Variants (``--variant``) are named, documented settings on top of the registry defaults (see VARIANTS).
+Variants (``--variant``) are named, documented settings on top of the recipe defaults (see VARIANTS).
 Each run writes ``benchmarks/results/gan_losses/<variant>/<data>/<loss>-s<seed>.json`` and is skipped when
 that file exists, so the benchmark can be run in parts; ``--report`` only aggregates:
 ``benchmarks/results/gan_losses.json``, ``gan_losses.png`` (modes vs high quality) and
@@ -62,7 +63,7 @@ DATASETS = {
     "stacked-mnist": dict(steps=1000, batch_size=64, width=32),
 }
 
-#: named settings on top of the registry's paper defaults; every key is a GanConfig field or ``steps``.
+#: named settings on top of the papers' recipes; every key is a GanConfig field or ``steps``.
 VARIANTS = {
     "default": {},
     # wider MLPs and bigger batches, 3x the steps, EMA of G's weights (Yazici et al. 2019): costs ~15x the
@@ -232,7 +233,7 @@ def plot(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pixforge.losses.adversarial import LOSSES
+    from pixforge.losses.adversarial import gan_losses
 
     datasets = [d for d in ("ring8", "grid25") if any(r["data"] == d for r in records)]
     image_runs = [r for r in records if r["data"] == "mnist5k"]
@@ -240,7 +241,7 @@ def plot(records: list[dict], path: Path) -> None:
     if ncols == 0:
         return
     fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 4.6), dpi=110, squeeze=False)
-    colours = dict(zip(LOSSES, plt.cm.tab10.colors))
+    colours = dict(zip(gan_losses(), plt.cm.tab10.colors))
     markers = dict(zip(VARIANTS, "os^DvP*X"))
     for ax, data in zip(axes[0], datasets):
         for r in (r for r in records if r["data"] == data):
@@ -262,7 +263,7 @@ def plot(records: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     if image_runs:
         ax = axes[0][-1]
-        losses = [l for l in LOSSES if any(r["loss"] == l for r in image_runs)]
+        losses = [l for l in gan_losses() if any(r["loss"] == l for r in image_runs)]
         for i, loss in enumerate(losses):
             fids = [r["metrics"]["fid"] for r in image_runs if r["loss"] == loss]
             ax.scatter([i] * len(fids), fids, color=colours[loss], edgecolor="k", linewidth=0.4, s=40)
@@ -289,11 +290,11 @@ def scatter_grid(root: Path, variant: str, data: str, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pixforge.losses.adversarial import LOSSES
+    from pixforge.losses.adversarial import gan_losses
     from pixforge.metrics import MIXTURES
 
     found = []
-    for loss in LOSSES:
+    for loss in gan_losses():
         files = sorted(run_dir(variant, data).glob(f"{loss}-s*.npy")) if root == RESULTS else \
             sorted((root / "gan_losses" / variant / data).glob(f"{loss}-s*.npy"))
         if files:
@@ -324,11 +325,11 @@ def scatter_grid(root: Path, variant: str, data: str, path: Path) -> bool:
 
 def image_rows(root: Path, variant: str, data: str, path: Path, per_row: int = 16) -> bool:
     """One row of ``per_row`` samples per loss (seed 0 or the lowest seed), in registry order."""
-    from pixforge.losses.adversarial import LOSSES
+    from pixforge.losses.adversarial import gan_losses
     from pixforge.io import image_grid, save_image
 
     rows = []
-    for loss in LOSSES:
+    for loss in gan_losses():
         files = sorted((root / "gan_losses" / variant / data).glob(f"{loss}-s*.npy"))
         if files:
             rows.append(torch.from_numpy(np.load(files[0]).astype(np.float32))[:per_row])
@@ -396,17 +397,17 @@ def markdown_tables(summary: dict) -> str:
 
 # ------------------------------------------------------------------------------------------------ main
 def main() -> None:
-    from pixforge.losses.adversarial import LOSSES
+    from pixforge.losses.adversarial import gan_losses
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", nargs="+", default=["ring8", "grid25", "mnist5k"], choices=list(DATASETS))
-    ap.add_argument("--losses", nargs="+", default=list(LOSSES), choices=list(LOSSES))
+    ap.add_argument("--losses", nargs="+", default=gan_losses(), choices=gan_losses())
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--variant", default="default", choices=list(VARIANTS))
     ap.add_argument("--steps", type=int, default=None, help="generator steps (default: per dataset/variant)")
     ap.add_argument("--workers", type=int, default=1, help="process pool size (each process uses 1 thread)")
     ap.add_argument("--stacked", action="store_true", help="also Stacked MNIST with --stacked-loss, seed 0")
-    ap.add_argument("--stacked-loss", default="nonsaturating", choices=list(LOSSES))
+    ap.add_argument("--stacked-loss", default="nonsaturating", choices=gan_losses())
     ap.add_argument("--report", action="store_true", help="only aggregate existing results")
     ap.add_argument("--quick", action="store_true", help="smoke run: 200 steps, seed 0, into benchmarks/out/")
     args = ap.parse_args()

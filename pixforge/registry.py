@@ -125,7 +125,8 @@ class Registry:
 # The registries. Each names the modules that fill it; adding a file means adding it here.
 # ---------------------------------------------------------------------------------------------------------
 ARCHS = Registry("architecture", modules=())
-LOSSES = Registry("loss", modules=())
+LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
+                                     "pixforge.losses.perceptual", "pixforge.losses.pixel"))
 TASKS = Registry("training task", modules=())
 METHODS = Registry("style method", modules=())
 DATASETS = Registry("dataset", modules=())

@@ -7,9 +7,13 @@ import pytest
 import torch
 from torch import nn
 
+from pixforge.config import recipe
 from pixforge.errors import ConfigError
-from pixforge.losses.adversarial import LOSSES, get_loss
-from pixforge.losses.regularizers import EMA, apply_spectral_norm, gradient_penalty, orthogonal_penalty, r1_penalty
+from pixforge.losses.adversarial import gan_losses, get_loss
+from pixforge.losses.regularizers import gradient_penalty, orthogonal_penalty, r1_penalty
+from pixforge.nn.spectral import apply_spectral_norm
+from pixforge.tasks.gan import GanConfig
+from pixforge.train.ema import EMA
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
@@ -59,11 +63,12 @@ def test_lsgan_wgan_hinge_values():
 
 
 def test_paper_defaults_and_unknown_name():
-    assert (LOSSES["wgan"].clip, LOSSES["wgan"].optimizer, LOSSES["wgan"].lr_d, LOSSES["wgan"].n_critic) == \
-        (0.01, "rmsprop", 5e-5, 5)
-    assert (LOSSES["wgan-gp"].gp, LOSSES["wgan-gp"].betas, LOSSES["wgan-gp"].lr_d) == (10.0, (0.0, 0.9), 1e-4)
-    assert (LOSSES["hinge"].lr_g, LOSSES["hinge"].lr_d) == (1e-4, 4e-4)
-    assert set(LOSSES) == {"minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge"}
+    wgan, wgan_gp, hinge = (recipe(GanConfig, "gan", name) for name in ("wgan", "wgan-gp", "hinge"))
+    assert (wgan.clip, wgan.optimizer, wgan.lr_d, wgan.n_critic) == (0.01, "rmsprop", 5e-5, 5)
+    assert (wgan_gp.gp, wgan_gp.betas, wgan_gp.lr_d) == (10.0, (0.0, 0.9), 1e-4)
+    assert (hinge.lr_g, hinge.lr_d) == (1e-4, 4e-4)
+    assert set(gan_losses()) == {"minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge",
+                                 "ragan", "ralsgan", "rahinge"}
     with pytest.raises(ConfigError, match="unknown GAN loss 'foo'"):
         get_loss("foo")
 

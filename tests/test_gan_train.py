@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from gan_fakes import install
 
 from pixforge.cli import main
-from pixforge.losses.adversarial import LOSSES
+from pixforge.losses.adversarial import gan_losses
 from pixforge.train import load_checkpoint
 
 FAST = ["--batch-size", "32", "width=16", "z_dim=8", "loop.progress=false", "loop.tensorboard=false"]
@@ -70,15 +70,15 @@ def test_divergence_stops_with_clear_message_and_keeps_last_good(tmp_path, monke
 
     import dataclasses
 
-    from pixforge.losses.adversarial import LOSSES
+    from pixforge.registry import LOSSES
 
-    base, calls = LOSSES["lsgan"], []
+    base, calls = LOSSES.get("lsgan"), []
 
     def poisoned(fake):  # a NaN from the 8th generator step on
         calls.append(1)
-        return base.g_loss(fake) * (float("nan") if len(calls) >= 8 else 1.0)
+        return base.g(fake) * (float("nan") if len(calls) >= 8 else 1.0)
 
-    monkeypatch.setitem(LOSSES, "lsgan", dataclasses.replace(base, g_loss=poisoned))
+    monkeypatch.setattr(LOSSES.entry("lsgan"), "target", dataclasses.replace(base, g=poisoned))
     out = tmp_path / "div"
     r = train(out, 50, "--loss", "lsgan", "loop.ckpt_every=5", ok=False)
     assert r.exit_code == 2 and "diverged at step 8 (g_loss=nan)" in r.output
@@ -190,7 +190,7 @@ def test_image_folder_data_and_shipped_configs(tmp_path):
 
     for yaml_file in sorted((Path(__file__).parents[1] / "pixforge" / "configs").glob("gan_*.yaml")):
         cfg = config_from(yaml_file)
-        assert cfg.loss in LOSSES and cfg.loop.steps > 0
+        assert cfg.loss in gan_losses() and cfg.loop.steps > 0
 
 
 def test_eval_takes_a_run_folder_as_image_source(tmp_path, monkeypatch):

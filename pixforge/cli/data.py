@@ -1,6 +1,8 @@
 """``pixforge data``: list the datasets, fetch downloadable ones, preview any of them as an image grid."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .app import CONTEXT, PixforgeGroup, main
@@ -43,6 +45,8 @@ def show(name: str, out: str, count: int, size: int | None) -> None:
     from ..errors import BadInputError
     from ..io import image_grid, save_image
 
+    if size is None and Path(name).is_dir():
+        raise BadInputError(f"{name}: an image folder needs --size N (its images are resized and centre-cropped to N)")
     images, _ = load_dataset(name, **({"size": size} if size else {}))
     if images.dim() != 4:
         raise BadInputError(f"{name}: holds {tuple(images.shape[1:])} points, not images; nothing to show")

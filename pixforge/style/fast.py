@@ -189,8 +189,11 @@ def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def convert_examples(path: Path) -> dict[str, torch.Tensor]:
-    """pytorch/examples ``fast_neural_style`` .pth (loaded with weights_only=True) -> TransformerNet state dict."""
-    return clean_state_dict(weights_mod.load_file(path))
+    """pytorch/examples ``fast_neural_style`` .pth (loaded with weights_only=True) -> TransformerNet state dict;
+    WeightsError unless it fits a TransformerNet (so a wrong file is refused at import, not at first use)."""
+    state = clean_state_dict(weights_mod.load_file(path))
+    net_from_state_dict(state, str(path))
+    return state
 
 
 def layout_of(state: dict[str, torch.Tensor]) -> Layout:

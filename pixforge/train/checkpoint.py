@@ -12,6 +12,7 @@ import torch
 
 from ..errors import DivergenceError, PixforgeError
 from ..utils import atomic_path
+from ..weights import torch_load
 
 
 def rng_state() -> dict[str, Any]:
@@ -51,11 +52,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise PixforgeError(f"{path}: no such checkpoint")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PixforgeError(f"{path}: not a readable pixforge checkpoint ({first[:200]})") from None
+    return torch_load(path, "a pixforge checkpoint", PixforgeError, map_location)
 
 
 def check_finite(step: int, losses: Mapping[str, float | torch.Tensor], last_good: str | os.PathLike | None) -> None:

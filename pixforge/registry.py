@@ -17,6 +17,7 @@ do); they are imported on the first look-up that needs them. Unknown names give 
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -30,6 +31,7 @@ class Entry:
     name: str
     target: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    module: str = ""  # the module that registered it: orders list() the same whatever was imported first
 
     def load(self) -> Any:
         if isinstance(self.target, str):
@@ -47,22 +49,24 @@ class Registry:
     def __init__(self, kind: str, modules: tuple[str, ...] = (), error: type[Exception] = ConfigError):
         self.kind, self.error = kind, error
         self._modules = list(modules)
+        self._rank = {m: i for i, m in enumerate(modules)}
         self._entries: dict[str, Entry] = {}
 
     # ---------------------------------------------------------------------------------------- filling
     def register(self, name: str | None = None, target: Any = None, **meta: Any) -> Callable:
         """``@REG.register("name", key=value)`` on a class or function, or ``REG.register("name", obj_or_path)``."""
+        module = sys._getframe(1).f_globals.get("__name__", "")
         if target is not None:
-            self._add(name, target, meta)
+            self._add(name, target, meta, module)
             return target
 
         def decorate(obj):
-            self._add(name or getattr(obj, "__name__"), obj, meta)
+            self._add(name or getattr(obj, "__name__"), obj, meta, module)
             return obj
 
         return decorate
 
-    def _add(self, name: str, target: Any, meta: dict) -> None:
+    def _add(self, name: str, target: Any, meta: dict, module: str) -> None:
         if name in self._entries:
             old = self._entries[name].target
             if old is target or (not isinstance(target, str) and isinstance(old, str)
@@ -71,7 +75,7 @@ class Registry:
                 self._entries[name].meta.update(meta)
                 return
             raise ValueError(f"{self.kind} {name!r} registered twice")
-        self._entries[name] = Entry(name, target, dict(meta))
+        self._entries[name] = Entry(name, target, dict(meta), module)
 
     def unregister(self, name: str) -> Any:
         """Remove an entry (tests and plug-ins that register temporary entries)."""
@@ -102,9 +106,14 @@ class Registry:
         return self.entry(name).meta
 
     def list(self, **match: Any) -> list[str]:
-        """Registered names (in registration order), optionally only those whose metadata match ``match``."""
+        """Registered names, optionally only those whose metadata match ``match``.
+
+        Ordered by the registry's ``modules`` tuple, then by registration within a module, so the order does not
+        depend on which module happened to be imported first.
+        """
         self._import_modules()
-        return [n for n, e in self._entries.items() if all(e.meta.get(k) == v for k, v in match.items())]
+        entries = sorted(self._entries.values(), key=lambda e: self._rank.get(e.module, len(self._rank)))
+        return [e.name for e in entries if all(e.meta.get(k) == v for k, v in match.items())]
 
     def __contains__(self, name: object) -> bool:
         if name not in self._entries:

@@ -110,6 +110,23 @@ def test_blend_alpha_and_masks(monkeypatch, one_thread):
     assert torch.allclose(masked[..., 22:], only_b[..., 22:], atol=1e-5)
 
 
+@pytest.mark.parametrize("preserve_color", ["luminance", "histogram"])
+def test_bf16_with_colour_preservation(monkeypatch, one_thread, preserve_color):
+    """Issue 16: ``--bf16 --preserve-color luminance`` crashed in the antialiased resize of the style image, which
+    the colour transform had turned bf16. Colour handling stays float32; only the networks run in bf16."""
+    _random_nets(monkeypatch)
+    g = torch.Generator().manual_seed(2)
+    content, style = torch.rand(1, 3, 30, 42, generator=g), torch.rand(3, 40, 40, generator=g)
+
+    def run(bf16):
+        opts = methods.StylizeOptions(method="magenta", device="cpu", preserve_color=preserve_color, bf16=bf16)
+        return methods.build([style], opts)(content)
+
+    fp32, bf16 = run(False), run(True)
+    assert bf16.dtype == torch.float32 and bf16.shape == content.shape
+    assert (bf16 - fp32).abs().mean() < 0.02
+
+
 def test_style_norm_sets_statistics(one_thread):
     """Conditional instance norm: every output channel has mean beta(e) and std gamma(e)."""
     norm = AdaIN(4, style_dim=3)

@@ -103,9 +103,11 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: s
     """Load ``state`` into ``module`` requiring every key and shape to match; one-line WeightsError if not.
 
     ``ignore_extra`` drops keys the module does not have (a deeper VGG's layers, say). Values are cast to the
-    module's dtypes (fp16 files load into fp32 networks).
+    module's dtypes (fp16 files load into fp32 networks). Batch norm step counters (``num_batches_tracked``,
+    absent from files saved by older torch) may be missing: the module keeps its own.
     """
     own = module.state_dict()
+    state = {**{k: v for k, v in own.items() if k.endswith("num_batches_tracked")}, **state}
     missing = [k for k in own if k not in state]
     if missing:
         raise WeightsError(f"{what}: does not fit {type(module).__name__}: lacks {', '.join(missing[:4])}"

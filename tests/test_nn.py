@@ -246,3 +246,5 @@ def test_load_strict_messages_and_casting():
     load_strict(net, {**state, "extra.weight": torch.zeros(1)}, "w.pth", ignore_extra=True)
     with pytest.raises(WeightsError, match=r"0.weight has shape \(3, 2\), expected \(3, 2, 1, 1\)"):
         load_strict(net, {**state, "0.weight": torch.zeros(3, 2)}, "w.pth")
+    bn_counter_missing = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    load_strict(net, bn_counter_missing, "old-torch.pth")  # files from older torch lack BN step counters

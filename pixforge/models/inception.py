@@ -184,8 +184,7 @@ class FIDInceptionV3(nn.Module):
 
     def load_fid_weights(self, state: dict[str, torch.Tensor], backbone: str = WEIGHTS_NAME) -> "FIDInceptionV3":
         """Load a pytorch-fid state dict strictly: exactly our keys and shapes (BN step counters optional)."""
-        counters = {k: v for k, v in self.state_dict().items() if k.endswith("num_batches_tracked")}
-        weights_mod.load_strict(self, {**counters, **state}, backbone)
+        weights_mod.load_strict(self, state, backbone)
         self.backbone = backbone
         return self
 

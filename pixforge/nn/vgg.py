@@ -254,7 +254,7 @@ def create_vgg(layers: Sequence[str], arch: str | None = None, weights: str | No
     arch, source = resolve_weights(arch, weights)
     state = None
     if source is not None:
-        state = weights_mod.resolve(source, "VGG weights")
+        state = weights_mod.resolve(source, "VGG weights", prefix=("vgg", "adain-vgg"))
         if source in weights_mod.WEIGHTS:
             normalization = normalization or weights_mod.get_spec(source).meta["normalization"]
         elif not any(k.startswith("features.") for k in state):

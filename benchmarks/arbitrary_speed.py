@@ -35,8 +35,9 @@ warnings.simplefilter("ignore")
 
 from pixforge.io import read_image  # noqa: E402
 from pixforge.style import methods  # noqa: E402
-from pixforge.style.adain import adain  # noqa: E402
-from pixforge.style.arbitrary import NormalisedVGG, encode, make_decoder  # noqa: E402
+from pixforge.models.decoder import make_decoder  # noqa: E402
+from pixforge.nn.norms import adain  # noqa: E402
+from pixforge.nn.vgg import VGGFeatures  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 STYLE_SIZE = 256  # the peer's style predictor works at 256 px; AdaIN gets the same style image
@@ -59,7 +60,7 @@ class AdaIN:
 
     def __init__(self, variant: str):
         self.variant = variant
-        self.encoder = NormalisedVGG("relu4_1")
+        self.encoder = VGGFeatures("vgg19", ["relu4_1"], normalization="normalised")
         self.decoder = make_decoder(self.encoder, "relu4_1").eval()
         self.fmt = torch.channels_last if "cl" in variant else torch.contiguous_format
         self.encoder.to(memory_format=self.fmt)
@@ -70,8 +71,8 @@ class AdaIN:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in self.variant):
             c = content[None].contiguous(memory_format=self.fmt)
             s = style[None].contiguous(memory_format=self.fmt)
-            fc = encode(self.encoder, c, ["relu4_1"])[0]["relu4_1"]
-            fs = encode(self.encoder, s, ["relu4_1"])[0]["relu4_1"]
+            fc = self.encoder(c, ["relu4_1"])["relu4_1"]
+            fs = self.encoder(s, ["relu4_1"])["relu4_1"]
             out = self.decoder(adain(fc.float(), fs.float()).to(fc.dtype))
         return out.float().clamp(0, 1)
 

@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pixforge.metrics.classifier import ClassifierConfig, DigitClassifier  # noqa: E402
+from pixforge.models.classifier import ClassifierConfig, DigitClassifier  # noqa: E402
 from pixforge.metrics.features import extract  # noqa: E402
 from pixforge.metrics.fid import frechet_distance, kernel_inception_distance  # noqa: E402
 from pixforge.models.inception import FIDInceptionV3  # noqa: E402

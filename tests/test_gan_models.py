@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from pixforge.errors import ConfigError
-from pixforge.models.gan import SelfAttention, create_discriminator, create_generator, slerp, truncated_noise
+from pixforge.models.gan import create_discriminator, create_generator, slerp, truncated_noise
+from pixforge.nn.attention import SelfAttention
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is faster

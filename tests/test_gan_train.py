@@ -196,7 +196,7 @@ def test_image_folder_data_and_shipped_configs(tmp_path):
 def test_eval_takes_a_run_folder_as_image_source(tmp_path, monkeypatch):
     """`pixforge eval fid RUN OTHER` samples the run's generator (seed 0), like `pixforge sample -n N`."""
     from pixforge.metrics import features
-    from pixforge.metrics.classifier import ClassifierConfig, DigitClassifier, save_classifier
+    from pixforge.models.classifier import ClassifierConfig, DigitClassifier, save_classifier
 
     out = tmp_path / "img"
     cli("train", "gan", "--data", "tiny", "--steps", 2, "--out", out, *FAST)

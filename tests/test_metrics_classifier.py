@@ -10,7 +10,8 @@ import torch
 from pixforge.data import load_builtin
 from pixforge.errors import BadInputError, WeightsError
 from pixforge.metrics import compute_fid, compute_is, compute_kid, compute_pr
-from pixforge.metrics.classifier import DigitClassifier, ClassifierConfig, load_classifier, train_classifier
+from pixforge.metrics.classifier import train_classifier
+from pixforge.models.classifier import ClassifierConfig, DigitClassifier, load_classifier
 from pixforge.metrics.features import create_extractor, extract
 
 

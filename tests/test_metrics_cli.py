@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from pixforge.cli import main
-from pixforge.metrics.classifier import ClassifierConfig, DigitClassifier, save_classifier
+from pixforge.models.classifier import ClassifierConfig, DigitClassifier, save_classifier
 from pixforge.metrics.fid import frechet_distance, load_stats
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -88,7 +88,7 @@ def test_fid_weights_load_strictly(with_counters):
 
     missing = dict(state)
     missing.pop("Mixed_6e.branch7x7dbl_5.bn.bias")
-    with pytest.raises(WeightsError, match="missing"):
+    with pytest.raises(WeightsError, match="lacks Mixed_6e.branch7x7dbl_5.bn.bias"):
         FIDInceptionV3().load_fid_weights(missing)
     extra = dict(state, **{"AuxLogits.fc.weight": torch.zeros(1008, 768)})
     with pytest.raises(WeightsError, match="unexpected"):

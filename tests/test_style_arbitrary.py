@@ -13,8 +13,11 @@ from pixforge import weights
 from pixforge.cli import main
 from pixforge.io import read_image, save_image
 from pixforge.style import arbitrary, methods, photowct
-from pixforge.style.adain import AdaINTask, AdaINTrainConfig, adain
-from pixforge.style.arbitrary import NormalisedVGG, adain_flat, encode, transfer
+from pixforge.models.decoder import decoder_layout, make_decoder
+from pixforge.nn.norms import adain
+from pixforge.nn.vgg import VGGFeatures, convert_vgg_normalised
+from pixforge.style.adain import AdaINTask, AdaINTrainConfig, adain_flat
+from pixforge.style.arbitrary import transfer
 from pixforge.losses.perceptual import mean_std
 from pixforge.style.photowct import smooth, smoothing_system
 from pixforge.style.swap import style_swap
@@ -37,6 +40,11 @@ def _setup(one_thread):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+def normalised_vgg(last: str) -> VGGFeatures:
+    """The AdaIN release's encoder layout, random weights."""
+    return VGGFeatures("vgg19", [last], normalization="normalised")
 
 
 def random_state(layout: dict[int, tuple[int, ...]]) -> dict[str, torch.Tensor]:
@@ -148,10 +156,10 @@ def test_smoothing_solves_the_linear_system(monkeypatch):
 def test_vgg_normalised_converter_and_layout(tmp_path):
     state = random_state(VGG_NORMALISED)
     torch.save(state, tmp_path / "vgg_normalised.pth")
-    converted = arbitrary.convert_vgg_normalised(tmp_path / "vgg_normalised.pth")
-    assert set(converted) == {k for k in state if int(k.split(".")[0]) <= 42}  # up to relu5_1
+    converted = convert_vgg_normalised(tmp_path / "vgg_normalised.pth")
+    assert set(converted) == {f"features.{k}" for k in state if int(k.split(".")[0]) <= 42}  # up to relu5_1
     enc = arbitrary.load_encoder("relu4_1", str(tmp_path / "vgg_normalised.pth"))
-    assert isinstance(enc, NormalisedVGG) and len(enc) == 31
+    assert enc.normalization == "normalised" and len(enc.features) == 31
     # The reference layout: 1x1 conv, then reflection pad + 3x3 conv + ReLU, ceil-mode max pools.
     ref, in_ch = [nn.Conv2d(3, 3, 1)], 3
     for v in [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512]:
@@ -164,13 +172,13 @@ def test_vgg_normalised_converter_and_layout(tmp_path):
     del state["5.bias"]
     torch.save(state, tmp_path / "broken.pth")
     with pytest.raises(weights.WeightsError, match="5.bias"):
-        arbitrary.convert_vgg_normalised(tmp_path / "broken.pth")
+        convert_vgg_normalised(tmp_path / "broken.pth")
 
 
 def test_decoder_converter_and_registry(tmp_path, isolated_home):
     state = random_state(DECODER)
     torch.save(state, tmp_path / "decoder.pth")
-    dec = arbitrary.make_decoder(NormalisedVGG("relu4_1"), "relu4_1")
+    dec = make_decoder(normalised_vgg("relu4_1"), "relu4_1")
     assert {k: tuple(v.shape) for k, v in dec.state_dict().items()} == {k: tuple(v.shape) for k, v in state.items()}
     assert [type(m).__name__ for m in dec][:5] == ["ReflectionPad2d", "Conv2d", "ReLU", "Upsample", "ReflectionPad2d"]
     spec = weights.get_spec("adain-decoder")
@@ -179,31 +187,29 @@ def test_decoder_converter_and_registry(tmp_path, isolated_home):
     weights.import_file("adain-decoder", tmp_path / "decoder.pth")
     loaded = weights.load_state_dict("adain-decoder")
     assert all(torch.equal(loaded[k], state[k]) for k in state)
-    dec = arbitrary.load_decoder(NormalisedVGG("relu4_1"), "relu4_1", "adain-decoder")
+    dec = arbitrary.load_decoder(normalised_vgg("relu4_1"), "relu4_1", "adain-decoder")
     assert dec(torch.rand(1, 512, 4, 5)).shape == (1, 3, 32, 40)
 
 
 def test_unpool_decoder_inverts_pool_positions():
-    enc = NormalisedVGG("relu2_1")
-    dec = arbitrary.make_decoder(enc, "relu2_1", unpool=True)
+    enc = normalised_vgg("relu2_1")
+    dec = make_decoder(enc, "relu2_1", unpool=True)
     x = torch.rand(1, 3, 15, 17)
-    f, pools = encode(enc, x, ["relu2_1"], pool_indices=True)
+    f, pools = enc.encode(x, ["relu2_1"], pool_indices=True)
     assert dec(f["relu2_1"], pools).shape == x.shape
     with pytest.raises(ValueError, match="pool indices"):
         dec(f["relu2_1"])
 
 
 def test_decoders_mirror_the_pixforge_vgg_fallback():
-    from pixforge.nn.vgg import VGGFeatures
-
     enc = VGGFeatures("vgg16", ["relu4_1"], normalization="caffe")
-    layout = arbitrary.decoder_layout(enc, "relu4_1")
+    layout = decoder_layout(enc, "relu4_1")
     assert layout == [(512, 256), "M", (256, 256), (256, 256), (256, 128), "M", (128, 128), (128, 64), "M",
                       (64, 64), (64, 3)]
     x = torch.rand(1, 3, 24, 32)
-    f, pools = encode(enc, x, ["relu4_1"], pool_indices=True)
-    assert arbitrary.make_decoder(enc, "relu4_1", unpool=True)(f["relu4_1"], pools).shape == x.shape
-    assert arbitrary.make_decoder(enc, "relu4_1")(f["relu4_1"]).shape == x.shape
+    f, pools = enc.encode(x, ["relu4_1"], pool_indices=True)
+    assert make_decoder(enc, "relu4_1", unpool=True)(f["relu4_1"], pools).shape == x.shape
+    assert make_decoder(enc, "relu4_1")(f["relu4_1"]).shape == x.shape
 
 
 # ----- methods, CLI and training -----

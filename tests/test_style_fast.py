@@ -11,8 +11,10 @@ from torch import nn
 from pixforge.cli import main
 from pixforge.io import save_image
 from pixforge.style import methods
-from pixforge.style.fast import (ConditionalInstanceNorm2d, TransformerNet, convert_examples, freeze_for_new_style,
-                                 net_from_state_dict, parameter_count)
+from pixforge.models import parameter_count
+from pixforge.models.transformer_net import (LAYOUTS, TransformerNet, convert_examples, freeze_for_new_style,
+                                             net_from_state_dict)
+from pixforge.nn.norms import ConditionalInstanceNorm2d
 from pixforge.style.tiling import tiled
 from pixforge.weights import WEIGHTS, save_state_dict
 
@@ -49,13 +51,11 @@ def test_parameter_count_and_keys():
 
 
 def test_slim_layout_same_keys_fewer_channels():
-    from pixforge.style.fast import ARCHS
-
-    slim = TransformerNet(layout=ARCHS["slim"])
+    slim = TransformerNet(layout=LAYOUTS["slim"])
     assert set(slim.state_dict()) == set(TransformerNet().state_dict())
     assert parameter_count(slim) == 108_771
     # the widths travel with the state dict: a saved slim (or slim CIN) network rebuilds itself
-    for net in (slim, TransformerNet(num_styles=3, layout=ARCHS["slim"])):
+    for net in (slim, TransformerNet(num_styles=3, layout=LAYOUTS["slim"])):
         again = net_from_state_dict(net.state_dict())
         assert again.num_styles == net.num_styles
         x = torch.rand(1, 3, 20, 28) * 255
@@ -63,9 +63,9 @@ def test_slim_layout_same_keys_fewer_channels():
 
 
 def test_layout_read_back_from_state_dict():
-    from pixforge.style.fast import ARCHS, layout_of
+    from pixforge.models.transformer_net import layout_of
 
-    for name, layout in ARCHS.items():
+    for name, layout in LAYOUTS.items():
         net = TransformerNet(num_styles=2, layout=layout)
         assert layout_of(net.state_dict()) == layout, name
         assert net_from_state_dict(net.state_dict()).layout == layout
@@ -85,7 +85,7 @@ def test_lite26_matches_onnxruntime(shared_data, one_thread):
 
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra")
     from pixforge.io import read_image
-    from pixforge.style.fast import convert_lite26
+    from pixforge.models.transformer_net import convert_lite26
 
     path = _cached("cin-lite26")
     net = net_from_state_dict(convert_lite26(path)).eval()
@@ -312,7 +312,7 @@ def test_build_cin_style_index_and_blend(tmp_path):
 
 
 def test_fast_bf16_option_stays_close_to_fp32():
-    from pixforge.style.fast import FastStylizer, TransformerNet
+    from pixforge.style.fast import FastStylizer
 
     torch.manual_seed(0)
     net = TransformerNet().eval()

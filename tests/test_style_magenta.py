@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from pixforge import io
 from pixforge.errors import WeightsError
+from pixforge.models import magenta as nets
+from pixforge.nn.norms import AdaIN
 from pixforge.style import magenta, methods
 
 
@@ -28,15 +30,15 @@ def _conv_weight_elements(path) -> int:
 
 
 def test_converter_fills_every_parameter(magenta_weights, one_thread):
-    for part, module in (("predictor", magenta.StylePredictor()), ("transformer", magenta.StyleTransformer())):
-        state = magenta.convert_onnx(magenta_weights[part])
+    for part, module in (("predictor", nets.StylePredictor()), ("transformer", nets.StyleTransformer())):
+        state = nets.convert_onnx(magenta_weights[part])
         module.load_state_dict(state)  # strict: every key present, every shape equal
         n_module = sum(p.numel() for p in module.parameters())
         # every parameter comes from the file; the transformer's residual convs share one (zero) bias there
         assert n_module == sum(v.numel() for v in state.values())
         assert _conv_weight_elements(magenta_weights[part]) <= n_module
-    assert sum(p.numel() for p in magenta.StylePredictor().parameters()) == 2_334_916
-    assert sum(p.numel() for p in magenta.StyleTransformer().parameters()) == 178_065
+    assert sum(p.numel() for p in nets.StylePredictor().parameters()) == 2_334_916
+    assert sum(p.numel() for p in nets.StyleTransformer().parameters()) == 178_065
 
 
 def test_matches_onnx_runtime(magenta_weights, shared_data, one_thread):
@@ -54,8 +56,8 @@ def test_matches_onnx_runtime(magenta_weights, shared_data, one_thread):
     names = [i.name for i in trans.get_inputs()]
     out_ref = trans.run(None, {names[0]: c.permute(0, 2, 3, 1).numpy(), names[1]: e_ref})[0]
     with torch.inference_mode():
-        e = magenta.load_predictor(magenta_weights["predictor"])(s)
-        out = magenta.load_transformer(magenta_weights["transformer"])(c, torch.from_numpy(e_ref).permute(0, 3, 1, 2))
+        e = nets.load_predictor(magenta_weights["predictor"])(s)
+        out = nets.load_transformer(magenta_weights["transformer"])(c, torch.from_numpy(e_ref).permute(0, 3, 1, 2))
     e_ref = e_ref.ravel()
     # the reference quantises every activation to int8; the port runs in float: close, not equal
     assert np.abs(e.numpy().ravel() - e_ref).max() < 0.05 * np.abs(e_ref).max()
@@ -69,8 +71,8 @@ def _random_nets(monkeypatch):
     torch.manual_seed(0)
     # a random MobileNet gives nearly the same embedding for every image: a stand-in predictor (a linear map
     # of the mean colour) makes the style matter, and the transformer's style convs are scaled up likewise
-    pred = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Conv2d(3, magenta.EMBEDDING, 1)).eval()
-    trans = magenta.StyleTransformer().eval()
+    pred = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Conv2d(3, nets.EMBEDDING, 1)).eval()
+    trans = nets.StyleTransformer().eval()
     with torch.no_grad():
         pred[1].weight.mul_(20)
         for name, p in trans.named_parameters():
@@ -108,9 +110,26 @@ def test_blend_alpha_and_masks(monkeypatch, one_thread):
     assert torch.allclose(masked[..., 22:], only_b[..., 22:], atol=1e-5)
 
 
+@pytest.mark.parametrize("preserve_color", ["luminance", "histogram"])
+def test_bf16_with_colour_preservation(monkeypatch, one_thread, preserve_color):
+    """Issue 16: ``--bf16 --preserve-color luminance`` crashed in the antialiased resize of the style image, which
+    the colour transform had turned bf16. Colour handling stays float32; only the networks run in bf16."""
+    _random_nets(monkeypatch)
+    g = torch.Generator().manual_seed(2)
+    content, style = torch.rand(1, 3, 30, 42, generator=g), torch.rand(3, 40, 40, generator=g)
+
+    def run(bf16):
+        opts = methods.StylizeOptions(method="magenta", device="cpu", preserve_color=preserve_color, bf16=bf16)
+        return methods.build([style], opts)(content)
+
+    fp32, bf16 = run(False), run(True)
+    assert bf16.dtype == torch.float32 and bf16.shape == content.shape
+    assert (bf16 - fp32).abs().mean() < 0.02
+
+
 def test_style_norm_sets_statistics(one_thread):
     """Conditional instance norm: every output channel has mean beta(e) and std gamma(e)."""
-    norm = magenta.StyleNorm(4, embedding=3)
+    norm = AdaIN(4, style_dim=3)
     x, e = torch.randn(2, 4, 16, 16) * 5 + 3, torch.randn(2, 3, 1, 1)
     out = norm(x, e)
     assert torch.allclose(out.mean((2, 3)), norm.beta(e).flatten(1), atol=1e-4)
@@ -121,7 +140,7 @@ def test_converter_rejects_other_files(tmp_path):
     bad = tmp_path / "x.onnx"
     bad.write_bytes(b"not a model")
     with pytest.raises(WeightsError, match="not a readable ONNX file"):
-        magenta.convert_onnx(bad)
+        nets.convert_onnx(bad)
 
 
 def test_cli_stylize(magenta_weights, shared_data, tmp_path, one_thread):

@@ -61,7 +61,7 @@ def test_video_file_round_trip(tmp_path):
 
 
 def test_cli_video_folder_with_temporal(tmp_path):
-    from pixforge.style.fast import TransformerNet
+    from pixforge.models.transformer_net import TransformerNet
     from pixforge.weights import save_state_dict
 
     torch.manual_seed(0)

@@ -96,3 +96,28 @@ def test_hed_weights_convert_to_torchvision_vgg16_layout(hed_weights):
     r = model(edges)["relu1_1"]
     # an edge detector responds more at the edge than in flat regions
     assert r[..., 28:36].mean() > 2 * r[..., 5:20].mean()
+
+
+def test_unknown_weights_name_lists_the_vgg_entries_only():
+    from pixforge.errors import WeightsError
+
+    with pytest.raises(WeightsError, match=r"nonexistent: neither a weights file nor a registered VGG weights name "
+                                           r"\(vgg19-imagenet, vgg16-imagenet, vgg16-hed, adain-vgg-normalised\)$"):
+        create_vgg(["relu1_1"], weights="nonexistent")
+
+
+def test_one_encode_for_both_layouts(tmp_path):
+    """The AdaIN release's bare Sequential file loads through the same create_vgg as torchvision files."""
+    torch.manual_seed(0)
+    normalised = VGGFeatures("vgg19", ["relu2_1"], normalization="normalised")
+    assert normalised.names[:4] == ["preprocess", "pad1_1", "conv1_1", "relu1_1"]
+    release = {k.removeprefix("features."): v for k, v in normalised.state_dict().items()}  # the file's own keys
+    torch.save(release, tmp_path / "vgg_normalised.pth")
+    again = create_vgg(["relu2_1"], weights=str(tmp_path / "vgg_normalised.pth"))
+    assert again.normalization == "normalised" and again.arch == "vgg19"
+    x = torch.rand(1, 3, 17, 23)  # odd sizes: ceil-mode pools
+    feats, pools = again.encode(x, ["relu1_1", "relu2_1"], pool_indices=True)
+    assert torch.equal(feats["relu2_1"], normalised(x, ["relu2_1"])["relu2_1"])
+    assert feats["relu2_1"].shape == (1, 128, 9, 12) and len(pools) == 1 and pools[0][1] == (1, 64, 17, 23)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert again(x, ["relu1_1"])["relu1_1"].dtype == torch.float32  # statistics stay float32 under bf16

@@ -28,7 +28,7 @@ def list_weights() -> None:
     """One line per registry entry: name, present/missing/damaged locally, size, description."""
     from .. import weights as w
 
-    for name in w.WEIGHTS.list():
+    for name in sorted(w.WEIGHTS.list()):
         spec = w.get_spec(name)
         size = f"{spec.size / 1e6:.0f} MB" if spec.size else "?"
         click.echo(f"{name:<24} {w.status(name):<8} {size:>7}  {spec.description}")

@@ -36,7 +36,7 @@ def create_extractor(spec: str = "inception", device: str | torch.device | None 
         model = create_inception(download=download)
         model.input_size = INPUT_SIZE
     elif spec.startswith("classifier:"):
-        from .classifier import load_classifier
+        from ..models.classifier import load_classifier
 
         model = load_classifier(spec.split(":", 1)[1])
         model.input_size = model.cfg.image_size

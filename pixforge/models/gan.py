@@ -1,4 +1,4 @@
-"""GAN generators and discriminators, and the registry the trainer builds them from.
+"""GAN generators and discriminators, registered as ``{mlp,dcgan,resnet}-{generator,discriminator}``.
 
 Every generator maps ``(z, y=None) -> x`` and has ``z_dim`` and ``num_classes``; every discriminator maps
 ``(x, y=None) -> logits (N,)``. Class-conditional models take integer labels ``y``: generators through
@@ -13,7 +13,8 @@ discriminators through the projection head of Miyato & Koyama (2018): ``out = ψ
   norm in D by default.
 
 ``attention=True`` adds a SAGAN self-attention block (Zhang et al. 2019) at half the output resolution in
-both G and D.
+both G and D. ``norm`` picks the convolutional G's (and the DCGAN D's) norm by name (``make_norm``: batch,
+instance, group, layer, none); class-conditional generators need batch norm.
 """
 from __future__ import annotations
 
@@ -24,57 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..nn.attention import SelfAttention
+from ..nn.norms import Norm2d, make_norm
+from ..registry import ARCHS
 
 Tensor = torch.Tensor
 
 
 # ------------------------------------------------------------------------------------------------ pieces
-class ConditionalBatchNorm2d(nn.Module):
-    """BatchNorm without its own affine part, then per-class γ (initialised 1) and β (initialised 0)."""
-
-    def __init__(self, channels: int, num_classes: int):
-        super().__init__()
-        self.bn = nn.BatchNorm2d(channels, affine=False)
-        self.gamma = nn.Embedding(num_classes, channels)
-        self.beta = nn.Embedding(num_classes, channels)
-        nn.init.ones_(self.gamma.weight)
-        nn.init.zeros_(self.beta.weight)
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return self.bn(x) * self.gamma(y)[:, :, None, None] + self.beta(y)[:, :, None, None]
-
-
-class Norm2d(nn.Module):
-    """Plain BatchNorm2d, or conditional BN when the model is class-conditional."""
-
-    def __init__(self, channels: int, num_classes: int = 0):
-        super().__init__()
-        self.norm = ConditionalBatchNorm2d(channels, num_classes) if num_classes else nn.BatchNorm2d(channels)
-
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        return self.norm(x, y) if isinstance(self.norm, ConditionalBatchNorm2d) else self.norm(x)
-
-
-class SelfAttention(nn.Module):
-    """SAGAN self-attention: x + γ·v(softmax(f(x)ᵀg(x)) h(x)), C̄ = C/8, γ initialised to 0."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        inner = max(1, channels // 8)
-        self.f = nn.Conv2d(channels, inner, 1, bias=False)
-        self.g = nn.Conv2d(channels, inner, 1, bias=False)
-        self.h = nn.Conv2d(channels, inner, 1, bias=False)
-        self.v = nn.Conv2d(inner, channels, 1, bias=False)
-        self.gamma = nn.Parameter(torch.zeros(()))
-
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        n, c, hh, ww = x.shape
-        q, k, val = self.f(x).flatten(2), self.g(x).flatten(2), self.h(x).flatten(2)  # (N, C̄, HW)
-        attn = torch.softmax(q.transpose(1, 2) @ k, dim=-1)  # (N, HW, HW): row i attends over positions j
-        out = (val @ attn.transpose(1, 2)).view(n, -1, hh, ww)
-        return x + self.gamma * self.v(out)
-
-
 class ProjectionHead(nn.Module):
     """Linear output plus, when conditional, the projection term ⟨embed(y), φ(x)⟩ (Miyato & Koyama)."""
 
@@ -111,6 +69,8 @@ def _stages(size: int) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------------------------ MLP
+@ARCHS.register("mlp-generator", family="gan", input=("z_dim",),
+                description="fully connected generator for 2-D toy data (VEEGAN / PacGAN setting)")
 class MLPGenerator(nn.Module):
     def __init__(self, z_dim: int = 64, out_dim: int = 2, width: int = 128, depth: int = 3, num_classes: int = 0):
         super().__init__()
@@ -128,6 +88,8 @@ class MLPGenerator(nn.Module):
         return self.net(z)
 
 
+@ARCHS.register("mlp-discriminator", family="gan", input=(2,),
+                description="fully connected discriminator (LeakyReLU, projection head) for 2-D toy data")
 class MLPDiscriminator(nn.Module):
     def __init__(self, in_dim: int = 2, width: int = 128, depth: int = 3, num_classes: int = 0):
         super().__init__()
@@ -143,19 +105,24 @@ class MLPDiscriminator(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------ DCGAN
+@ARCHS.register("dcgan-generator", family="gan", input=("z_dim",),
+                description="DCGAN generator (Radford et al. 2016): transposed 4x4 convs, BN, ReLU, tanh")
 class DCGANGenerator(nn.Module):
-    """Radford et al.: z (as a 1x1 map) -> transposed convs doubling the resolution -> tanh."""
+    """Radford et al.: z (as a 1x1 map) -> transposed convs doubling the resolution -> tanh.
+
+    With the defaults (z 100, width 64, 64 px) this is the PyTorch DCGAN tutorial's generator.
+    """
 
     def __init__(self, z_dim: int = 100, channels: int = 3, size: int = 64, width: int = 64, num_classes: int = 0,
-                 attention: bool = False):
+                 attention: bool = False, norm: str = "batch"):
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
         base, k = _stages(size)
         ch = width * 2 ** (k - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False), Norm2d(ch, num_classes),
-                                   nn.ReLU(True)]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False),
+                                   Norm2d(ch, num_classes, norm), nn.ReLU(True)]
         for i in range(1, k):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), Norm2d(ch // 2, num_classes),
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), Norm2d(ch // 2, num_classes, norm),
                        nn.ReLU(True)]
             ch //= 2
             if attention and i == k - 1:
@@ -172,11 +139,14 @@ class DCGANGenerator(nn.Module):
         return x
 
 
+@ARCHS.register("dcgan-discriminator", family="gan", input=(3, 64, 64),
+                description="DCGAN discriminator: strided 4x4 convs, LeakyReLU(0.2), BN except at the input")
 class DCGANDiscriminator(nn.Module):
-    """Strided convs halving the resolution, LeakyReLU(0.2), BN except at the input; a last conv to 1 logit."""
+    """Strided convs halving the resolution, LeakyReLU(0.2), a norm (BN by default) except at the input; a last
+    conv to 1 logit."""
 
     def __init__(self, channels: int = 3, size: int = 64, width: int = 64, num_classes: int = 0,
-                 attention: bool = False, batch_norm: bool = True):
+                 attention: bool = False, norm: str = "batch"):
         super().__init__()
         base, k = _stages(size)
         ch = width
@@ -184,9 +154,7 @@ class DCGANDiscriminator(nn.Module):
         if attention:
             layers.append(SelfAttention(ch))
         for _ in range(1, k):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False)]
-            layers += [nn.BatchNorm2d(ch * 2)] if batch_norm else []
-            layers += [nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), make_norm(norm, ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
         self.features = nn.Sequential(*layers)
         self.out = nn.Conv2d(ch, 1, base, 1, 0, bias=False)
@@ -215,9 +183,9 @@ def _dcgan_init(m: nn.Module) -> None:
 class UpBlock(nn.Module):
     """SNGAN generator block: BN-ReLU-upsample-conv3-BN-ReLU-conv3, plus upsample-conv1 shortcut."""
 
-    def __init__(self, cin: int, cout: int, num_classes: int = 0):
+    def __init__(self, cin: int, cout: int, num_classes: int = 0, norm: str = "batch"):
         super().__init__()
-        self.n1, self.n2 = Norm2d(cin, num_classes), Norm2d(cout, num_classes)
+        self.n1, self.n2 = Norm2d(cin, num_classes, norm), Norm2d(cout, num_classes, norm)
         self.c1, self.c2 = nn.Conv2d(cin, cout, 3, 1, 1), nn.Conv2d(cout, cout, 3, 1, 1)
         self.skip = nn.Conv2d(cin, cout, 1)
 
@@ -243,9 +211,11 @@ class DownBlock(nn.Module):
         return h + s
 
 
+@ARCHS.register("resnet-generator", family="gan", input=("z_dim",),
+                description="SNGAN residual generator (Miyato et al. 2018): BN-ReLU-upsample-conv blocks")
 class ResNetGenerator(nn.Module):
     def __init__(self, z_dim: int = 128, channels: int = 3, size: int = 32, width: int = 64, num_classes: int = 0,
-                 attention: bool = False):
+                 attention: bool = False, norm: str = "batch"):
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
         self.base, k = _stages(size)
@@ -253,11 +223,11 @@ class ResNetGenerator(nn.Module):
         self.linear = nn.Linear(z_dim, self.ch * self.base ** 2)
         blocks: list[nn.Module] = []
         for i in range(k):
-            blocks.append(UpBlock(self.ch, self.ch, num_classes))
+            blocks.append(UpBlock(self.ch, self.ch, num_classes, norm))
             if attention and i == k - 2:
                 blocks.append(SelfAttention(self.ch))
         self.blocks = nn.ModuleList(blocks)
-        self.norm = nn.BatchNorm2d(self.ch)
+        self.norm = make_norm(norm, self.ch)
         self.out = nn.Conv2d(self.ch, channels, 3, 1, 1)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
@@ -267,6 +237,8 @@ class ResNetGenerator(nn.Module):
         return torch.tanh(self.out(F.relu(self.norm(x))))
 
 
+@ARCHS.register("resnet-discriminator", family="gan", input=(3, 32, 32),
+                description="SNGAN residual discriminator: conv-avgpool blocks, global sum pooling, projection")
 class ResNetDiscriminator(nn.Module):
     def __init__(self, channels: int = 3, size: int = 32, width: int = 64, num_classes: int = 0,
                  attention: bool = False):
@@ -285,35 +257,32 @@ class ResNetDiscriminator(nn.Module):
         return self.head(h, y)
 
 
-# ------------------------------------------------------------------------------------------------ registry
-GENERATORS = {"mlp": MLPGenerator, "dcgan": DCGANGenerator, "resnet": ResNetGenerator}
-DISCRIMINATORS = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator, "resnet": ResNetDiscriminator}
-
-
-def _lookup(table: dict, name: str, what: str):
-    try:
-        return table[name]
-    except KeyError:
-        raise ConfigError(f"unknown {what} architecture {name!r}; known: {', '.join(table)}") from None
+# ------------------------------------------------------------------------------------------------ by config name
+def _arch(name: str, role: str):
+    """The ``{name}-{role}`` architecture (``dcgan`` + ``generator``), or the config-level error."""
+    if f"{name}-{role}" not in ARCHS:
+        known = [n.rsplit("-", 1)[0] for n in ARCHS.list(family="gan") if n.endswith(f"-{role}")]
+        raise ConfigError(f"unknown {role} architecture {name!r}; known: {', '.join(known)}")
+    return ARCHS.get(f"{name}-{role}")
 
 
 def create_generator(name: str, z_dim: int, shape: tuple[int, ...], width: int = 64, num_classes: int = 0,
-                     attention: bool = False, depth: int = 3) -> nn.Module:
+                     attention: bool = False, depth: int = 3, norm: str = "batch") -> nn.Module:
     """A generator for samples of ``shape``: (D,) vectors for ``mlp``, (C, H, W) images otherwise."""
-    cls = _lookup(GENERATORS, name, "generator")
+    cls = _arch(name, "generator")
     if name == "mlp":
         return cls(z_dim, math.prod(shape), width, depth, num_classes)
     _check_square(shape)
-    return cls(z_dim, shape[0], shape[1], width, num_classes, attention)
+    return cls(z_dim, shape[0], shape[1], width, num_classes, attention, norm)
 
 
 def create_discriminator(name: str, shape: tuple[int, ...], width: int = 64, num_classes: int = 0,
-                         attention: bool = False, depth: int = 3) -> nn.Module:
-    cls = _lookup(DISCRIMINATORS, name, "discriminator")
+                         attention: bool = False, depth: int = 3, norm: str = "batch") -> nn.Module:
+    cls = _arch(name, "discriminator")
     if name == "mlp":
         return cls(math.prod(shape), width, depth, num_classes)
     _check_square(shape)
-    return cls(shape[0], shape[1], width, num_classes, attention)
+    return cls(shape[0], shape[1], width, num_classes, attention, **({"norm": norm} if name == "dcgan" else {}))
 
 
 def _check_square(shape: tuple[int, ...]) -> None:

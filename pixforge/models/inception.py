@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import WeightsError
+from .. import weights as weights_mod
+from ..registry import ARCHS
+from ..weights import WeightSpec
 
 WEIGHTS_NAME = "inception-fid"
 INPUT_SIZE = 299
@@ -134,6 +136,8 @@ class InceptionE(nn.Module):
         return torch.cat([self.branch1x1(x), b3, bd, self.branch_pool(pooled)], 1)
 
 
+@ARCHS.register("fid-inception-v3", family="metric", input=(3, 299, 299),
+                description="InceptionV3 of TensorFlow's FID code (pytorch-fid port): pool3 features and logits")
 class FIDInceptionV3(nn.Module):
     """The FID Inception network; ``forward`` returns (pool3 features (N, 2048), logits (N, 1008)).
 
@@ -180,29 +184,32 @@ class FIDInceptionV3(nn.Module):
 
     def load_fid_weights(self, state: dict[str, torch.Tensor], backbone: str = WEIGHTS_NAME) -> "FIDInceptionV3":
         """Load a pytorch-fid state dict strictly: exactly our keys and shapes (BN step counters optional)."""
-        skip = "num_batches_tracked"
-        own = {k: v for k, v in self.state_dict().items() if not k.endswith(skip)}
-        given = {k: v for k, v in state.items() if not k.endswith(skip)}
-        missing, extra = sorted(set(own) - set(given)), sorted(set(given) - set(own))
-        if missing or extra:
-            raise WeightsError(f"{backbone}: not the FID Inception layout (missing {missing[:3]}, unexpected {extra[:3]})")
-        bad = [k for k in own if tuple(given[k].shape) != tuple(own[k].shape)]
-        if bad:
-            raise WeightsError(f"{backbone}: {bad[0]} has shape {tuple(given[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}")
-        result = self.load_state_dict({k: v.float() for k, v in given.items()}, strict=False)
-        assert not result.unexpected_keys and all(k.endswith(skip) for k in result.missing_keys)
+        weights_mod.load_strict(self, state, backbone)
         self.backbone = backbone
         return self
 
 
 def create_inception(weights: str | None = WEIGHTS_NAME, download: bool = True) -> FIDInceptionV3:
-    """The FID Inception network with ``weights`` from the registry (None: random, for tests only).
+    """The FID Inception network with ``weights`` (a registry name or a file; None: random, for tests only).
 
     Offline without the file this raises :class:`WeightsError` naming the URL and where to put the file.
     """
     model = FIDInceptionV3()
     if weights is not None:
-        from .. import weights as registry
-
-        model.load_fid_weights(registry.load_state_dict(weights, download=download), weights)
+        model.load_fid_weights(weights_mod.resolve(weights, "Inception weights", download=download, prefix="inception-"), weights)
     return model
+
+
+weights_mod.register(WeightSpec(
+    name="inception-fid",
+    filename="pt_inception-2015-12-05-6726825d.pth",
+    url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    # torch.hub naming: the file name carries the first 8 hex digits of the file's sha256. The full digest
+    # and the size are not published, so only that prefix is checked.
+    sha256="6726825d",
+    size=None,
+    format="torch",
+    description="InceptionV3 of TensorFlow's FID code (2015-12-05 graph, ported by pytorch-fid): FID/KID/IS",
+    license="Apache-2.0 (pytorch-fid; TensorFlow inception-2015-12-05)",
+    meta={"arch": "fid-inception-v3", "input": "[-1, 1], resized to 299"},
+))

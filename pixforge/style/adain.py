@@ -15,8 +15,10 @@ import torch
 from .. import weights as weights_mod
 from ..train.loop import LoopConfig, StepBatches, Task, autocast
 from ..errors import ConfigError
-from .arbitrary import (ADAIN_DECODER_WEIGHTS, NormalisedVGG, TrainImages, adain_flat, blend_weights, color_wrap,
-                        encode, load_decoder, load_encoder, make_decoder, prepare, tile_boxes, transfer)
+from ..models.decoder import make_decoder
+from ..nn.norms import adain
+from .arbitrary import (ADAIN_DECODER_WEIGHTS, TrainImages, blend_weights, color_wrap, load_decoder, load_encoder,
+                        prepare, tile_boxes, transfer)
 from ..losses.perceptual import content_loss, mean_std, style_stat_loss
 
 CONTENT_LAYER = "relu4_1"
@@ -24,16 +26,14 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 TILE_HALO = 64  # px of context around each tile with --tile
 
 
-def adain(content_feat: torch.Tensor, style_feat: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Adaptive instance normalisation of features (N, C, H, W) with style features (N or 1, C, h, w)."""
-    mc, sc = mean_std(content_feat, eps)
-    ms, ss = mean_std(style_feat, eps)
-    return (content_feat - mc) / sc * ss + ms
+def adain_flat(fc: torch.Tensor, fs: torch.Tensor) -> torch.Tensor:
+    """:func:`~pixforge.nn.norms.adain` on flattened features (C, n), (C, m), the form :func:`transfer` passes."""
+    return adain(fc[None, :, :, None], fs[None, :, :, None])[0, :, :, 0]
 
 
 def default_decoder(encoder) -> str | None:
     """The released AdaIN decoder when it is cached and the encoder is the one it was trained on."""
-    if isinstance(encoder, NormalisedVGG) and encoder.backbone != "random (untrained)" \
+    if encoder.normalization == "normalised" and encoder.backbone != "random (untrained)" \
             and weights_mod.is_present(ADAIN_DECODER_WEIGHTS):
         return ADAIN_DECODER_WEIGHTS
     return None
@@ -44,17 +44,16 @@ def build_adain(styles: list[torch.Tensor], opts):
     prep = prepare(styles, opts, CONTENT_LAYER)
     enc = prep.encoder
     decoder = load_decoder(enc, CONTENT_LAYER, opts.decoder or default_decoder(enc)).to(prep.device)
-    cached = [encode(enc, s, [CONTENT_LAYER])[0][CONTENT_LAYER] for s in prep.styles]
+    cached = [enc(s, [CONTENT_LAYER])[CONTENT_LAYER] for s in prep.styles]
 
     if opts.tile and opts.masks is not None:
         raise ConfigError("adain: --tile and --mask cannot be combined")
 
     def run(content: torch.Tensor, style_imgs: list[torch.Tensor]) -> torch.Tensor:
-        fs = cached if style_imgs is prep.styles else [encode(enc, s, [CONTENT_LAYER])[0][CONTENT_LAYER]
-                                                       for s in style_imgs]
+        fs = cached if style_imgs is prep.styles else [enc(s, [CONTENT_LAYER])[CONTENT_LAYER] for s in style_imgs]
         if opts.tile:
             return _tiled(content, fs)
-        fc = encode(enc, content, [CONTENT_LAYER])[0][CONTENT_LAYER]
+        fc = enc(content, [CONTENT_LAYER])[CONTENT_LAYER]
         return decoder(transfer(fc, fs, adain_flat, opts.alpha, opts.style_blend, opts.masks))
 
     def _tiled(content: torch.Tensor, fs: list[torch.Tensor]) -> torch.Tensor:
@@ -65,7 +64,7 @@ def build_adain(styles: list[torch.Tensor], opts):
 
         def inner_features(box):
             oy, ox, iy, ix = box
-            f = encode(enc, content[..., oy, ox], [CONTENT_LAYER])[0][CONTENT_LAYER]
+            f = enc(content[..., oy, ox], [CONTENT_LAYER])[CONTENT_LAYER]
             return f, f[..., (iy.start - oy.start) // 8: -(-(iy.stop - oy.start) // 8),
                          (ix.start - ox.start) // 8: -(-(ix.stop - ox.start) // 8)]
 
@@ -80,9 +79,8 @@ def build_adain(styles: list[torch.Tensor], opts):
         for box in boxes:
             oy, ox, iy, ix = box
             f = inner_features(box)[0]
-            normalised = ((f - mean) / std).to(f.dtype)
-            t = sum(wk * (normalised * ss + ms) for wk, (ms, ss) in zip(blend_weights(len(fs), opts.style_blend),
-                                                                       map(mean_std, fs)))
+            stats = (mean.to(f.dtype), std.to(f.dtype))
+            t = sum(wk * adain(f, s, content_stats=stats) for wk, s in zip(blend_weights(len(fs), opts.style_blend), fs))
             dec = decoder(opts.alpha * t + (1 - opts.alpha) * f)
             out[..., iy, ix] = dec[..., iy.start - oy.start: iy.stop - oy.start, ix.start - ox.start: ix.stop - ox.start]
         return out
@@ -132,14 +130,11 @@ class AdaINTask(Task):
         return content.to(self.device), style.to(self.device)
 
     def losses(self, content: torch.Tensor, style: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        def features(x: torch.Tensor, layers) -> dict[str, torch.Tensor]:  # statistics in float32 under --amp
-            return {k: v.float() for k, v in encode(self.encoder, x, layers)[0].items()}
-
-        with torch.no_grad():
-            fs = features(style, STYLE_LAYERS)
-            t = adain(features(content, [CONTENT_LAYER])[CONTENT_LAYER], fs[CONTENT_LAYER])
+        with torch.no_grad():  # the encoder's features are float32 under --amp: statistics stay exact
+            fs = self.encoder(style, STYLE_LAYERS)
+            t = adain(self.encoder(content, [CONTENT_LAYER])[CONTENT_LAYER], fs[CONTENT_LAYER])
         out = self.decoder(t)
-        fo = features(out, STYLE_LAYERS)
+        fo = self.encoder(out, STYLE_LAYERS)
         lc = content_loss(fo[CONTENT_LAYER], t)
         ls = style_stat_loss(fo, fs)
         return {"loss": lc + self.cfg.style_weight * ls, "content": lc, "style": ls}, out
@@ -167,6 +162,6 @@ class AdaINTask(Task):
     def save_decoder(self, path):
         return weights_mod.save_state_dict(self.decoder.state_dict(), path, metadata={
             "method": "adain", "layer": CONTENT_LAYER, "encoder": getattr(self.encoder, "backbone", "?"),
-            "layout": "decoder.pth (naoto0804/pytorch-AdaIN)" if isinstance(self.encoder, NormalisedVGG)
+            "layout": "decoder.pth (naoto0804/pytorch-AdaIN)" if self.encoder.normalization == "normalised"
             else "mirror of pixforge VGG"})
 

@@ -1,218 +1,49 @@
-"""What the arbitrary-style methods (AdaIN, WCT, PhotoWCT, style-swap) share: encoder, mirrored decoders, loading.
+"""What the arbitrary-style methods (AdaIN, WCT, PhotoWCT, style-swap) share: encoder and decoder loading,
+feature transforms with blending/masks/alpha, colour handling, training images.
 
-All four encode content and style with a VGG, transform the content features so they carry the style, and
-decode back to pixels. The encoder is the "normalised VGG19" of Huang & Belongie's AdaIN release
-(``vgg_normalised.pth``: an ``nn.Sequential`` whose first 1x1 conv turns [0, 1] RGB into Caffe BGR minus mean,
-then reflection-padded 3x3 convs and ceil-mode max pools). :class:`NormalisedVGG` reproduces that Sequential
-module for module, so the released file loads key for key and its border handling is exact. Without that
-file the pixforge VGG (:func:`~pixforge.nn.vgg.create_vgg`, offline the VGG16 of HED) stands in, with a warning.
-
-A decoder mirrors the encoder up to a ``reluK_1`` layer: every conv reversed (in/out swapped), every pool
-replaced by nearest 2x upsampling (AdaIN, WCT) or by max-unpooling with the encoder's pool indices (PhotoWCT).
-For VGG19 up to relu4_1 the layout (and the ``1.weight`` ... ``28.bias`` keys) is exactly AdaIN's ``decoder.pth``.
+All four encode content and style with a VGG (:class:`~pixforge.nn.vgg.VGGFeatures`), transform the content
+features so they carry the style, and decode back to pixels with a decoder mirroring the encoder
+(:mod:`pixforge.models.decoder`). The encoder is the "normalised VGG19" of Huang & Belongie's AdaIN release
+(``vgg_normalised.pth``, registry name ``adain-vgg-normalised``); without that file the pixforge VGG
+(:func:`~pixforge.nn.vgg.create_vgg`, offline the VGG16 of HED) stands in, with a warning.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import weights as weights_mod
-from ..errors import ConfigError, WeightsError
-from ..nn.vgg import CFGS, create_vgg
+from ..errors import ConfigError
+from ..models.decoder import Decoder, make_decoder
+from ..nn.vgg import VGGFeatures, create_vgg
 from ..utils import default_device
 from .color import grey_rgb, match_color, match_luminance, recombine_luminance
-from ..losses.perceptual import mean_std
 
 ENCODER_WEIGHTS = "adain-vgg-normalised"
 ADAIN_DECODER_WEIGHTS = "adain-decoder"
 
 
-def _vgg19_normalised_names() -> list[str]:
-    names, block, idx = ["preprocess"], 1, 1
-    for v in CFGS["vgg19"]:
-        if v == "M":
-            names.append(f"pool{block}")
-            block, idx = block + 1, 1
-        else:
-            names += [f"pad{block}_{idx}", f"conv{block}_{idx}", f"relu{block}_{idx}"]
-            idx += 1
-    return names
-
-
-class NormalisedVGG(nn.Sequential):
-    """The ``vgg_normalised.pth`` Sequential (keys ``0.weight`` = the 1x1 RGB->BGR conv, ``2.weight`` = conv1_1, ...).
-
-    Input is RGB in [0, 1]; cut after ``last`` (e.g. "relu4_1": 31 modules, as the AdaIN encoder).
-    """
-
-    ALL_NAMES = _vgg19_normalised_names()
-
-    def __init__(self, last: str = "relu5_1"):
-        if last not in self.ALL_NAMES:
-            raise ValueError(f"unknown layer {last!r}")
-        depth = self.ALL_NAMES.index(last) + 1
-        modules: list[nn.Module] = [nn.Conv2d(3, 3, 1)]
-        in_ch = 3
-        for v in CFGS["vgg19"]:
-            if v == "M":
-                modules.append(nn.MaxPool2d(2, 2, ceil_mode=True))
-            else:
-                modules += [nn.ReflectionPad2d(1), nn.Conv2d(in_ch, v, 3), nn.ReLU()]
-                in_ch = v
-        super().__init__(*modules[:depth])
-        self.names = self.ALL_NAMES[:depth]
-        self.backbone = "random (untrained)"
-        self.requires_grad_(False)
-        self.eval()
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return x  # the first 1x1 conv does it
-
-    @property
-    def features(self) -> nn.Sequential:
-        return self
-
-    def forward(self, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-        return encode(self, x, layers or [self.names[-1]])[0]
-
-
-def _modules(encoder: nn.Module) -> list[tuple[str, nn.Module]]:
-    return list(zip(encoder.names, encoder.features))
-
-
-def encode(encoder: nn.Module, x: torch.Tensor, layers: Iterable[str],
-           pool_indices: bool = False) -> tuple[dict[str, torch.Tensor], list[tuple[torch.Tensor, torch.Size]]]:
-    """Activations at ``layers`` of a NormalisedVGG or VGGFeatures, and (optionally) each max pool's
-    (indices, input size) for max-unpooling decoders, shallowest pool first."""
-    wanted = set(layers)
-    out: dict[str, torch.Tensor] = {}
-    pools: list[tuple[torch.Tensor, torch.Size]] = []
-    h = encoder.normalize(x)
-    for name, module in _modules(encoder):
-        if pool_indices and isinstance(module, nn.MaxPool2d):
-            size = h.shape
-            h, idx = F.max_pool2d(h, 2, 2, ceil_mode=module.ceil_mode, return_indices=True)
-            pools.append((idx, size))
-        else:
-            h = module(h)
-        if name in wanted:
-            out[name] = h.float()  # statistics (AdaIN, WCT, patch matching) in fp32 even under bf16 autocast
-            if len(out) == len(wanted):
-                break
-    missing = wanted - set(out)
-    if missing:
-        raise ValueError(f"layers {sorted(missing)} are deeper than this encoder")
-    return out, pools
-
-
-class Decoder(nn.Sequential):
-    """Mirror of an encoder up to one layer; ``forward(features, pools=None)``.
-
-    ``unpool=False``: nearest 2x upsampling where the encoder pooled (AdaIN/WCT). ``unpool=True``: max-unpooling
-    with the encoder's pool indices (PhotoWCT); ``pools`` is then the list :func:`encode` returned. Upsampling
-    and unpooling carry no parameters, so both kinds share one key layout.
-    """
-
-    def __init__(self, convs: Sequence[tuple[int, int] | str], unpool: bool = False):
-        modules: list[nn.Module] = []
-        for i, item in enumerate(convs):
-            if item == "M":
-                modules.append(nn.MaxUnpool2d(2, 2) if unpool else nn.Upsample(scale_factor=2, mode="nearest"))
-                continue
-            in_ch, out_ch = item
-            modules += [nn.ReflectionPad2d(1), nn.Conv2d(in_ch, out_ch, 3)]
-            if i < len(convs) - 1:
-                modules.append(nn.ReLU())
-        super().__init__(*modules)
-        self.unpool = unpool
-
-    def forward(self, x: torch.Tensor, pools: list[tuple[torch.Tensor, torch.Size]] | None = None) -> torch.Tensor:
-        pending = list(pools or [])
-        for module in self:
-            if isinstance(module, nn.MaxUnpool2d):
-                if not pending:
-                    raise ValueError("a max-unpooling decoder needs the encoder's pool indices")
-                idx, size = pending.pop()
-                x = module(x, idx, output_size=size[-2:])
-            else:
-                x = module(x)
-        return x
-
-
-def decoder_layout(encoder: nn.Module, layer: str) -> list[tuple[int, int] | str]:
-    """The decoder's (in, out) convs and "M" upsampling points, mirroring ``encoder`` up to ``layer``."""
-    items: list[tuple[int, int] | str] = []
-    for name, module in _modules(encoder):
-        if isinstance(module, nn.Conv2d) and module.kernel_size == (3, 3):
-            items.append((module.out_channels, module.in_channels))
-        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-            items.append("M")
-        if name == layer:
-            return items[::-1]
-    raise ValueError(f"encoder has no layer {layer!r}")
-
-
-def make_decoder(encoder: nn.Module, layer: str, unpool: bool = False) -> Decoder:
-    return Decoder(decoder_layout(encoder, layer), unpool=unpool)
-
-
-# ------------------------------------------------------------------------------------------------------
-# Converters for the AdaIN release (registered in pixforge.weights) and loading
-# ------------------------------------------------------------------------------------------------------
-
-def _check_keys(state: dict[str, torch.Tensor], module: nn.Module, what: str) -> dict[str, torch.Tensor]:
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state), key=lambda k: int(k.split(".")[0]))
-    if missing:
-        raise WeightsError(f"{what}: state dict lacks {missing[:4]}{'...' if len(missing) > 4 else ''}")
-    for k, v in own.items():
-        if tuple(state[k].shape) != tuple(v.shape):
-            raise WeightsError(f"{what}: {k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}")
-    return {k: state[k].float() for k in own}
-
-
-def convert_vgg_normalised(path: Path) -> dict[str, torch.Tensor]:
-    """``vgg_normalised.pth`` -> NormalisedVGG state dict (checked up to relu5_1; deeper layers dropped)."""
-    return _check_keys(weights_mod.load_file(path), NormalisedVGG("relu5_1"), str(path))
-
-
-def convert_adain_decoder(path: Path) -> dict[str, torch.Tensor]:
-    """``decoder.pth`` -> Decoder state dict (the keys are kept as they are; checked for shape)."""
-    return _check_keys(weights_mod.load_file(path), make_decoder(NormalisedVGG("relu4_1"), "relu4_1"), str(path))
-
-
-def load_encoder(last: str = "relu5_1", weights: str | None = "auto") -> nn.Module:
-    """The encoder up to ``last``: AdaIN's normalised VGG19 when its weights are cached (``weights="auto"``),
-    named (``"adain-vgg-normalised"`` or a ``vgg_normalised.pth`` file) or None (random weights); for "auto"
-    without that file, for any other registry name and for torchvision-layout files, the pixforge VGG of
-    :func:`create_vgg` (with a warning for "auto": decoders must match the encoder they were trained on)."""
-    if weights == "auto" and not weights_mod.is_present(ENCODER_WEIGHTS):
-        warnings.warn(f"AdaIN's VGG19 ({ENCODER_WEIGHTS}) is not in the cache, so pixforge's VGG stands in as the "
-                      f"encoder; decoders must have been trained on the same encoder", stacklevel=2)
-        return create_vgg([last], weights="auto")
+def load_encoder(last: str = "relu5_1", weights: str | None = "auto") -> VGGFeatures:
+    """The encoder up to ``last``: AdaIN's normalised VGG19 when its weights are cached (``weights="auto"``);
+    else a registry name or a file (the normalised or the torchvision layout, see :func:`create_vgg`), or None
+    (random weights, normalised layout). "auto" without AdaIN's file takes the pixforge VGG "auto" picks, with a
+    warning: decoders must match the encoder they were trained on."""
     if weights == "auto":
+        if not weights_mod.is_present(ENCODER_WEIGHTS):
+            warnings.warn(f"AdaIN's VGG19 ({ENCODER_WEIGHTS}) is not in the cache, so pixforge's VGG stands in as "
+                          f"the encoder; decoders must have been trained on the same encoder", stacklevel=2)
+            return create_vgg([last], weights="auto")
         weights = ENCODER_WEIGHTS
     if weights is None:
-        return NormalisedVGG(last)
-    if weights == ENCODER_WEIGHTS:
-        state = weights_mod.load_state_dict(weights)
-    elif Path(weights).is_file() and not any(k.startswith("features.") for k in weights_mod.load_file(weights)):
-        state = convert_vgg_normalised(Path(weights))
-    else:  # another registry name, or a torchvision-layout file
-        return create_vgg([last], weights=weights)
-    encoder = NormalisedVGG(last)
-    encoder.load_state_dict({k: v for k, v in state.items() if k in encoder.state_dict()})
-    encoder.backbone = str(weights)
-    return encoder
+        return VGGFeatures("vgg19", [last], normalization="normalised")
+    return create_vgg([last], weights=weights)
 
 
-def load_decoder(encoder: nn.Module, layer: str, source: str | None, unpool: bool = False,
+def load_decoder(encoder: VGGFeatures, layer: str, source: str | None, unpool: bool = False,
                  prefix: str = "") -> Decoder:
     """A decoder for ``encoder`` at ``layer`` from a registry name / .pth / .safetensors file (its keys under
     ``prefix`` when it holds several decoders), or random weights with a warning when ``source`` is None."""
@@ -224,7 +55,7 @@ def load_decoder(encoder: nn.Module, layer: str, source: str | None, unpool: boo
     state = weights_mod.resolve(source, "decoder")
     if prefix and any(k.startswith(prefix) for k in state):
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    decoder.load_state_dict(_check_keys(state, decoder, f"{source} ({layer} decoder)"))
+    weights_mod.load_strict(decoder, state, f"{source} ({layer} decoder)", ignore_extra=True)
     return decoder.eval().requires_grad_(False)
 
 
@@ -283,20 +114,13 @@ def transfer(content: torch.Tensor, styles: Sequence, transform: FlatTransform, 
     return alpha * out + (1 - alpha) * content
 
 
-def adain_flat(fc: torch.Tensor, fs: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """AdaIN on flattened features (C, n), (C, m): (c - mean_c) / std_c * std_s + mean_s."""
-    mc, sc = mean_std(fc[None, :, :, None], eps)
-    ms, ss = mean_std(fs[None, :, :, None], eps)
-    return (fc - mc[0, :, :, 0]) / sc[0, :, :, 0] * ss[0, :, :, 0] + ms[0, :, :, 0]
-
-
 # ------------------------------------------------------------------------------------------------------
 # The common stylizer: preprocess styles, encode, transform, decode
 # ------------------------------------------------------------------------------------------------------
 
 @dataclass
 class Prepared:
-    encoder: nn.Module
+    encoder: VGGFeatures
     styles: list[torch.Tensor]           # (1, 3, H, W) on the device
     device: torch.device
 
@@ -329,13 +153,15 @@ def color_wrap(run: Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor], 
         outs = []
         for img in content:
             img = img.unsqueeze(0).to(styles[0].device)
+            # colour handling in float32, outside autocast: only the networks run in bf16
+            if mode == "histogram":
+                inputs = img, [match_color(s, img) for s in styles]
+            elif mode == "luminance":
+                inputs = grey_rgb(img), [match_luminance(s, img) for s in styles]
+            else:
+                inputs = img, styles
             with torch.autocast(img.device.type, dtype=torch.bfloat16, enabled=bool(getattr(opts, "bf16", False))):
-                if mode == "histogram":
-                    out = run(img, [match_color(s, img) for s in styles])
-                elif mode == "luminance":
-                    out = run(grey_rgb(img), [match_luminance(s, img) for s in styles])
-                else:
-                    out = run(img, styles)
+                out = run(*inputs)
             out = out.float()
             if out.shape[-2:] != img.shape[-2:]:
                 out = F.interpolate(out, size=img.shape[-2:], mode="bilinear", align_corners=False)

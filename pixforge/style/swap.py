@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .arbitrary import blend_weights, color_wrap, encode, load_decoder, prepare, region_labels
+from .arbitrary import blend_weights, color_wrap, load_decoder, prepare, region_labels
 
 LAYER = "relu3_1"
 
@@ -49,11 +49,11 @@ def build_swap(styles: list[torch.Tensor], opts):
     prep = prepare(styles, opts, LAYER)
     enc = prep.encoder
     decoder = load_decoder(enc, LAYER, opts.decoder, prefix=f"{LAYER}.").to(prep.device)
-    cached = [encode(enc, s, [LAYER])[0][LAYER] for s in prep.styles]
+    cached = [enc(s, [LAYER])[LAYER] for s in prep.styles]
 
     def run(content: torch.Tensor, style_imgs: list[torch.Tensor]) -> torch.Tensor:
-        fc = encode(enc, content, [LAYER])[0][LAYER]
-        fs = cached if style_imgs is prep.styles else [encode(enc, s, [LAYER])[0][LAYER] for s in style_imgs]
+        fc = enc(content, [LAYER])[LAYER]
+        fs = cached if style_imgs is prep.styles else [enc(s, [LAYER])[LAYER] for s in style_imgs]
         swapped = [style_swap(fc, s, opts.patch_size) for s in fs]
         if opts.masks is not None:
             labels = region_labels(opts.masks, fc.shape[-2:]).to(fc.device).reshape(1, 1, *fc.shape[-2:])

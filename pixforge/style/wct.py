@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from .. import weights as weights_mod
 from ..train.loop import LoopConfig, StepBatches, Task, autocast
-from .arbitrary import TrainImages, color_wrap, encode, load_decoder, load_encoder, make_decoder, prepare, transfer
+from ..models.decoder import make_decoder
+from .arbitrary import TrainImages, color_wrap, load_decoder, load_encoder, prepare, transfer
 
 LEVELS = ("relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1")
 
@@ -73,7 +74,7 @@ def build_wct(styles: list[torch.Tensor], opts, unpool: bool = False, levels=LEV
     decoders = {lv: load_decoder(enc, lv, opts.decoder, unpool, prefix=f"{lv}.").to(prep.device) for lv in levels}
 
     def style_stats(imgs: list[torch.Tensor]) -> list[dict]:
-        feats = [encode(enc, s, levels)[0] for s in imgs]
+        feats = [enc(s, levels) for s in imgs]
         return [{lv: colouring(f[lv].reshape(f[lv].shape[1], -1)) for lv in levels} for f in feats]
 
     cached = style_stats(prep.styles)
@@ -82,7 +83,7 @@ def build_wct(styles: list[torch.Tensor], opts, unpool: bool = False, levels=LEV
         stats = cached if style_imgs is prep.styles else style_stats(style_imgs)
         x = content
         for lv in levels:
-            fc, pools = encode(enc, x, [lv], pool_indices=unpool)
+            fc, pools = enc.encode(x, [lv], pool_indices=unpool)
             t = transfer(fc[lv], [st[lv] for st in stats], wct_flat, opts.alpha, opts.style_blend, opts.masks)
             x = decoders[lv](t, pools)
         return x
@@ -129,7 +130,7 @@ class WCTDecodersTask(Task):
 
     def reconstruct(self, x: torch.Tensor, level: str) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
-            feats, pools = encode(self.encoder, x, [level], pool_indices=self.cfg.unpool)
+            feats, pools = self.encoder.encode(x, [level], pool_indices=self.cfg.unpool)
         return self.decoders[level](feats[level], pools), feats[level]
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
@@ -140,7 +141,7 @@ class WCTDecodersTask(Task):
             self.decoders[lv].train()
             with autocast(self.device, self.cfg.loop.amp):
                 rec, target = self.reconstruct(x, lv)
-                feats = encode(self.encoder, rec, [lv])[0][lv]
+                feats = self.encoder(rec, [lv])[lv]
             loss = F.mse_loss(rec.float(), x) + self.cfg.feature_weight * F.mse_loss(feats.float(), target.float())
             losses[lv] = loss.detach()
             total = total + loss

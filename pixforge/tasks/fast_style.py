@@ -26,7 +26,7 @@ from ..train import LoopConfig, StepBatches, Task, fit, setup
 from ..weights import load_file, save_state_dict
 from ..losses import perceptual as losses
 from ..losses.pixel import total_variation
-from ..style.fast import ARCHS, TransformerNet, freeze_for_new_style, net_from_state_dict
+from ..models.transformer_net import LAYOUTS, TransformerNet, freeze_for_new_style, net_from_state_dict
 
 #: scikit-image sample photos used when no content folder is given (offline, a few hundred kB each).
 BUILTIN_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",
@@ -113,9 +113,9 @@ class FastStyleTask(Task):
             self.new_style = self.net.add_style()
             params = freeze_for_new_style(self.net, self.new_style)
         else:
-            if cfg.arch not in ARCHS:
-                raise ConfigError(f"unknown arch {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
-            self.net = TransformerNet(len(style_paths), ARCHS[cfg.arch]).to(device)
+            if cfg.arch not in LAYOUTS:
+                raise ConfigError(f"unknown arch {cfg.arch!r}; choose one of {', '.join(LAYOUTS)}")
+            self.net = TransformerNet(len(style_paths), LAYOUTS[cfg.arch]).to(device)
             # The network outputs 0-255 values; with the default init they start near 0 (black) and take ~1000
             # Adam steps to reach the pixel range. Starting the last bias at mid-grey skips that phase.
             with torch.no_grad():

@@ -1,0 +1,193 @@
+"""Convolution layers: reflection-padded and upsampling convs (Johnson et al.), padding to a multiple, and the
+StyleGAN2 pieces (equalised learning rate, modulated convolution, FIR blur) in plain PyTorch.
+
+``ConvLayer`` / ``UpsampleConvLayer`` keep the attribute names of pytorch/examples ``fast_neural_style``
+(``conv2d``), so its published state dicts load unchanged. Reflection padding avoids dark borders; nearest
+upsampling followed by a convolution avoids the checkerboard artefacts of transposed convolutions (Odena et al.
+2016). The StyleGAN2 layers follow rosinality/stylegan2-pytorch (same parameter names and initialisation), with
+its custom CUDA ``upfirdn2d`` written as ordinary convolutions.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Tensor = torch.Tensor
+
+
+class ConvLayer(nn.Module):
+    """Reflection padding (kernel // 2) followed by a convolution: 'same' size at stride 1."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1):
+        super().__init__()
+        self.reflection_pad = nn.ReflectionPad2d(kernel_size // 2)
+        self.conv2d = nn.Conv2d(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv2d(self.reflection_pad(x))
+
+
+class UpsampleConvLayer(ConvLayer):
+    """Nearest-neighbour upsampling by ``upsample``, then a :class:`ConvLayer`."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 upsample: int | None = None):
+        super().__init__(in_channels, out_channels, kernel_size, stride)
+        self.upsample = upsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
+        return super().forward(x)
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
+    """Pad H and W (bottom/right) up to multiples of ``multiple``; return the padded batch and the (H, W) to crop
+    the result back to (``y[..., :h, :w]``). Reflection padding, or edge replication where the image is too
+    small to reflect."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+    return x, (h, w)
+
+
+def tf_same_pad(x: Tensor, kernel_size: int, stride: int) -> Tensor:
+    """TensorFlow's 'SAME' padding: the total ``max((ceil(n/s) - 1) s + k - n, 0)``, the odd pixel at the end."""
+    pads = []
+    for n in (x.shape[-1], x.shape[-2]):
+        total = max((-(-n // stride) - 1) * stride + kernel_size - n, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads)
+
+
+# ------------------------------------------------------------------------------------------------ StyleGAN2
+def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)) -> Tensor:
+    """Upsample by zero insertion, pad (negative values crop), convolve with the separable FIR ``kernel`` (1-D,
+    applied along H then W) and keep every ``down``-th pixel: rosinality's ``upfirdn2d`` with equal x/y factors."""
+    n, c, h, w = x.shape
+    if up > 1:
+        x = F.pad(x.reshape(n, c, h, 1, w, 1), (0, up - 1, 0, 0, 0, up - 1)).reshape(n, c, h * up, w * up)
+    x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
+    k = kernel.flip(0).to(x.dtype)
+    x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return x[..., ::down, ::down] if down > 1 else x
+
+
+class Blur(nn.Module):
+    """Separable FIR low-pass filter (default [1, 3, 3, 1], normalised to sum 1 per axis) with upfirdn padding.
+
+    ``upsample_factor`` scales the kernel by that factor per axis, which keeps the mean after zero insertion.
+    """
+
+    def __init__(self, kernel: Sequence[float] = (1, 3, 3, 1), pad: tuple[int, int] = (0, 0),
+                 upsample_factor: int = 1):
+        super().__init__()
+        k = torch.tensor(kernel, dtype=torch.float32)
+        self.register_buffer("kernel", k / k.sum() * upsample_factor)
+        self.pad = tuple(pad)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return upfirdn2d(x, self.kernel, pad=self.pad)
+
+
+def fused_leaky_relu(x: Tensor, bias: Tensor, negative_slope: float = 0.2, scale: float = 2 ** 0.5) -> Tensor:
+    """StyleGAN's bias + leaky ReLU, scaled by sqrt(2) to keep the signal's magnitude."""
+    bias = bias.view(1, -1, *[1] * (x.ndim - 2))
+    return F.leaky_relu(x + bias, negative_slope) * scale
+
+
+class EqualConv2d(nn.Module):
+    """Conv with an equalised learning rate (Karras et al. 2018): weights N(0, 1), scaled by 1/sqrt(fan_in) at
+    run time, so every layer learns at the same speed under Adam."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.scale = 1 / math.sqrt(in_channels * kernel_size ** 2)
+        self.stride, self.padding = stride, padding
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.padding)
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with an equalised learning rate; ``lr_mul`` slows it down further (StyleGAN's mapping net
+    uses 0.01): weights are stored divided by ``lr_mul`` and multiplied back at run time, biases likewise.
+    ``activation="fused_lrelu"`` adds StyleGAN's scaled leaky ReLU."""
+
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activation: str | None = None):
+        super().__init__()
+        if activation not in (None, "fused_lrelu"):
+            raise ValueError(f"activation must be None or 'fused_lrelu', not {activation!r}")
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim).div_(lr_mul))
+        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init))) if bias else None
+        self.scale = lr_mul / math.sqrt(in_dim)
+        self.lr_mul, self.activation = lr_mul, activation
+
+    def forward(self, x: Tensor) -> Tensor:
+        bias = self.bias * self.lr_mul if self.bias is not None else None
+        if self.activation:
+            out = F.linear(x, self.weight * self.scale)
+            return fused_leaky_relu(out, bias) if bias is not None else F.leaky_relu(out, 0.2) * 2 ** 0.5
+        return F.linear(x, self.weight * self.scale, bias)
+
+
+class ModulatedConv2d(nn.Module):
+    """StyleGAN2's convolution: the weights are scaled per sample and input channel by an affine map of the style
+    vector (modulation), then normalised per output channel to unit norm (demodulation), and run as one
+    grouped convolution over the batch. ``upsample``: a stride-2 transposed conv followed by a blur;
+    ``downsample``: a blur followed by a stride-2 conv (rosinality's padding arithmetic)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int, demodulate: bool = True,
+                 upsample: bool = False, downsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+        super().__init__()
+        if upsample and downsample:
+            raise ValueError("a modulated conv upsamples or downsamples, not both")
+        self.eps = 1e-8
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.upsample, self.downsample, self.demodulate = upsample, downsample, demodulate
+        factor = 2
+        if upsample:
+            p = (len(blur_kernel) - factor) - (kernel_size - 1)
+            self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor)
+        if downsample:
+            p = (len(blur_kernel) - factor) + (kernel_size - 1)
+            self.blur = Blur(blur_kernel, pad=((p + 1) // 2, p // 2))
+        self.scale = 1 / math.sqrt(in_channels * kernel_size ** 2)
+        self.padding = kernel_size // 2
+        self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size))
+        self.modulation = EqualLinear(style_dim, in_channels, bias_init=1)
+
+    def modulated_weight(self, style: Tensor) -> Tensor:
+        """Per-sample weights (N, out, in, k, k)."""
+        n = style.shape[0]
+        weight = self.scale * self.weight * self.modulation(style).view(n, 1, self.in_channels, 1, 1)
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum((2, 3, 4)) + self.eps).view(n, self.out_channels, 1, 1, 1)
+        return weight
+
+    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        k = self.kernel_size
+        weight = self.modulated_weight(style)
+        x = x.reshape(1, n * c, h, w)
+        if self.upsample:
+            weight = weight.transpose(1, 2).reshape(n * c, self.out_channels, k, k)
+            out = F.conv_transpose2d(x, weight, stride=2, groups=n)
+            return self.blur(out.view(n, self.out_channels, *out.shape[-2:]))
+        weight = weight.reshape(n * self.out_channels, c, k, k)
+        if self.downsample:
+            x = self.blur(x)
+            out = F.conv2d(x, weight, stride=2, groups=n)
+        else:
+            out = F.conv2d(x, weight, padding=self.padding, groups=n)
+        return out.view(n, self.out_channels, *out.shape[-2:])

@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import weights as weights_mod
-from ..errors import ConfigError, WeightsError
+from ..errors import WeightsError
 from ..utils import default_device
+from . import methods
 from .arbitrary import blend_weights, color_wrap
 
 EMBEDDING = 100
@@ -290,17 +291,12 @@ def load_transformer(source: str | Path | None = None) -> StyleTransformer:
     return _load(StyleTransformer(), source, TRANSFORMER_WEIGHTS)
 
 
+@methods.register("magenta", options=(*methods.STYLE_OPTIONS, "alpha", "model", "tile"),
+                  check=methods.no_tile_with_masks, summary="arbitrary style with a style-prediction network "
+                                                            "(Ghiasi et al. 2017; pretrained, fastest)")
 def build_magenta(styles: list[torch.Tensor], opts):
     """Method "magenta" of :mod:`pixforge.style.methods`: style embedding once, then one transformer pass."""
-    if not styles:
-        raise ConfigError("--method magenta needs at least one style image")
     weights = blend_weights(len(styles), opts.style_blend)
-    if opts.masks is not None and len(opts.masks) != len(styles):
-        raise ConfigError(f"{len(opts.masks)} masks for {len(styles)} styles")
-    if opts.tile and opts.masks is not None:
-        raise ConfigError("magenta: --tile and --mask cannot be combined")
-    if not 0.0 <= opts.alpha <= 1.0:
-        raise ConfigError(f"alpha must be in [0, 1], not {opts.alpha}")
     device = default_device(opts.device)
     predictor = load_predictor().to(device)
     # channels-last convolutions: ~1.3x faster on CPU for this network (benchmarks/arbitrary_speed.py)
@@ -317,10 +313,10 @@ def build_magenta(styles: list[torch.Tensor], opts):
         if opts.masks is None:
             mixed = sum(w * e for w, e in zip(weights, embeddings))
             if opts.tile:  # bounded memory: tile by tile with feathered overlaps (instance norm per tile)
-                from .tiling import tiled
+                from .tiling import default_overlap, tiled
 
                 return tiled(lambda x: stylize_padded(transformer, x, mixed), content, opts.tile,
-                             max(16, opts.tile // 8))
+                             default_overlap(opts.tile))
             return stylize_padded(transformer, content.contiguous(memory_format=torch.channels_last), mixed)
         # spatial control: each region stylised with its own style, composited with the normalised masks
         masks = torch.stack([F.interpolate(m.float().reshape(1, 1, *m.shape[-2:]).to(content.device),

@@ -298,6 +298,7 @@ def stylize_file(content: str | os.PathLike, styles: Sequence[str | os.PathLike]
     from ..io import resize, save_image
     from ..utils import check_writable
 
+    validate(opts, len(styles), given=given)  # the option values first, then the files
     check_writable(output)
     content_img = read_checked(content, opts.size)
     style_imgs = [read_checked(p, opts.size) for p in styles]

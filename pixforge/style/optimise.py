@@ -98,8 +98,9 @@ def optimise(objective: Objective, image: torch.Tensor, steps: int, optimizer: s
             on_step(image.detach(), parts)
         if optimizer == "adam":
             return loss
-        if line_search and float(loss.detach()) < best[0]:
-            best[:] = [float(loss), image.detach().clone()]
+        value = float(loss.detach())
+        if line_search and value < best[0]:
+            best[:] = [value, image.detach().clone()]
         # torch's L-BFGS skips curvature pairs with y.s < 1e-10 (an absolute threshold), so a loss with tiny
         # gradients (random VGG, small weights) would never build a Hessian estimate. Rescale the objective
         # once so the first gradient has mean magnitude 1; L-BFGS is otherwise invariant to the scale.

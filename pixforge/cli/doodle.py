@@ -49,13 +49,13 @@ def doodle(style: Path, style_map: Path, target_map: Path, output: Path, content
       pixforge doodle monet.jpg monet_sem.png my_doodle.png -o out.png --size 256
       pixforge doodle style.jpg style_sem.png photo_sem.png --content photo.jpg -o out.png
     """
-    from ..io import save_image
+    from ..io import image_format, save_image
     from ..style.doodle import doodle_config, doodle as run_doodle
     from ..style.methods import read_checked
     from ..utils import check_writable
 
     cfg = doodle_config(layers=[v.strip() for v in layers.split(",") if v.strip()], progress=not quiet, **options)
-    check_writable(output)
+    image_format(check_writable(output))
     result = run_doodle(read_checked(style), read_checked(style_map), read_checked(target_map),
                         read_checked(content) if content is not None else None, cfg)
     save_image(result, output)

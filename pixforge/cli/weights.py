@@ -8,7 +8,15 @@ from .app import CONTEXT, PixforgeGroup, main
 
 @main.group(cls=PixforgeGroup, context_settings=CONTEXT)
 def weights() -> None:
-    """Pretrained weights: the registry, the local cache, checked downloads and imports."""
+    """Pretrained weights: the registry, the local cache, checked downloads and imports.
+
+    \b
+    Examples:
+      pixforge weights list
+      pixforge weights fetch vgg16-hed magenta-predictor magenta-transformer
+      pixforge weights import adain-decoder ~/Downloads/decoder.pth
+      pixforge weights info vgg19-imagenet
+    """
 
 
 @weights.command(name="list")

@@ -295,11 +295,11 @@ def stylize_file(content: str | os.PathLike, styles: Sequence[str | os.PathLike]
 
     The output's folder is checked for writing before any work; masks are image files, one per style; the
     style images are read with their long side at ``opts.size``."""
-    from ..io import resize, save_image
+    from ..io import image_format, resize, save_image
     from ..utils import check_writable
 
     validate(opts, len(styles), given=given)  # the option values first, then the files
-    check_writable(output)
+    image_format(check_writable(output))
     content_img = read_checked(content, opts.size)
     style_imgs = [read_checked(p, opts.size) for p in styles]
     if masks:

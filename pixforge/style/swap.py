@@ -52,7 +52,7 @@ def build_swap(styles: list[torch.Tensor], opts):
     """Method "swap": style-swap at relu3_1 (blend: weighted sum of per-style swaps; masks: per region)."""
     prep = prepare(styles, opts, LAYER)
     enc = prep.encoder
-    source = methods.require_trained(opts, opts.decoder, "relu3_1 decoder", how_to_train(levels=f" --levels {LAYER}"))
+    source = methods.require_trained(opts, opts.decoder, f"decoder ({LAYER})", how_to_train(levels=f" --levels {LAYER}"))
     decoder = load_decoder(enc, LAYER, source, prefix=f"{LAYER}.").to(prep.device)
     cached = [encode(enc, s, [LAYER])[0][LAYER] for s in prep.styles]
 

@@ -18,7 +18,7 @@ ALL_METHODS = ["gatys", "fast", "cin", "adain", "wct", "photowct", "swap", "mage
 
 
 def test_every_method_is_registered_with_its_options_and_style_count():
-    assert METHODS.list() == methods.available() == ALL_METHODS
+    assert sorted(METHODS.list()) == sorted(methods.available()) == sorted(ALL_METHODS)  # (order: import order)
     fields = {f.name for f in dataclasses.fields(StylizeOptions)}
     for name in ALL_METHODS:
         meta = METHODS.meta(name)

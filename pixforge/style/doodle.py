@@ -22,9 +22,9 @@ from PIL import Image
 from ..errors import BadInputError, ConfigError
 from ..io import resize, to_tensor
 from ..losses.perceptual import content_loss, total_variation
-from ..nn.vgg import VGGFeatures, create_vgg, layer_names
+from ..nn.vgg import VGGFeatures, create_vgg
 from ..utils import default_device, seed_everything
-from .methods import MIN_SIDE, announce_backbone, check_image
+from .methods import MIN_SIDE, announce_backbone, check_image, check_vgg_layers, require_all
 from .mrf import StylePatches, mrf_loss, style_patches
 from .optimise import check_scales, coarse_to_fine, schedule
 
@@ -176,23 +176,19 @@ def doodle_config(config: Optional[DoodleConfig] = None, **overrides) -> DoodleC
         cfg = replace(config or DoodleConfig(), **overrides)
     except TypeError as exc:  # an unknown option name
         raise ConfigError(f"doodle: {exc}") from None
-    names = layer_names("vgg19")
-    checks = [(cfg.init in ("auto", "noise", "content"), f"--init must be auto, noise or content, not {cfg.init!r}"),
-              (cfg.size >= MIN_SIDE, f"--size must be at least {MIN_SIDE} px, not {cfg.size}"),
-              (cfg.steps >= 1, f"--steps must be at least 1, not {cfg.steps}"),
-              (cfg.scales >= 1, f"--scales must be at least 1, not {cfg.scales}"),
-              (cfg.patch_size >= 1 and cfg.stride >= 1, "--patch-size and --stride must be at least 1"),
-              (cfg.style_scale > 0, f"--style-scale must be positive, not {cfg.style_scale}"),
-              (min(cfg.mrf_weight, cfg.content_weight, cfg.tv_weight, cfg.semantic_weight) >= 0,
-               "loss weights must be >= 0"),
-              (bool(cfg.layers), "--layers: give at least one MRF layer"),
-              (cfg.pool in ("max", "avg"), f"--pool must be max or avg, not {cfg.pool!r}")]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    for layer in [*cfg.layers, cfg.content_layer]:
-        if layer not in names:
-            raise ConfigError(f"unknown VGG layer {layer!r}; use names like relu2_1, relu4_2")
+    check_vgg_layers(cfg.layers, "--layers")
+    check_vgg_layers([cfg.content_layer], "--content-layer")
+    require_all([
+        (cfg.init in ("auto", "noise", "content"), f"--init must be auto, noise or content, not {cfg.init!r}"),
+        (cfg.size >= MIN_SIDE, f"--size must be at least {MIN_SIDE} px, not {cfg.size}"),
+        (cfg.steps >= 1, f"--steps must be at least 1, not {cfg.steps}"),
+        (cfg.scales >= 1, f"--scales must be at least 1, not {cfg.scales}"),
+        (cfg.patch_size >= 1 and cfg.stride >= 1, "--patch-size and --stride must be at least 1"),
+        (cfg.style_scale > 0, f"--style-scale must be positive, not {cfg.style_scale}"),
+        (min(cfg.mrf_weight, cfg.content_weight, cfg.tv_weight, cfg.semantic_weight) >= 0,
+         "loss weights must be >= 0"),
+        (bool(cfg.layers), "--layers: give at least one MRF layer"),
+        (cfg.pool in ("max", "avg"), f"--pool must be max or avg, not {cfg.pool!r}")])
     default_device(cfg.device)
     return cfg
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..io import resize as _resize  # antialiased, clamped to [0, 1]
 from ..losses.perceptual import blend_grams, content_loss, gram, style_loss, total_variation
-from ..nn.vgg import VGGFeatures, create_vgg, layer_names
+from ..nn.vgg import VGGFeatures, create_vgg
 from ..utils import default_device, seed_everything
 from . import color, methods
 from .methods import StylizeOptions, Stylizer
@@ -126,28 +126,21 @@ def _style_at(style: torch.Tensor, hw: Sequence[int], scale: float) -> torch.Ten
 
 def check_gatys(opts: StylizeOptions, n_styles: int, hw: Optional[tuple[int, int]]) -> None:
     """Gatys's own options, checked before the VGG is built (``hw``: the output size, when known)."""
-    names = layer_names("vgg19")  # the deepest VGG; vgg16 backbones lack relu3_4/4_4/5_4 (checked when built)
-    for layer in [opts.content_layer, *opts.style_layers]:
-        if layer not in names:
-            flag = "--content-layer" if layer == opts.content_layer else "--style-layers"
-            raise ConfigError(f"{flag}: unknown VGG layer {layer!r}; use names like relu1_1, relu4_2, conv5_1, pool3")
-    if not opts.style_layers:
-        raise ConfigError("--style-layers: give at least one layer")
+    methods.check_vgg_layers([opts.content_layer], "--content-layer")
+    methods.check_vgg_layers(opts.style_layers, "--style-layers")
     _layer_weights(opts)
-    checks = [(opts.steps >= 1, f"--steps must be at least 1, not {opts.steps}"),
-              (opts.style_scale > 0, f"--style-scale must be positive, not {opts.style_scale}"),
-              (opts.save_every >= 0, f"--save-every must be >= 0 (0: never), not {opts.save_every}"),
-              (opts.lr > 0, f"--lr must be positive, not {opts.lr}"),
-              (min(opts.content_weight, opts.style_weight, opts.tv_weight) >= 0, "loss weights must be >= 0"),
-              (all(w >= 0 for w in opts.layer_weights or []), "--layer-weights must be >= 0"),
-              (opts.init in ("content", "style", "noise"), f"--init must be content, style or noise, not {opts.init!r}"),
-              (opts.optimizer in ("lbfgs", "adam"), f"--optimizer must be lbfgs or adam, not {opts.optimizer!r}"),
-              (opts.pool in ("max", "avg"), f"--pool must be max or avg, not {opts.pool!r}")]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    if opts.scales < 1:
-        raise ConfigError(f"--scales must be at least 1, not {opts.scales}")
+    methods.require_all([
+        (bool(opts.style_layers), "--style-layers: give at least one layer"),
+        (opts.steps >= 1, f"--steps must be at least 1, not {opts.steps}"),
+        (opts.scales >= 1, f"--scales must be at least 1, not {opts.scales}"),
+        (opts.style_scale > 0, f"--style-scale must be positive, not {opts.style_scale}"),
+        (opts.save_every >= 0, f"--save-every must be >= 0 (0: never), not {opts.save_every}"),
+        (opts.lr > 0, f"--lr must be positive, not {opts.lr}"),
+        (min(opts.content_weight, opts.style_weight, opts.tv_weight) >= 0, "loss weights must be >= 0"),
+        (all(w >= 0 for w in opts.layer_weights or []), "--layer-weights must be >= 0"),
+        (opts.init in ("content", "style", "noise"), f"--init must be content, style or noise, not {opts.init!r}"),
+        (opts.optimizer in ("lbfgs", "adam"), f"--optimizer must be lbfgs or adam, not {opts.optimizer!r}"),
+        (opts.pool in ("max", "avg"), f"--pool must be max or avg, not {opts.pool!r}")])
     if hw is not None:
         check_scales(hw, opts.scales)
 

@@ -142,6 +142,21 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def require_all(checks: Iterable[tuple[bool, str]]) -> None:
+    """ConfigError with the message of the first failed ``(ok, message)`` check."""
+    for ok, message in checks:
+        _require(ok, message)
+
+
+def check_vgg_layers(layers: Iterable[str], flag: str) -> None:
+    """Every name must be a VGG layer (VGG19's, the deepest; a vgg16 backbone's are checked when it is built)."""
+    from ..nn.vgg import layer_names
+
+    names = layer_names("vgg19")
+    for layer in layers:
+        _require(layer in names, f"{flag}: unknown VGG layer {layer!r}; use names like relu1_1, relu4_2, conv5_1")
+
+
 def check_image(image: torch.Tensor, what: str) -> None:
     """Refuse an image whose short side is under :data:`MIN_SIDE` (it would be silently upscaled)."""
     h, w = image.shape[-2:]
@@ -174,30 +189,27 @@ def validate(opts: StylizeOptions, n_styles: int, content_hw: Optional[Sequence[
             theirs = ", ".join(flag(o) for o in meta["options"] if o != "save_prefix") or "none"
             raise ConfigError(f"{flag(name)} is not an option of --method {opts.method} (its options: {theirs})")
     fewest, most = meta["styles"]
-    if most == 0:
-        _require(n_styles == 0, f"--method {opts.method} takes no STYLE image: its styles are in the network "
-                                f"(--model)")
-    _require(n_styles >= fewest, f"--method {opts.method} needs at least {fewest} STYLE image"
-                                 f"{'s' if fewest > 1 else ''}")
-    _require(opts.size is None or opts.size >= MIN_SIDE, f"--size must be at least {MIN_SIDE} px, not {opts.size}")
+    blend, masks = opts.style_blend, opts.masks
+    require_all([
+        (most is None or n_styles <= most, f"--method {opts.method} takes "
+                                           f"{'no' if most == 0 else f'at most {most}'} STYLE image"),
+        (n_styles >= fewest, f"--method {opts.method} needs at least {fewest} STYLE image{'s' * (fewest > 1)}"),
+        (opts.size is None or opts.size >= MIN_SIDE, f"--size must be at least {MIN_SIDE} px, not {opts.size}"),
+        (blend is None or (all(math.isfinite(b) and b >= 0 for b in blend) and sum(blend) > 0),
+         f"--style-blend weights must be >= 0 with a positive sum, not {','.join(map(str, blend or []))}"),
+        (blend is None or n_styles == 0 or len(blend) == n_styles,
+         f"--style-blend has {len(blend or [])} weights for {n_styles} style images"),
+        (masks is None or len(masks) == n_styles, f"{len(masks or [])} masks (--mask) for {n_styles} style images"),
+        (opts.preserve_color in (None, "luminance", "histogram"),
+         f"--preserve-color must be luminance or histogram, not {opts.preserve_color!r}"),
+        (opts.tile is None or opts.tile >= MIN_SIDE, f"--tile must be at least {MIN_SIDE} px, not {opts.tile}"),
+        (0.0 <= opts.alpha <= 1.0, f"--alpha must be in [0, 1], not {opts.alpha}"),
+        (opts.patch_size >= 1, f"--patch-size must be at least 1, not {opts.patch_size}"),
+        (opts.style_index is None or opts.style_index >= 0, f"--style-index must be >= 0, not {opts.style_index}")])
     if content_hw is not None:
         h, w = output_hw(content_hw, opts.size)
         _require(min(h, w) >= MIN_SIDE, f"the output would be {w}x{h} px; its short side must be at least "
                                         f"{MIN_SIDE} px (raise --size)")
-    if opts.style_blend is not None:
-        blend = list(opts.style_blend)
-        _require(all(math.isfinite(b) and b >= 0 for b in blend) and sum(blend) > 0,
-                 f"--style-blend weights must be >= 0 with a positive sum, not {','.join(map(str, blend))}")
-        _require(n_styles == 0 or len(blend) == n_styles,
-                 f"--style-blend has {len(blend)} weights for {n_styles} style images")
-    if opts.masks is not None:
-        _require(len(opts.masks) == n_styles, f"{len(opts.masks)} masks (--mask) for {n_styles} style images")
-    _require(opts.preserve_color in (None, "luminance", "histogram"),
-             f"--preserve-color must be luminance or histogram, not {opts.preserve_color!r}")
-    _require(opts.tile is None or opts.tile >= MIN_SIDE, f"--tile must be at least {MIN_SIDE} px, not {opts.tile}")
-    _require(0.0 <= opts.alpha <= 1.0, f"--alpha must be in [0, 1], not {opts.alpha}")
-    _require(opts.patch_size >= 1, f"--patch-size must be at least 1, not {opts.patch_size}")
-    _require(opts.style_index is None or opts.style_index >= 0, f"--style-index must be >= 0, not {opts.style_index}")
     default_device(opts.device)
     if meta["check"] is not None:
         meta["check"](opts, n_styles, None if content_hw is None else output_hw(content_hw, opts.size))

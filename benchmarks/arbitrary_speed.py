@@ -108,7 +108,8 @@ def peer(threads: int):
 
 
 def wct_runner():
-    opts = methods.StylizeOptions(method="wct", vgg_weights="random", device="cpu", progress=False)
+    opts = methods.StylizeOptions(method="wct", vgg_weights="random", random_weights=True, device="cpu",
+                                  progress=False)
 
     def run(content, style):
         return methods.build([style], opts)(content[None])  # includes building 5 random decoders (~1 s)

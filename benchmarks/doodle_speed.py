@@ -37,7 +37,7 @@ def step_costs(n: int) -> None:
         cfg = DoodleConfig(layers=layers, stride=stride)
         objective = _Objective(vgg, cfg, style, s_cls, t_cls, None, (n, n))
         x = torch.rand(1, 3, n, n, requires_grad=True)
-        t = median_seconds(lambda: objective(x).backward())
+        t = median_seconds(lambda: objective(x)[0].backward())
         base = base or t
         print(f"  {','.join(layers):24s} stride {stride}: {t:6.2f} s  x{t / base:.2f}")
 

@@ -291,7 +291,7 @@ def scatter_grid(root: Path, variant: str, data: str, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     from pixforge.losses.adversarial import gan_losses
-    from pixforge.metrics import MIXTURES
+    from pixforge.metrics import get_mixture
 
     found = []
     for loss in gan_losses():
@@ -301,7 +301,7 @@ def scatter_grid(root: Path, variant: str, data: str, path: Path) -> bool:
             found.append((loss, files[0]))
     if not found:
         return False
-    c = MIXTURES[data].centres
+    c = get_mixture(data).centres
     fig, axes = plt.subplots(1, len(found), figsize=(2.6 * len(found), 2.8), dpi=110, squeeze=False)
     for ax, (loss, f) in zip(axes[0], found):
         pts = np.load(f)

@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from pixforge.io import read_image  # noqa: E402
 from pixforge.nn.vgg import create_vgg, layer_names  # noqa: E402
-from pixforge.style.gatys import Objective, optimise, schedule  # noqa: E402
+from pixforge.style.gatys import Objective  # noqa: E402
+from pixforge.style.optimise import optimise, schedule  # noqa: E402
 from pixforge.losses.pixel import total_variation  # noqa: E402
 from pixforge.style.methods import StylizeOptions  # noqa: E402
 
@@ -199,7 +200,7 @@ def per_iteration(size: int, iters: int, which: str) -> dict:
         start = time.perf_counter()
         optimise(objective, content, iters, on_step=lambda *_: passes.__setitem__(0, passes[0] + 1))
         seconds = time.perf_counter() - start
-        iters = passes[0]  # VGG forward/backward passes (the line search may add one beyond the budget)
+        iters = passes[0]  # VGG forward/backward passes (exactly the budget)
     return {"size": size, "which": which, "iters": iters, "s_per_iter": seconds / iters,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 

@@ -156,13 +156,20 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
     return t
 
 
+def image_format(path: str | os.PathLike) -> str:
+    """Pillow's format for the suffix of ``path`` ("PNG", "JPEG", ...); BadInputError for an unknown suffix,
+    so that commands can refuse an output name before they start working."""
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None:
+        raise BadInputError(f"{path}: unknown image suffix {Path(path).suffix!r}; use .png or .jpg")
+    return fmt
+
+
 def save_image(image: torch.Tensor | np.ndarray | Image.Image, path: str | os.PathLike, quality: int = 95) -> Path:
     """Save atomically as PNG/JPEG/WebP/TIFF chosen by the suffix of ``path``; return the path."""
     path = Path(path)
     pil = to_pil(image)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise BadInputError(f"{path}: unknown image suffix {path.suffix!r}; use .png or .jpg")
+    fmt = image_format(path)
     if fmt == "JPEG" and pil.mode == "RGBA":
         pil = pil.convert("RGB")
     with atomic_path(path) as tmp:

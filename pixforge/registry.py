@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .errors import ConfigError
+from .errors import BadInputError, ConfigError
 
 
 @dataclass
@@ -140,6 +140,8 @@ ARCHS = Registry("architecture", modules=(
 LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))
 TASKS = Registry("training task", modules=())
-METHODS = Registry("style method", modules=())
-DATASETS = Registry("dataset", modules=())
-METRICS = Registry("metric", modules=())
+METHODS = Registry("style method", modules=(
+    "pixforge.style.gatys", "pixforge.style.fast", "pixforge.style.adain", "pixforge.style.wct",
+    "pixforge.style.photowct", "pixforge.style.swap", "pixforge.style.magenta"))
+DATASETS = Registry("dataset", modules=("pixforge.data.builtin", "pixforge.data.downloads"), error=BadInputError)
+METRICS = Registry("metric", modules=("pixforge.metrics.evaluate",))

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pixforge.data import BUILTIN, DOWNLOADS, ImageFolderDataset, load_builtin, load_dataset, load_folder
+from pixforge.data import DATASETS, ImageFolderDataset, load_dataset, load_folder
 from pixforge.data.downloads import dataset_dir, fetch_dataset, load_download, parse_cifar_batch, read_idx
 from pixforge.errors import BadInputError
 from pixforge.metrics.modes import get_mixture, mixture_modes
@@ -25,7 +25,7 @@ IMAGE_SETS = {  # name -> (N, C, H, W, number of classes or None)
 @pytest.mark.parametrize("name", sorted(IMAGE_SETS))
 def test_builtin_image_sets_have_the_documented_shape_range_and_labels(name):
     n, c, h, w, classes = IMAGE_SETS[name]
-    images, labels = load_builtin(name)
+    images, labels = load_dataset(name)
     assert images.shape == (n, c, h, w) and images.dtype == torch.float32
     assert images.min() == -1 and images.max() == 1
     if classes is None:
@@ -36,42 +36,42 @@ def test_builtin_image_sets_have_the_documented_shape_range_and_labels(name):
 
 
 def test_resize_and_channels_options():
-    images, labels = load_builtin("mnist5k", size=32, channels=3)
+    images, labels = load_dataset("mnist5k", size=32, channels=3)
     assert images.shape == (5000, 3, 32, 32) and images.min() >= -1 and images.max() <= 1
     assert torch.equal(images[:, 0], images[:, 2]) and len(labels) == 5000
     with pytest.raises(BadInputError, match="no option n"):
-        load_builtin("digits", n=5)
-    with pytest.raises(BadInputError, match="unknown built-in dataset 'nope'"):
-        load_builtin("nope")
+        load_dataset("digits", n=5)
+    with pytest.raises(BadInputError, match="unknown dataset 'nope'; known: digits, mnist5k"):
+        load_dataset("nope")
 
 
 @pytest.mark.parametrize("name", ["ring8", "grid25"])
 def test_mixtures_sample_the_metric_modes(name):
-    points, modes = load_builtin(name, n=20_000, seed=3)
+    points, modes = load_dataset(name, n=20_000, seed=3)
     mix = get_mixture(name)
     assert points.shape == (20_000, 2) and points.dtype == torch.float32
     report = mixture_modes(points.numpy(), name)
     assert report["modes"] == len(mix.centres) and report["high_quality"] > 0.98  # 3 std in 2D: 98.9%
     nearest = np.linalg.norm(points.numpy()[:, None] - mix.centres[None], axis=2).argmin(1)
     assert (nearest == modes.numpy()).all()  # labels are the mode each point was drawn from
-    again, _ = load_builtin(name, n=20_000, seed=3)
-    other, _ = load_builtin(name, n=20_000, seed=4)
+    again, _ = load_dataset(name, n=20_000, seed=3)
+    other, _ = load_dataset(name, n=20_000, seed=4)
     assert torch.equal(points, again) and not torch.equal(points, other)
 
 
 def test_stacked_mnist_labels_are_the_stacked_digits():
-    images, labels = load_builtin("stacked-mnist", n=300, seed=1)
+    images, labels = load_dataset("stacked-mnist", n=300, seed=1)
     assert images.shape == (300, 3, 28, 28) and labels.max() < 1000
-    digits, digit_labels = load_builtin("mnist5k")
+    digits, digit_labels = load_dataset("mnist5k")
     flat = digits.view(len(digits), -1)
     for k in range(0, 300, 37):  # each channel is an mnist5k digit whose class is that decimal place
         for ch, place in enumerate((100, 10, 1)):
             match = (flat == images[k, ch].reshape(1, -1)).all(1).nonzero()[:, 0]
             assert len(match) >= 1 and int(digit_labels[match[0]]) == int(labels[k]) // place % 10
     assert len(set(labels.tolist())) > 200  # spread over the 1000 modes
-    again, again_labels = load_builtin("stacked-mnist", n=300, seed=1)
+    again, again_labels = load_dataset("stacked-mnist", n=300, seed=1)
     assert torch.equal(images, again) and torch.equal(labels, again_labels)
-    assert load_builtin("stacked-mnist", n=4, size=32)[0].shape == (4, 3, 32, 32)
+    assert load_dataset("stacked-mnist", n=4, size=32)[0].shape == (4, 3, 32, 32)
 
 
 def _save(img: Image.Image, path, **kw):
@@ -137,7 +137,7 @@ def test_load_dataset_dispatches(tmp_path):
     assert load_dataset(tmp_path, size=4)[0].shape == (1, 3, 4, 4)
     with pytest.raises(BadInputError, match="needs size="):
         load_dataset(tmp_path)
-    with pytest.raises(BadInputError, match="neither a dataset name"):
+    with pytest.raises(BadInputError, match="unknown dataset .*; or give an image folder"):
         load_dataset(tmp_path / "missing")
 
 
@@ -181,7 +181,7 @@ def test_offline_download_names_every_file_and_its_path(isolated_home):
     message = str(err.value)
     folder = dataset_dir("mnist")
     assert str(folder) in message and str(isolated_home) in message
-    for f in DOWNLOADS["mnist"].files.values():
+    for f in DATASETS.get("mnist").files.values():
         assert f.filename in message and f.sha256 in message
     with pytest.raises(BadInputError, match=r"cifar-10-binary\.tar\.gz from https://www\.cs\.toronto\.edu"):
         fetch_dataset("cifar10")
@@ -195,7 +195,7 @@ def _write_fake_mnist(folder, monkeypatch, n_train=5, n_test=2):
     from pixforge.utils import sha256_file
 
     rng = np.random.default_rng(1)
-    ds = DOWNLOADS["mnist"]
+    ds = DATASETS.get("mnist")
     contents = {"train-images": _idx_bytes(rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), 8),
                 "train-labels": _idx_bytes(np.arange(n_train, dtype=np.uint8) % 10, 8),
                 "test-images": _idx_bytes(np.zeros((n_test, 28, 28), dtype=np.uint8), 8),
@@ -206,7 +206,7 @@ def _write_fake_mnist(folder, monkeypatch, n_train=5, n_test=2):
         path = folder / ds.files[role].filename
         path.write_bytes(gzip.compress(raw))
         files[role] = replace(ds.files[role], sha256=sha256_file(path), size=path.stat().st_size)
-    monkeypatch.setitem(downloads.DOWNLOADS, "mnist", replace(ds, files=files))
+    monkeypatch.setattr(DATASETS.entry("mnist"), "target", replace(ds, files=files))
     return files
 
 
@@ -239,9 +239,9 @@ def test_cifar_archive_is_read_without_extraction(isolated_home, monkeypatch):
             info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
             info.size = len(raw)
             tar.addfile(info, io.BytesIO(raw))
-    ds = DOWNLOADS["cifar10"]
+    ds = DATASETS.get("cifar10")
     spec = replace(ds.files["archive"], sha256=sha256_file(path), size=path.stat().st_size)
-    monkeypatch.setitem(downloads.DOWNLOADS, "cifar10", replace(ds, files={"archive": spec}))
+    monkeypatch.setattr(DATASETS.entry("cifar10"), "target", replace(ds, files={"archive": spec}))
     images, labels = load_download("cifar10")
     assert images.shape == (10, 3, 32, 32) and labels.tolist() == [0, 9, 1, 8, 2, 7, 3, 6, 4, 5]
     assert load_download("cifar10", split="test")[1].tolist() == [5, 4]
@@ -255,9 +255,9 @@ def test_data_cli_lists_every_dataset(isolated_home, tmp_path):
     result = CliRunner().invoke(main, ["data", "list"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == len(BUILTIN) + len(DOWNLOADS)
+    assert len(lines) == len(DATASETS) == 9
     kinds = {line.split()[0]: line.split()[1] for line in lines}
-    assert kinds["digits"] == "builtin" and kinds["cifar10"] == "download"
+    assert kinds["digits"] == "builtin" and kinds["cifar10"] == "download" and kinds["ring8"] == "mixture"
     result = CliRunner().invoke(main, ["data", "show", "digits", "--out", str(tmp_path / "g.png"), "--count", "9"])
     assert result.exit_code == 0 and (tmp_path / "g.png").is_file()
     result = CliRunner().invoke(main, ["data", "fetch", "mnist"])
@@ -272,15 +272,15 @@ def test_download_tries_mirrors_and_rejects_a_wrong_checksum(isolated_home, tmp_
     monkeypatch.setenv("PIXFORGE_OFFLINE", "0")
     served = tmp_path / "served"
     files = _write_fake_mnist(served, monkeypatch)  # registry now has these files' digests
-    ds = DOWNLOADS["mnist"]
+    ds = DATASETS.get("mnist")
     mirrored = {role: replace(f, urls=((tmp_path / "nowhere" / f.filename).as_uri(), (served / f.filename).as_uri()))
                 for role, f in files.items()}
-    monkeypatch.setitem(downloads.DOWNLOADS, "mnist", replace(ds, files=mirrored))
+    monkeypatch.setattr(DATASETS.entry("mnist"), "target", replace(ds, files=mirrored))
     assert fetch_dataset("mnist", progress=False) == dataset_dir("mnist")
     assert load_download("mnist", split="test")[0].shape == (2, 1, 28, 28)
 
     bad = replace(mirrored["train-images"], sha256="0" * 64)
-    monkeypatch.setitem(downloads.DOWNLOADS, "mnist", replace(ds, files={**mirrored, "train-images": bad}))
+    monkeypatch.setattr(DATASETS.entry("mnist"), "target", replace(ds, files={**mirrored, "train-images": bad}))
     (dataset_dir("mnist") / bad.filename).unlink()
     with pytest.raises(BadInputError, match="download failed .*does not match dataset file train-images"):
         fetch_dataset("mnist", progress=False)

@@ -12,6 +12,8 @@ def test_demo_writes_both_stylisations(tmp_path, hed_weights, magenta_weights):
     out = tmp_path / "demo"
     result = CliRunner().invoke(main, ["demo", "--steps", "4", "--size", "96", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert all(name in last for name in ("result.png", "magenta.png", "side_by_side.png")), last
     gatys, magenta = io.read_image(out / "result.png"), io.read_image(out / "magenta.png")
     assert gatys.shape == magenta.shape and max(gatys.shape[-2:]) == 96
     assert magenta.std() > 0.05

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixforge.data import load_builtin
+from pixforge.data import load_dataset
 from pixforge.errors import BadInputError, WeightsError
 from pixforge.metrics import compute_fid, compute_is, compute_kid, compute_pr
 from pixforge.metrics.classifier import train_classifier
@@ -18,7 +18,7 @@ from pixforge.metrics.features import create_extractor, extract
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("cls")
-    images, labels = load_builtin("digits")
+    images, labels = load_dataset("digits")
     report = train_classifier(images, labels, out, steps=120, progress=False, device="cpu")
     return out, report, images, labels
 

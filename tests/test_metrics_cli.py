@@ -123,12 +123,12 @@ def test_image_folders(tmp_path, digit_classifier):
 
 
 def test_modes_cli(tmp_path):
-    from pixforge.metrics.modes import MIXTURES
+    from pixforge.metrics.modes import get_mixture
 
-    np.save(tmp_path / "pts.npy", np.repeat(MIXTURES["ring8"].centres[:5], 4, axis=0))
+    np.save(tmp_path / "pts.npy", np.repeat(get_mixture("ring8").centres[:5], 4, axis=0))
     code, out = run("eval", "modes", tmp_path / "pts.npy", "--data", "ring8")
     assert code == 0 and "modes 5/8" in out and "high-quality 100.0%" in out
-    np.save(tmp_path / "diag.npy", MIXTURES["ring8"].centres[1::2])  # (±1.41, ±1.41): far from every grid25 mode
+    np.save(tmp_path / "diag.npy", get_mixture("ring8").centres[1::2])  # (±1.41, ±1.41): far from every grid25 mode
     code, out = run("eval", "modes", tmp_path / "diag.npy", "--data", "grid25", "--json")
     assert code == 0 and json.loads(out)["high_quality"] == 0.0 and json.loads(out)["kl"] is None
     np.save(tmp_path / "sm.npy", np.zeros((4, 3, 8, 8), dtype=np.float32))

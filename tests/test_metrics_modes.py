@@ -6,17 +6,18 @@ import pytest
 import torch
 
 from pixforge.errors import BadInputError
-from pixforge.metrics.modes import MIXTURES, kl_to_uniform, mixture_modes, stacked_mnist_modes
+from pixforge.metrics.modes import get_mixture, kl_to_uniform, mixture_modes, stacked_mnist_modes
+from pixforge.registry import DATASETS
 
 
 def test_mixture_definitions():
-    ring, grid = MIXTURES["ring8"], MIXTURES["grid25"]
+    ring, grid = get_mixture("ring8"), get_mixture("grid25")
     assert np.allclose(np.linalg.norm(ring.centres, axis=1), 2.0) and len(ring.centres) == 8 and ring.std == 0.02
     assert sorted(set(grid.centres[:, 0])) == [-4, -2, 0, 2, 4] and len(grid.centres) == 25 and grid.std == 0.05
 
 
 def test_samples_at_20_of_25_centres():
-    centres = MIXTURES["grid25"].centres
+    centres = get_mixture("grid25").centres
     samples = np.repeat(centres[:20], 10, axis=0)
     r = mixture_modes(samples, "grid25")
     assert r["modes"] == 20 and r["high_quality"] == 1.0
@@ -25,7 +26,7 @@ def test_samples_at_20_of_25_centres():
 
 def test_mixture_samples_cover_every_mode_with_high_quality():
     rng = np.random.default_rng(0)
-    for name, mix in MIXTURES.items():
+    for name, mix in ((n, get_mixture(n)) for n in DATASETS.list(kind="mixture")):
         idx = rng.integers(0, len(mix.centres), 5000)
         samples = mix.centres[idx] + rng.normal(size=(5000, 2)) * mix.std
         r = mixture_modes(samples, name)
@@ -42,7 +43,7 @@ def test_uniform_noise_is_low_quality():
 
 
 def test_points_beyond_three_std_are_not_counted():
-    ring = MIXTURES["ring8"]
+    ring = get_mixture("ring8")
     r = mixture_modes(ring.centres + np.array([0.0, 3.5 * ring.std]), "ring8")
     assert r["modes"] == 0 and r["high_quality"] == 0.0 and r["kl"] == float("inf")
 

@@ -221,7 +221,8 @@ def test_stylize_cli_writes_images(tmp_path, method):
     save_image(torch.rand(3, 64, 64, generator=g), tmp_path / "s.png")
     result = CliRunner().invoke(main, ["stylize", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o",
                                        str(tmp_path / "o.png"), "--method", method, "--alpha", "0.5", "--size", "64",
-                                       "--vgg", "random", "--device", "cpu", "--quiet"])
+                                       "--vgg", "random", "--random-weights", "--device", "cpu",
+                                       "--quiet"])
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "o.png").shape == (3, 48, 64)
 
@@ -231,7 +232,8 @@ def test_luminance_only_keeps_the_content_chroma():
 
     g = torch.Generator().manual_seed(0)
     content = torch.rand(3, 32, 32, generator=g) * 0.5 + 0.25
-    opts = methods.StylizeOptions(method="adain", vgg_weights="random", device="cpu", preserve_color="luminance")
+    opts = methods.StylizeOptions(method="adain", vgg_weights="random", random_weights=True, device="cpu",
+                                  preserve_color="luminance")
     out = methods.stylize(content, [torch.rand(3, 32, 32, generator=g)], opts)
     assert torch.allclose(rgb_to_yiq(out)[1:], rgb_to_yiq(content)[1:], atol=1e-4)
 
@@ -243,18 +245,18 @@ def test_preserve_color_and_masks_through_the_registry():
     left[..., :16] = 1
     for extra in ({"preserve_color": "luminance"}, {"preserve_color": "histogram"}, {"masks": [left, 1 - left]},
                   {"style_blend": [0.3, 0.7]}):
-        opts = methods.StylizeOptions(method="adain", vgg_weights="random", device="cpu", **extra)
+        opts = methods.StylizeOptions(method="adain", vgg_weights="random", random_weights=True, device="cpu", **extra)
         out = methods.stylize(content, styles, opts)
         assert out.shape == content.shape and torch.isfinite(out).all()
     with pytest.raises(methods.ConfigError):
-        methods.stylize(content, styles, methods.StylizeOptions(method="adain", vgg_weights="random",
+        methods.stylize(content, styles, methods.StylizeOptions(method="adain", vgg_weights="random", random_weights=True,
                                                                 masks=[left]))
 
 
 def test_tiled_adain(tmp_path):
     g = torch.Generator().manual_seed(0)
     content, style = torch.rand(3, 40, 56, generator=g), torch.rand(3, 32, 32, generator=g)
-    base = dict(method="adain", vgg_weights="random", device="cpu", alpha=0.7)
+    base = dict(method="adain", vgg_weights="random", random_weights=True, device="cpu", alpha=0.7)
     torch.manual_seed(0)
     whole = methods.stylize(content, [style], methods.StylizeOptions(**base))
     torch.manual_seed(0)
@@ -328,7 +330,8 @@ def test_bf16_autocast_stays_close_to_fp32(method):
     outs = []
     for bf16 in (False, True):
         torch.manual_seed(0)  # the same random networks
-        opts = methods.StylizeOptions(method=method, vgg_weights="random", device="cpu", bf16=bf16)
+        opts = methods.StylizeOptions(method=method, vgg_weights="random", random_weights=True, device="cpu",
+                                      bf16=bf16)
         outs.append(methods.stylize(content, [style], opts))
     assert outs[1].dtype == torch.float32
     assert not torch.equal(outs[0], outs[1])  # bf16 really ran

@@ -12,7 +12,8 @@ from pixforge.cli import main
 from pixforge.io import save_image
 from pixforge.nn.vgg import VGGFeatures
 from pixforge.style import color
-from pixforge.style.gatys import Objective, build_gatys, optimise, schedule, stylize_gatys
+from pixforge.style.gatys import Objective, build_gatys, stylize_gatys
+from pixforge.style.optimise import optimise, schedule
 from pixforge.losses.perceptual import blend_grams, content_loss, gram, style_loss
 from pixforge.losses.pixel import total_variation
 from pixforge.style.methods import StylizeOptions
@@ -104,9 +105,9 @@ def test_masks_route_each_style_to_its_region():
     assert lhs[0] > lhs[2] + 0.3 and rhs[2] > rhs[0] + 0.05
 
 
-def gatys_tiny(**kw) -> torch.Tensor:
+def gatys_tiny(hw=(32, 40), **kw) -> torch.Tensor:
     content = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(7)),
-                                              size=(32, 40), mode="bilinear")
+                                              size=hw, mode="bilinear")
     style = texture([0.8, 0.5, 0.1], 8)[0]
     base = dict(size=None, steps=4, style_layers=SHALLOW, content_layer="relu2_1", vgg_weights="random",
                 progress=False)
@@ -128,8 +129,8 @@ def test_same_seed_same_output_and_other_options_run(tmp_path):
     c, _ = gatys_tiny(init="noise", seed=4)
     assert torch.equal(a, b) and not torch.equal(a, c)
     out, _ = gatys_tiny(optimizer="adam", lr=0.05, scales=2, preserve_color="histogram", save_every=2, bf16=True,
-                        save_prefix=str(tmp_path / "snap"), init="style", steps=4)
-    assert out.shape == (3, 32, 40) and 0 <= out.min() and out.max() <= 1
+                        save_prefix=str(tmp_path / "snap"), init="style", steps=4, hw=(64, 80))  # 2 levels: >= 32 px
+    assert out.shape == (3, 64, 80) and 0 <= out.min() and out.max() <= 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap_step2.png", "snap_step4.png"]
 
 

@@ -5,18 +5,17 @@ from pathlib import Path
 
 import click
 
-from .app import CONTEXT, main
+from .app import CONTEXT, main, output_option
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("style", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("style_map", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("target_map", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output image (.png or .jpg), written atomically.")
-@click.option("--content", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.argument("style", type=click.Path(path_type=Path))
+@click.argument("style_map", type=click.Path(path_type=Path))
+@click.argument("target_map", type=click.Path(path_type=Path))
+@output_option("Output image (.png or .jpg), written atomically.", type=click.Path(path_type=Path), required=True)
+@click.option("--content", type=click.Path(path_type=Path), default=None,
               help="Optional content photo (same layout as TARGET_MAP): adds a content loss and is the start image.")
-@click.option("--size", type=int, default=256, show_default=True, help="Long side of the output in pixels.")
+@click.option("--size", type=int, default=256, show_default=True, help="Long side of the output in pixels (>= 16).")
 @click.option("--steps", type=int, default=100, show_default=True, help="L-BFGS iterations per scale.")
 @click.option("--scales", type=int, default=3, show_default=True, help="Coarse-to-fine levels (each doubles the size).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -34,7 +33,8 @@ from .app import CONTEXT, main
               help="Style image size relative to the output (bigger = larger features).")
 @click.option("--init", type=click.Choice(["auto", "noise", "content"]), default="auto", show_default=True)
 @click.option("--vgg", "vgg_weights", default="auto", show_default=True,
-              help="VGG weights: a registry name (see `pixforge weights list`), 'auto' or 'random'.")
+              help="VGG weights: a registry name (see `pixforge weights list`), a .pth/.safetensors file, "
+                   "'auto' or 'random'.")
 @click.option("--pool", type=click.Choice(["max", "avg"]), default="max", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -49,12 +49,14 @@ def doodle(style: Path, style_map: Path, target_map: Path, output: Path, content
       pixforge doodle monet.jpg monet_sem.png my_doodle.png -o out.png --size 256
       pixforge doodle style.jpg style_sem.png photo_sem.png --content photo.jpg -o out.png
     """
-    from ..io import read_image, save_image
-    from ..style.doodle import DoodleConfig, doodle as run_doodle
+    from ..io import image_format, save_image
+    from ..style.doodle import doodle_config, doodle as run_doodle
+    from ..style.methods import read_checked
+    from ..utils import check_writable
 
-    names = [v.strip() for v in layers.split(",") if v.strip()]
-    cfg = DoodleConfig(layers=names, progress=not quiet, **options)
-    result = run_doodle(read_image(style), read_image(style_map), read_image(target_map),
-                        read_image(content) if content is not None else None, cfg)
+    cfg = doodle_config(layers=[v.strip() for v in layers.split(",") if v.strip()], progress=not quiet, **options)
+    image_format(check_writable(output))
+    result = run_doodle(read_checked(style), read_checked(style_map), read_checked(target_map),
+                        read_checked(content) if content is not None else None, cfg)
     save_image(result, output)
     click.echo(f"wrote {output} ({result.shape[-1]}x{result.shape[-2]})")

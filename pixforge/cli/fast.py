@@ -1,13 +1,11 @@
-"""``pixforge train fast-style``, ``pixforge train cin`` and ``pixforge video``."""
+"""``pixforge train fast-style`` and ``pixforge train cin``."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from .app import CONTEXT, main, train
-from .style import _floats, _names
-from .style import stylize as _stylize_command
+from .app import CONTEXT, train
 
 _PATH = click.Path(dir_okay=False, exists=True, path_type=Path)
 
@@ -89,42 +87,3 @@ def train_cin_cmd(styles: tuple[Path, ...], add_style: Path | None, from_model: 
         raise click.UsageError("--add-style takes --from CKPT and no --style")
     _train([str(s) for s in styles], add_style=str(add_style) if add_style else None,
            from_model=str(from_model) if from_model else None, **options)
-
-
-# `pixforge video` takes every option of `pixforge stylize` (except the output image and masks).
-_SHARED = [p for p in _stylize_command.params if isinstance(p, click.Option) and p.name not in ("output", "masks")]
-
-
-@main.command(context_settings=CONTEXT)
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.argument("target", type=click.Path(path_type=Path))
-@click.option("--style", "styles", multiple=True, type=_PATH, help="Style image (methods that take one; repeat).")
-@click.option("--temporal", is_flag=True, help="Blend with the flow-warped previous output (less flicker).")
-@click.option("--temporal-weight", type=float, default=0.6, show_default=True,
-              help="Share of the warped previous output where the flow is reliable.")
-@click.option("--max-frames", type=int, default=None, help="Stop after this many frames.")
-def video(source: Path, target: Path, styles, temporal: bool, temporal_weight: float, max_frames, style_blend,
-          style_layers, layer_weights, no_smooth: bool, quiet: bool, **options) -> None:
-    """Stylise a video file (or a folder of frames) SOURCE into TARGET (a video file or a folder of PNGs).
-
-    \b
-    Examples:
-      pixforge video clip.mp4 out.mp4 --method fast --model fast-candy --temporal
-      pixforge video frames/ out_frames/ --method adain --style starry.jpg --size 512
-    """
-    from ..io import read_image
-    from ..style import methods
-    from ..style.video import stylize_video
-
-    if options["method"] not in ("fast", "cin") and not styles:
-        raise click.UsageError(f"--method {options['method']} needs at least one --style image")
-    opts = methods.StylizeOptions(
-        style_blend=_floats(style_blend), style_layers=_names(style_layers), layer_weights=_floats(layer_weights),
-        smooth=not no_smooth, progress=not quiet, **options)
-    style_imgs = [read_image(p, size=opts.size) for p in styles]
-    count = stylize_video(source, target, style_imgs, opts, temporal=temporal, temporal_weight=temporal_weight,
-                          max_frames=max_frames)
-    click.echo(f"wrote {count} frames to {target}")
-
-
-video.params.extend(_SHARED)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .app import main, train
+from .app import main, output_option, train
 
 
 @train.command(name="gan", context_settings={"ignore_unknown_options": False})
@@ -65,52 +65,44 @@ def generator_options(func):
 @main.command()
 @click.argument("run", type=click.Path(exists=True))
 @click.option("-n", "count", type=click.IntRange(1), default=64, show_default=True)
-@click.option("-o", "--output", required=True, help=".npy (raw samples in [-1, 1]) or .png (grid / 2D scatter)")
+@output_option(".npy (raw samples in [-1, 1]) or .png (grid / 2D scatter)", required=True)
 @generator_options
 def sample(run, count, output, ema, truncation, label, seed, device):
-    """Draw samples from a trained GAN (a run folder or its checkpoints/last.pt)."""
-    import numpy as np
+    """Draw samples from a trained GAN (a run folder or its checkpoints/last.pt).
 
-    from ..errors import BadInputError
-    from ..tasks.gan import sample_run, save_samples
-    from ..utils import atomic_path, default_device
+    \b
+    Examples:
+      pixforge sample runs/dcgan -n 64 -o grid.png
+      pixforge sample runs/dcgan -n 5000 -o samples.npy --truncation 1.5
+      pixforge sample runs/ring8 -n 2500 -o points.png
+    """
+    from ..tasks.gan import check_sample_output, sample_run, write_samples
+    from ..utils import default_device
 
+    check_sample_output(output)
     x, cfg = sample_run(run, count, ema, truncation, label, seed, default_device(device))
-    out = Path(output)
-    if out.suffix.lower() == ".npy":
-        with atomic_path(out) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, x.numpy().astype(np.float32))
-    elif out.suffix.lower() == ".png":
-        save_samples(x, out, cfg.data)
-    else:
-        raise BadInputError(f"{out}: the output must end in .npy or .png")
-    click.echo(f"wrote {count} samples of shape {tuple(x.shape[1:])} to {out}")
+    write_samples(x, output, cfg.data)
+    click.echo(f"wrote {count} samples of shape {tuple(x.shape[1:])} to {output}")
 
 
 @main.command()
 @click.argument("run", type=click.Path(exists=True))
-@click.option("-o", "--output", required=True, help="PNG strip: one row per latent pair")
+@output_option(".png strip (one row per latent pair) or .npy (the frames in [-1, 1])", required=True)
 @click.option("--steps", type=click.IntRange(2), default=8, show_default=True, help="frames per row")
 @click.option("--rows", type=click.IntRange(1), default=4, show_default=True)
 @generator_options
 def interpolate(run, output, steps, rows, ema, truncation, label, seed, device):
-    """Latent interpolation strips (spherical interpolation between random latents) of an image GAN."""
-    import torch
+    """Latent interpolation strips (spherical interpolation between random latents) of an image GAN.
 
-    from ..errors import BadInputError
-    from ..models.gan import slerp, truncated_noise
-    from ..tasks.gan import class_labels, generate, load_generator, save_samples
+    \b
+    Examples:
+      pixforge interpolate runs/dcgan -o strips.png
+      pixforge interpolate runs/cgan --class 3 --rows 2 --steps 12 -o threes.png
+    """
+    from ..tasks.gan import check_sample_output, interpolate_run, write_samples
     from ..utils import default_device
 
-    dev = default_device(device)
-    g, cfg = load_generator(run, ema, dev)
-    if len(cfg.sample_shape) != 3:
-        raise BadInputError("interpolate needs an image GAN; for 2D data use `pixforge sample -o points.png`")
-    gen = torch.Generator().manual_seed(seed)
-    a, b = (truncated_noise(rows, cfg.z_dim, truncation, gen) for _ in range(2))
-    z = slerp(a, b, torch.linspace(0, 1, steps)).reshape(rows * steps, cfg.z_dim)
-    y = class_labels(cfg, rows, label, seed)
-    y = None if y is None else y.repeat_interleave(steps)  # one class per row
-    save_samples(generate(g, z, y, dev), output, nrow=steps)
+    check_sample_output(output)
+    x = interpolate_run(run, steps, rows, ema, truncation, label, seed, default_device(device))
+    write_samples(x, output, nrow=steps)
     click.echo(f"wrote {rows} x {steps} interpolation strip to {output}")

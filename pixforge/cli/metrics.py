@@ -7,7 +7,7 @@ import math
 import click
 
 from ..errors import BadInputError
-from .app import evaluate, train
+from .app import evaluate, output_option, train
 
 def feature_options(func):
     """--features, --batch-size, --device, --json: shared by every metric on images."""
@@ -43,7 +43,13 @@ def _kw(batch_size, device) -> dict:
 def fid(a, b, features, batch_size, device, as_json, method):
     """Fréchet Inception Distance between A and B: .npz statistics (mu, sigma; as pytorch-fid writes), or
     image folders, or .npy sample arrays (N, C, H, W) in [-1, 1], or GAN run folders / checkpoints (5000 samples
-    drawn from the generator, seed 0). Two .npz files need no network."""
+    drawn from the generator, seed 0). Two .npz files need no network.
+
+    \b
+    Examples:
+      pixforge eval fid real_images/ fake_images/
+      pixforge eval fid real_stats.npz runs/dcgan --features classifier:runs/mnist-classifier
+    """
     from ..metrics import compute_fid
 
     value = compute_fid(a, b, features, method, **_kw(batch_size, device))
@@ -59,7 +65,12 @@ def fid(a, b, features, batch_size, device, as_json, method):
 @click.option("--subset-size", default=1000, show_default=True, type=click.IntRange(2))
 @click.option("--seed", default=0, show_default=True)
 def kid(a, b, features, batch_size, device, as_json, subsets, subset_size, seed):
-    """Kernel Inception Distance (unbiased MMD^2, cubic kernel) between A and B (image folders or .npy)."""
+    """Kernel Inception Distance (unbiased MMD^2, cubic kernel) between A and B (image folders or .npy).
+
+    \b
+    Example:
+      pixforge eval kid real_images/ samples.npy --subsets 50 --subset-size 500
+    """
     from ..metrics import compute_kid
 
     mean, std = compute_kid(a, b, features, subsets, subset_size, seed, **_kw(batch_size, device))
@@ -72,7 +83,12 @@ def kid(a, b, features, batch_size, device, as_json, subsets, subset_size, seed)
 @feature_options
 @click.option("--splits", default=10, show_default=True, type=click.IntRange(1))
 def inception_score(a, features, batch_size, device, as_json, splits):
-    """Inception Score of A (image folder or .npy); with classifier features, its domain analogue."""
+    """Inception Score of A (image folder or .npy); with classifier features, its domain analogue.
+
+    \b
+    Example:
+      pixforge eval is samples.npy --json
+    """
     from ..metrics import compute_is
 
     mean, std = compute_is(a, features, splits, **_kw(batch_size, device))
@@ -86,7 +102,12 @@ def inception_score(a, features, batch_size, device, as_json, splits):
 @feature_options
 @click.option("-k", "k", default=3, show_default=True, type=click.IntRange(1), help="k-th neighbour radius")
 def pr(real, fake, features, batch_size, device, as_json, k):
-    """Improved precision/recall (and density/coverage) of FAKE against REAL (image folders or .npy)."""
+    """Improved precision/recall (and density/coverage) of FAKE against REAL (image folders or .npy).
+
+    \b
+    Example:
+      pixforge eval pr real_images/ fake_images/ -k 3
+    """
     from ..metrics import compute_pr
 
     r = compute_pr(real, fake, features, k, **_kw(batch_size, device))
@@ -97,12 +118,19 @@ def pr(real, fake, features, batch_size, device, as_json, k):
 
 @evaluate.command()
 @click.argument("samples")
-@click.option("--data", required=True, type=click.Choice(["ring8", "grid25", "stacked-mnist"]))
+@click.option("--data", required=True, help="the data the samples imitate: a 2D mixture (ring8, grid25; see "
+                                           "`pixforge data list`) or stacked-mnist")
 @click.option("--classifier", default=None, help="digit classifier (stacked-mnist): file or run folder")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True)
 def modes(samples, data, classifier, device, as_json):
-    """Mode coverage of SAMPLES (.npy): 2D points (N, 2) for ring8/grid25, (N, 3, H, W) for stacked-mnist."""
+    """Mode coverage of SAMPLES (.npy): 2D points (N, 2) for ring8/grid25, (N, 3, H, W) for stacked-mnist.
+
+    \b
+    Examples:
+      pixforge sample runs/ring8 -n 2500 -o points.npy && pixforge eval modes points.npy --data ring8
+      pixforge eval modes stacked.npy --data stacked-mnist --classifier runs/mnist-classifier
+    """
     from ..metrics import compute_modes
 
     r = compute_modes(samples, data, classifier, device)
@@ -113,16 +141,23 @@ def modes(samples, data, classifier, device, as_json):
 
 @evaluate.command()
 @click.argument("source")
-@click.option("-o", "--out", required=True, help="statistics file to write (.npz: mu, sigma)")
+@output_option("statistics file to write (.npz: mu, sigma)", required=True)
 @feature_options
-def stats(source, out, features, batch_size, device, as_json):
-    """Write pytorch-fid compatible statistics (mu, sigma) of SOURCE (image folder or .npy)."""
-    from ..metrics import compute_stats, save_stats
+def stats(source, output, features, batch_size, device, as_json):
+    """Write pytorch-fid compatible statistics (mu, sigma) of SOURCE (image folder or .npy).
 
+    \b
+    Example:
+      pixforge eval stats real_images/ -o real_stats.npz
+    """
+    from ..metrics import compute_stats, save_stats
+    from ..utils import check_writable
+
+    check_writable(output)
     st = compute_stats(source, features, **_kw(batch_size, device))
-    save_stats(st, out)
-    report({"out": out, "count": st.count, "dims": len(st.mu), "features": features},
-           f"wrote {out}: {st.count} images, {len(st.mu)}-d {features} features", as_json)
+    save_stats(st, output)
+    report({"out": output, "count": st.count, "dims": len(st.mu), "features": features},
+           f"wrote {output}: {st.count} images, {len(st.mu)}-d {features} features", as_json)
 
 
 @train.command()

@@ -17,7 +17,8 @@ def weights() -> None:
     \b
     Examples:
       pixforge weights list
-      pixforge weights fetch vgg16-hed
+      pixforge weights fetch vgg16-hed magenta-predictor magenta-transformer
+      pixforge weights info vgg19-imagenet
       pixforge weights import fast-candy saved_models.zip
       pixforge weights remove fast-candy
     """

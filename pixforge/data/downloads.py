@@ -1,4 +1,5 @@
-"""Datasets downloaded on first use: MNIST, Fashion-MNIST, CIFAR-10 (binary version).
+"""Datasets downloaded on first use: MNIST, Fashion-MNIST, CIFAR-10 (binary version), registered on
+:data:`pixforge.registry.DATASETS` with ``kind="download"``.
 
 Files are cached unchanged in ``$PIXFORGE_HOME/datasets/NAME/`` and checked against their published size and
 sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``) after download and on every load.
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import BadInputError
+from ..registry import DATASETS
 from ..weights import check_file, download, home, offline
 from .builtin import Loaded, finish_images
 
@@ -42,6 +44,15 @@ class RemoteDataset:
     classes: tuple[str, ...]
     license: str
     homepage: str
+
+    def __call__(self, split: str = "train", size: int | None = None, channels: int | None = None,
+                 download_ok: bool = True, progress: bool = True) -> Loaded:
+        """Images (N, C, H, W) in [-1, 1] and int64 labels (fetched and checked on first use)."""
+        _splits(split)
+        fetch_dataset(self.name, download_ok, progress)
+        images, labels = self.parse(self, split)
+        x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255)
+        return finish_images(x, size, channels), torch.from_numpy(labels)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -130,11 +141,8 @@ def _idx_files(bases: tuple[str, ...], table: dict[str, tuple[int, str]]) -> dic
     return {role: RemoteFile(fn, tuple(b + fn for b in bases), table[fn][1], table[fn][0]) for role, fn in roles.items()}
 
 
-DOWNLOADS: dict[str, RemoteDataset] = {}
-
-
 def _register(ds: RemoteDataset) -> None:
-    DOWNLOADS[ds.name] = ds
+    DATASETS.register(ds.name, ds, kind="download", description=ds.description)
 
 
 _register(RemoteDataset(
@@ -182,10 +190,10 @@ _register(RemoteDataset(
 # --------------------------------------------------------------------------------------------------------
 
 def get_remote(name: str) -> RemoteDataset:
-    try:
-        return DOWNLOADS[name]
-    except KeyError:
-        raise BadInputError(f"unknown downloadable dataset {name!r}; known: {', '.join(DOWNLOADS)}") from None
+    if DATASETS.meta(name)["kind"] != "download":
+        raise BadInputError(f"dataset {name!r} is built in: there is nothing to download "
+                            f"(downloadable: {', '.join(DATASETS.list(kind='download'))})")
+    return DATASETS.get(name)
 
 
 def dataset_dir(name: str) -> Path:
@@ -246,9 +254,4 @@ def fetch_dataset(name: str, download_ok: bool = True, progress: bool = True) ->
 def load_download(name: str, split: str = "train", size: int | None = None, channels: int | None = None,
                   download_ok: bool = True, progress: bool = True) -> Loaded:
     """Images (N, C, H, W) in [-1, 1] and int64 labels of a downloadable dataset (fetched on first use)."""
-    ds = get_remote(name)
-    _splits(split)
-    fetch_dataset(name, download_ok, progress)
-    images, labels = ds.parse(ds, split)
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255)
-    return finish_images(x, size, channels), torch.from_numpy(labels)
+    return get_remote(name)(split, size, channels, download_ok, progress)

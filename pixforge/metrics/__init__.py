@@ -6,12 +6,12 @@ come from the FID Inception network ('inception') or a domain classifier ('class
 from .evaluate import compute_features, compute_fid, compute_is, compute_kid, compute_modes, compute_pr, compute_stats
 from .fid import (Stats, feature_stats, fid_from_features, frechet_distance, inception_score, kernel_inception_distance,
                   load_stats, save_stats)
-from .modes import MIXTURES, kl_to_uniform, mixture_modes, stacked_mnist_modes
+from .modes import get_mixture, kl_to_uniform, mixture_modes, stacked_mnist_modes
 from .prdc import precision_recall
 
 __all__ = [
     "compute_features", "compute_fid", "compute_is", "compute_kid", "compute_modes", "compute_pr", "compute_stats",
     "Stats", "feature_stats", "fid_from_features", "frechet_distance", "inception_score", "kernel_inception_distance",
-    "load_stats", "save_stats", "MIXTURES", "kl_to_uniform", "mixture_modes", "stacked_mnist_modes",
+    "load_stats", "save_stats", "get_mixture", "kl_to_uniform", "mixture_modes", "stacked_mnist_modes",
     "precision_recall",
 ]

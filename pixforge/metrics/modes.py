@@ -7,7 +7,8 @@ high-quality sample is assigned to it (``min_count=1``, PacGAN's rule). Also rep
 high-quality samples and KL(mode histogram of the high-quality samples || uniform), PacGAN's "reverse KL".
 
 * ring8: 8 Gaussians evenly spaced on a circle of radius 2, std 0.02;
-* grid25: 25 Gaussians on the 5x5 grid {-4, -2, 0, 2, 4}^2, std 0.05.
+* grid25: 25 Gaussians on the 5x5 grid {-4, -2, 0, 2, 4}^2, std 0.05
+  (defined with the datasets, :mod:`pixforge.data.builtin`).
 
 Stacked MNIST (Metz et al. 2017; VEEGAN; PacGAN): each of the 3 channels of a sample is classified by a
 digit classifier; the three digits make one of 1000 modes. Reported: modes covered (at least one sample)
@@ -16,43 +17,22 @@ and KL(mode histogram || uniform over 1000).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..data.builtin import Mixture
 from ..errors import BadInputError
 
 
-@dataclass(frozen=True)
-class Mixture:
-    """Centres (M, 2) and the common per-coordinate std of an isotropic 2D Gaussian mixture."""
-
-    name: str
-    centres: np.ndarray
-    std: float
-
-
-def _ring(n: int = 8, radius: float = 2.0) -> np.ndarray:
-    angles = 2 * np.pi * np.arange(n) / n
-    return radius * np.stack([np.cos(angles), np.sin(angles)], 1)
-
-
-def _grid(values=(-4.0, -2.0, 0.0, 2.0, 4.0)) -> np.ndarray:
-    return np.array([(x, y) for x in values for y in values])
-
-
-MIXTURES = {
-    "ring8": Mixture("ring8", _ring(), 0.02),
-    "grid25": Mixture("grid25", _grid(), 0.05),
-}
-
-
 def get_mixture(name: str) -> Mixture:
-    try:
-        return MIXTURES[name]
-    except KeyError:
-        raise BadInputError(f"unknown mixture {name!r}; known: {', '.join(MIXTURES)}") from None
+    """A 2D Gaussian mixture of :data:`pixforge.registry.DATASETS` (``kind="mixture"``) by name."""
+    from ..registry import DATASETS
+
+    if DATASETS.meta(name)["kind"] != "mixture":
+        raise BadInputError(f"dataset {name!r} is not a 2D Gaussian mixture; mixtures: "
+                            f"{', '.join(DATASETS.list(kind='mixture'))}")
+    return DATASETS.get(name)
 
 
 def kl_to_uniform(counts: np.ndarray) -> float:

@@ -14,12 +14,12 @@ import torch
 
 from .. import weights as weights_mod
 from ..train.loop import LoopConfig, StepBatches, Task, autocast
-from ..errors import ConfigError
+from . import methods
 from ..models.decoder import make_decoder
 from ..nn.norms import adain
 from .arbitrary import (ADAIN_DECODER_WEIGHTS, TrainImages, blend_weights, color_wrap, load_decoder, load_encoder,
                         prepare, tile_boxes, transfer)
-from ..losses.perceptual import content_loss, mean_std, style_stat_loss
+from ..losses.perceptual import content_loss, style_stat_loss
 
 CONTENT_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -39,15 +39,21 @@ def default_decoder(encoder) -> str | None:
     return None
 
 
+HOW_TO_GET_DECODER = ("pass --decoder FILE, fetch the released decoder and the encoder it was trained on with "
+                      "`pixforge weights fetch adain-vgg-normalised adain-decoder` (offline: `pixforge weights import "
+                      "NAME FILE` for each), or train one with `pixforge train adain --out runs/adain` and pass "
+                      "--decoder runs/adain/decoder.safetensors")
+
+
+@methods.register("adain", options=(*methods.DECODER_OPTIONS, "tile"), check=methods.no_tile_with_masks,
+                  summary="adaptive instance normalisation at relu4_1 and a trained decoder (Huang & Belongie 2017)")
 def build_adain(styles: list[torch.Tensor], opts):
     """Method "adain" of :mod:`pixforge.style.methods`."""
     prep = prepare(styles, opts, CONTENT_LAYER)
     enc = prep.encoder
-    decoder = load_decoder(enc, CONTENT_LAYER, opts.decoder or default_decoder(enc)).to(prep.device)
+    source = methods.require_trained(opts, opts.decoder or default_decoder(enc), "decoder", HOW_TO_GET_DECODER)
+    decoder = load_decoder(enc, CONTENT_LAYER, source).to(prep.device)
     cached = [enc(s, [CONTENT_LAYER])[CONTENT_LAYER] for s in prep.styles]
-
-    if opts.tile and opts.masks is not None:
-        raise ConfigError("adain: --tile and --mask cannot be combined")
 
     def run(content: torch.Tensor, style_imgs: list[torch.Tensor]) -> torch.Tensor:
         fs = cached if style_imgs is prep.styles else [enc(s, [CONTENT_LAYER])[CONTENT_LAYER] for s in style_imgs]

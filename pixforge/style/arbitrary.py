@@ -135,6 +135,9 @@ def prepare(styles: list[torch.Tensor], opts, last: str) -> Prepared:
     device = default_device(opts.device)
     weights = None if opts.vgg_weights == "random" else opts.vgg_weights
     encoder = load_encoder(last, weights).to(device)
+    from .methods import announce_backbone
+
+    announce_backbone(opts.method, encoder, opts.progress)
     return Prepared(encoder, [s.unsqueeze(0).to(device) if s.dim() == 3 else s.to(device) for s in styles], device)
 
 

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm.auto import tqdm
 
-from ..errors import BadInputError, ConfigError, DivergenceError
+from ..errors import BadInputError, ConfigError
 from ..io import resize, to_tensor
 from ..nn.vgg import VGGFeatures, create_vgg
 from ..utils import default_device, seed_everything
 from ..losses.perceptual import content_loss
 from ..losses.pixel import total_variation
+from .methods import MIN_SIDE, announce_backbone, check_image, check_vgg_layers, require_all
 from .mrf import StylePatches, mrf_loss, style_patches
+from .optimise import check_scales, coarse_to_fine, schedule
 
 
 @dataclass
@@ -63,6 +64,7 @@ def _as_image(image: ImageLike, name: str) -> torch.Tensor:
     t = t[0] if t.dim() == 4 and t.shape[0] == 1 else t
     if t.dim() != 3 or t.shape[0] != 3:
         raise BadInputError(f"{name}: expected an RGB image (3, H, W), got shape {tuple(t.shape)}")
+    check_image(t, name)
     return t.cpu()
 
 
@@ -130,21 +132,6 @@ def _downsampling(layer: str) -> int:
     return 2 ** (block if layer.startswith("pool") else block - 1)
 
 
-def scale_sizes(hw: Sequence[int], scales: int, min_side: int) -> list[tuple[int, int]]:
-    """Sizes of the coarse-to-fine levels, coarsest first; levels whose short side is < min_side are skipped."""
-    h, w = hw
-    sizes = []
-    for level in range(scales - 1, -1, -1):
-        f = 0.5 ** level
-        size = (max(1, round(h * f)), max(1, round(w * f)))
-        if min(size) >= min_side or level == 0:
-            sizes.append(size)
-    if min(sizes[-1]) < min_side:
-        raise BadInputError(f"the output ({h}x{w}) is too small for these layers and patches: "
-                            f"its short side must be at least {min_side} px")
-    return sizes
-
-
 class _Objective:
     """The doodle loss at one scale: MRF terms per layer, optional content term, total variation."""
 
@@ -168,7 +155,7 @@ class _Objective:
                 self.content_target = vgg(content[None], [cfg.content_layer])[cfg.content_layer]
             self.content_norm = float(self.content_target.pow(2).mean().clamp_min(1e-8))
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         wanted = list(self.cfg.layers) + ([self.cfg.content_layer] if self.content_target is not None else [])
         feats = self.vgg(x, wanted)
         loss = x.new_zeros(())
@@ -180,20 +167,30 @@ class _Objective:
             loss = loss + self.cfg.content_weight * c
         if self.cfg.tv_weight > 0:
             loss = loss + self.cfg.tv_weight * total_variation(x)
-        return loss
+        return loss, {"total": float(loss.detach())}
 
 
-def _config(config: Optional[DoodleConfig], overrides: dict) -> DoodleConfig:
+def doodle_config(config: Optional[DoodleConfig] = None, **overrides) -> DoodleConfig:
+    """The options (``config`` with ``overrides``), every one checked here, before any image is read or any
+    network built."""
     try:
         cfg = replace(config or DoodleConfig(), **overrides)
     except TypeError as exc:  # an unknown option name
         raise ConfigError(f"doodle: {exc}") from None
-    if cfg.init not in ("auto", "noise", "content"):
-        raise ConfigError(f"init must be auto, noise or content, not {cfg.init!r}")
-    if cfg.patch_size < 1 or cfg.steps < 0 or cfg.scales < 1 or cfg.size < 1 or cfg.stride < 1:
-        raise ConfigError("size, steps, scales, patch_size and stride must be positive")
-    if not cfg.layers:
-        raise ConfigError("give at least one MRF layer")
+    check_vgg_layers(cfg.layers, "--layers")
+    check_vgg_layers([cfg.content_layer], "--content-layer")
+    require_all([
+        (cfg.init in ("auto", "noise", "content"), f"--init must be auto, noise or content, not {cfg.init!r}"),
+        (cfg.size >= MIN_SIDE, f"--size must be at least {MIN_SIDE} px, not {cfg.size}"),
+        (cfg.steps >= 1, f"--steps must be at least 1, not {cfg.steps}"),
+        (cfg.scales >= 1, f"--scales must be at least 1, not {cfg.scales}"),
+        (cfg.patch_size >= 1 and cfg.stride >= 1, "--patch-size and --stride must be at least 1"),
+        (cfg.style_scale > 0, f"--style-scale must be positive, not {cfg.style_scale}"),
+        (min(cfg.mrf_weight, cfg.content_weight, cfg.tv_weight, cfg.semantic_weight) >= 0,
+         "loss weights must be >= 0"),
+        (bool(cfg.layers), "--layers: give at least one MRF layer"),
+        (cfg.pool in ("max", "avg"), f"--pool must be max or avg, not {cfg.pool!r}")])
+    default_device(cfg.device)
     return cfg
 
 
@@ -205,7 +202,7 @@ def doodle(style_image: ImageLike, style_map: Optional[ImageLike], target_map: O
     style transfer onto ``content``. The output has the target map's (else the content's) aspect ratio and
     long side ``size``; returns a (3, H, W) tensor in [0, 1]. Options: :class:`DoodleConfig` fields.
     """
-    cfg = _config(config, overrides)
+    cfg = doodle_config(config, **overrides)
     if (style_map is None) != (target_map is None):
         raise BadInputError("give both a style map and a target map, or neither")
     if target_map is None and content is None:
@@ -225,35 +222,39 @@ def doodle(style_image: ImageLike, style_map: Optional[ImageLike], target_map: O
 
     device = default_device(cfg.device)
     generator = seed_everything(cfg.seed)  # before building the VGG, so that random weights repeat too
-    wanted = list(cfg.layers) + ([cfg.content_layer] if content_t is not None and cfg.content_weight > 0 else [])
-    try:
-        vgg = create_vgg(wanted, weights=cfg.vgg_weights, pool=cfg.pool, device=device)
-    except ValueError as exc:  # unknown layer names
-        raise ConfigError(str(exc)) from None
     min_side = max(_downsampling(name) for name in cfg.layers) * cfg.patch_size
-    sizes = scale_sizes(out_hw, cfg.scales, min_side)
-
+    if min(out_hw) < min_side:
+        raise BadInputError(f"the output ({out_hw[0]}x{out_hw[1]}) is too small for these layers and patches: "
+                            f"its short side must be at least {min_side} px")
+    check_scales(out_hw, cfg.scales, min_side)
     use_content = content_t is not None and cfg.init in ("auto", "content")
     if cfg.init == "content" and content_t is None:
         raise BadInputError("init 'content' needs a content image")
-    x = resize(content_t, sizes[0]) if use_content else _noise(style, sizes[0], generator)
-
-    bar = tqdm(total=cfg.steps * len(sizes), desc="doodle", disable=not cfg.progress, leave=False)
+    wanted = list(cfg.layers) + ([cfg.content_layer] if content_t is not None and cfg.content_weight > 0 else [])
     try:
-        for hw in sizes:
-            f = hw[0] / out_hw[0]
-            s_hw = (max(1, round(style_hw[0] * f)), max(1, round(style_hw[1] * f)))
-            if min(s_hw) < min_side:
-                raise BadInputError(f"the style image at {s_hw[0]}x{s_hw[1]} px is too small for "
-                                    f"{cfg.patch_size}x{cfg.patch_size} patches at the deepest layer; "
-                                    "raise --style-scale or --size")
-            objective = _Objective(
-                vgg, cfg, resize(style, s_hw).to(device), style_classes, target_classes,
-                resize(content_t, hw).to(device) if content_t is not None else None, hw)
-            x = _optimise(objective, resize(x, hw).to(device), cfg.steps, bar)
-    finally:
-        bar.close()
-    return x.cpu()
+        vgg = create_vgg(wanted, weights=cfg.vgg_weights, pool=cfg.pool, device=device)
+    except ValueError as exc:  # a vgg19-only layer on a vgg16 backbone
+        raise ConfigError(str(exc)) from None
+    announce_backbone("doodle", vgg, cfg.progress)
+
+    def objective_at(hw: tuple[int, int]) -> _Objective:
+        f = hw[0] / out_hw[0]
+        s_hw = (max(1, round(style_hw[0] * f)), max(1, round(style_hw[1] * f)))
+        if min(s_hw) < min_side:
+            raise BadInputError(f"the style image at {s_hw[0]}x{s_hw[1]} px is too small for "
+                                f"{cfg.patch_size}x{cfg.patch_size} patches at the deepest layer; "
+                                "raise --style-scale or --size")
+        return _Objective(vgg, cfg, resize(style, s_hw).to(device), style_classes, target_classes,
+                          resize(content_t, hw).to(device) if content_t is not None else None, hw)
+
+    def start(hw: tuple[int, int]) -> torch.Tensor:
+        return (resize(content_t, hw) if use_content else _noise(style, hw, generator))[None].to(device)
+
+    # no line search: the nearest-patch matches change from step to step, so a Wolfe search mostly spends
+    # extra passes (measured: twice the time for the same losses)
+    x = coarse_to_fine(schedule(out_hw, cfg.scales, cfg.steps, min_side, per_level=True), objective_at, start,
+                       line_search=False, progress=cfg.progress, name="doodle")
+    return x[0].clamp(0, 1).cpu()
 
 
 def _noise(style: torch.Tensor, hw: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
@@ -264,27 +265,3 @@ def _noise(style: torch.Tensor, hw: tuple[int, int], generator: torch.Generator)
     small = torch.rand(3, max(1, hw[0] // 4), max(1, hw[1] // 4), generator=generator)
     noise = F.interpolate(small[None], size=hw, mode="bilinear", align_corners=False)[0]
     return (style.mean((1, 2))[:, None, None] + (noise - 0.5) * 0.6).clamp(0, 1)
-
-
-def _optimise(objective: _Objective, init: torch.Tensor, steps: int, bar) -> torch.Tensor:
-    """L-BFGS on the pixels; one bar tick per iteration. Returns (3, H, W) in [0, 1].
-
-    No line search: the nearest-patch matches change from step to step, so a Wolfe search mostly spends
-    extra evaluations (measured: twice the time for the same losses).
-    """
-    x = init[None].clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=20)
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = objective(x)
-        loss.backward()
-        return loss
-
-    for _ in range(steps):
-        loss = optimizer.step(closure)
-        if not torch.isfinite(loss):
-            raise DivergenceError("doodle: the loss became NaN/Inf; try other loss weights or --init noise")
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4g}", size=f"{x.shape[-2]}x{x.shape[-1]}")
-    return x.detach()[0].clamp(0, 1)

@@ -17,6 +17,8 @@ from ..errors import ConfigError
 from ..models.transformer_net import TransformerNet, net_from_state_dict
 from ..nn.conv import pad_to_multiple
 from ..utils import default_device
+from . import methods
+from .tiling import default_overlap
 
 #: The network ``--method cin`` uses when no ``--model`` is given (pretrained, fetched with pip like the VGG).
 DEFAULT_CIN_MODEL = "cin-lite26"
@@ -44,7 +46,7 @@ class FastStylizer:
                  overlap: int | None = None, bf16: bool = False, channels_last: bool = False):
         self.net = net.to(device).eval()
         self.device, self.tile, self.bf16, self.channels_last = device, tile, bf16, channels_last
-        self.overlap = overlap if overlap is not None else (max(16, tile // 8) if tile else 0)
+        self.overlap = overlap if overlap is not None else (default_overlap(tile) if tile else 0)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
@@ -68,6 +70,8 @@ class FastStylizer:
         return out.cpu()
 
 
+@methods.register("fast", styles=(0, 0), options=("model", "tile"), check=methods.needs_model,
+                  summary="a trained feed-forward network, one per style (--model)")
 def build_fast(styles: list[torch.Tensor], opts) -> FastStylizer:
     """Method ``fast``: one pretrained network per style (``opts.model``); style images are not used."""
     net = load_transformer(opts.model)
@@ -76,6 +80,8 @@ def build_fast(styles: list[torch.Tensor], opts) -> FastStylizer:
     return FastStylizer(net, default_device(opts.device), tile=opts.tile, bf16=opts.bf16)
 
 
+@methods.register("cin", styles=(0, 0), options=("model", "style_index", "style_blend", "tile"),
+                  summary="a multi-style network with conditional instance norm (default: the pretrained cin-lite26)")
 def build_cin(styles: list[torch.Tensor], opts) -> FastStylizer:
     """Method ``cin``: a multi-style network (default: the pretrained ``cin-lite26``); ``opts.style_index``
     picks a style, ``opts.style_blend`` mixes."""

@@ -7,7 +7,8 @@ total-variation smoothness term. Extras:
 * several styles blended by averaging their Grams (``style_blend``), or routed to regions by per-style masks
   (style k's Gram is computed on the features weighted by mask k, downsampled to each layer);
 * ``style_scale``: the style image is resized to ``style_scale`` x the output size before its Grams are taken;
-* coarse-to-fine ``scales``: optimise at 1/2^k size first, upsample, continue (a cheap warm start);
+* coarse-to-fine ``scales``: optimise at 1/2^k size first, upsample, continue (a cheap warm start; the pixel
+  optimiser and its schedule, shared with neural doodle, are in ``optimise.py``);
 * colour preservation (``preserve_color``): luminance-only transfer or colour histogram matching (``color.py``).
 
 Speed: targets are computed once per resolution under ``no_grad``, the VGG runs only up to the deepest layer
@@ -16,54 +17,28 @@ needed, and VGG and image use the channels_last memory layout (faster convolutio
 from __future__ import annotations
 
 import os
-import sys
-import warnings
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from ..errors import ConfigError, DivergenceError
+from ..errors import ConfigError
 from ..io import resize as _resize  # antialiased, clamped to [0, 1]
 from ..nn.vgg import VGGFeatures, create_vgg
 from ..utils import default_device, seed_everything
-from . import color
+from . import color, methods
 from ..losses.perceptual import blend_grams, content_loss, gram, style_loss
 from ..losses.pixel import total_variation
 from .methods import StylizeOptions, Stylizer
-
-MIN_LEVEL_SIDE = 32  # coarse-to-fine never goes below this short side (relu5_1 would be 2x2)
-
-
-@dataclass
-class Level:
-    """One resolution of the coarse-to-fine schedule."""
-
-    hw: tuple[int, int]
-    steps: int
-
-
-def schedule(hw: Sequence[int], scales: int, steps: int) -> list[Level]:
-    """Levels from coarse to fine: sizes hw / 2^k, k = scales-1 ... 0, steps split evenly (rest to the finest).
-
-    Levels whose short side would fall below ``MIN_LEVEL_SIDE`` pixels are dropped.
-    """
-    h, w = int(hw[0]), int(hw[1])
-    n = 1
-    while n < max(1, scales) and min(h, w) / 2**n >= MIN_LEVEL_SIDE:
-        n += 1
-    per, rest = divmod(steps, n)
-    return [Level((max(1, round(h / 2**k)), max(1, round(w / 2**k))), per + (rest if k == 0 else 0))
-            for k in reversed(range(n))]
+from .optimise import check_scales, coarse_to_fine, schedule
 
 
 def _layer_weights(opts: StylizeOptions) -> dict[str, float]:
     if opts.layer_weights is None:
         return {name: 1.0 for name in opts.style_layers}
     if len(opts.layer_weights) != len(opts.style_layers):
-        raise ConfigError(f"{len(opts.layer_weights)} layer weights for {len(opts.style_layers)} style layers")
+        raise ConfigError(f"--layer-weights: {len(opts.layer_weights)} weights for {len(opts.style_layers)} "
+                          f"style layers")
     return dict(zip(opts.style_layers, opts.layer_weights))
 
 
@@ -133,68 +108,6 @@ class Objective:
         return total, parts
 
 
-def optimise(objective: Callable[[torch.Tensor], tuple[torch.Tensor, dict]], image: torch.Tensor, steps: int,
-             optimizer: str = "lbfgs", lr: float = 0.02,
-             on_step: Callable[[torch.Tensor, dict], None] | None = None) -> torch.Tensor:
-    """Minimise ``objective(image)`` over the pixels with ``steps`` VGG forward/backward passes.
-
-    L-BFGS (history 100) uses a strong-Wolfe line search: without one (neural-style's choice) PyTorch's L-BFGS
-    takes unit steps that overshoot by orders of magnitude on the Gram loss and then crawls (see
-    benchmarks/RESULTS.md); with it the loss falls ~50x further for the same number of passes. ``steps`` is the
-    budget of function evaluations (the last line search may add a few), and ``on_step`` runs once per pass. Adam clamps the
-    image to [0, 1] after each step.
-    """
-    image = image.detach().contiguous().clone().requires_grad_(True)
-    last: dict = {}
-    if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam([image], lr=lr)
-    elif optimizer == "lbfgs":
-        opt = torch.optim.LBFGS([image], lr=1.0, max_iter=steps, max_eval=steps, history_size=100,
-                                tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
-    else:
-        raise ConfigError(f"optimizer must be 'lbfgs' or 'adam', not {optimizer!r}")
-    scale: list[float] = []
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        loss, parts = objective(image)
-        if not torch.isfinite(loss):
-            raise DivergenceError(f"gatys: the loss became {float(loss)}; lower --lr or the loss weights")
-        loss.backward()
-        last.update(parts)
-        if optimizer == "lbfgs":
-            # torch's L-BFGS skips curvature pairs with y.s < 1e-10 (an absolute threshold), so a loss with tiny
-            # gradients (random VGG, small weights) would never build a Hessian estimate. Rescale the objective
-            # once so the first gradient has mean magnitude 1; L-BFGS is otherwise invariant to the scale.
-            if not scale:
-                scale.append(1.0 / max(float(image.grad.abs().mean()), 1e-30))
-            image.grad.mul_(scale[0])
-            if on_step is not None:
-                on_step(image.detach(), dict(last))
-            return loss.detach() * scale[0]
-        return loss
-
-    if optimizer == "lbfgs":
-        if steps > 0:
-            opt.step(closure)
-        return image.detach()
-    for _ in range(steps):
-        opt.step(closure)
-        with torch.no_grad():
-            image.clamp_(0, 1)
-        if on_step is not None:
-            on_step(image.detach(), dict(last))
-    return image.detach()
-
-
-def _announce_backbone(vgg: VGGFeatures, progress: bool) -> None:
-    if vgg.backbone.startswith("random"):
-        warnings.warn("gatys: the VGG has RANDOM weights, so the result is a texture-like colour shift, not a "
-                      "painting-like stylisation; run `pixforge weights fetch vgg16-hed`", stacklevel=3)
-    elif progress:
-        tqdm.write(f"gatys: VGG backbone {vgg.backbone} ({vgg.arch})", file=sys.stderr)
-
-
 def _init_image(kind: str, content: torch.Tensor, styles: list[torch.Tensor], gen: torch.Generator) -> torch.Tensor:
     if kind == "content":
         return content.clone()
@@ -212,18 +125,42 @@ def _style_at(style: torch.Tensor, hw: Sequence[int], scale: float) -> torch.Ten
     return _resize(style, (max(16, round(h * long / max(h, w))), max(16, round(w * long / max(h, w)))))
 
 
+def check_gatys(opts: StylizeOptions, n_styles: int, hw: Optional[tuple[int, int]]) -> None:
+    """Gatys's own options, checked before the VGG is built (``hw``: the output size, when known)."""
+    methods.check_vgg_layers([opts.content_layer], "--content-layer")
+    methods.check_vgg_layers(opts.style_layers, "--style-layers")
+    _layer_weights(opts)
+    methods.require_all([
+        (bool(opts.style_layers), "--style-layers: give at least one layer"),
+        (opts.steps >= 1, f"--steps must be at least 1, not {opts.steps}"),
+        (opts.scales >= 1, f"--scales must be at least 1, not {opts.scales}"),
+        (opts.style_scale > 0, f"--style-scale must be positive, not {opts.style_scale}"),
+        (opts.save_every >= 0, f"--save-every must be >= 0 (0: never), not {opts.save_every}"),
+        (opts.lr > 0, f"--lr must be positive, not {opts.lr}"),
+        (min(opts.content_weight, opts.style_weight, opts.tv_weight) >= 0, "loss weights must be >= 0"),
+        (all(w >= 0 for w in opts.layer_weights or []), "--layer-weights must be >= 0"),
+        (opts.init in ("content", "style", "noise"), f"--init must be content, style or noise, not {opts.init!r}"),
+        (opts.optimizer in ("lbfgs", "adam"), f"--optimizer must be lbfgs or adam, not {opts.optimizer!r}"),
+        (opts.pool in ("max", "avg"), f"--pool must be max or avg, not {opts.pool!r}")])
+    if hw is not None:
+        check_scales(hw, opts.scales)
+
+
+@methods.register("gatys", styles=(1, None), check=check_gatys, summary="optimisation (Gatys et al. 2016)", options=(
+    *methods.STYLE_OPTIONS, "steps", "content_weight", "style_weight", "tv_weight", "style_scale", "content_layer",
+    "style_layers", "layer_weights", "init", "optimizer", "lr", "scales", "save_every", "save_prefix",
+    "vgg_weights", "pool"))
 def build_gatys(styles: list[torch.Tensor], opts: StylizeOptions) -> Stylizer:
     """Gatys stylizer: ``stylizer(content (N, 3, H, W)) -> (N, 3, H, W)``; each image is optimised on its own."""
-    if not styles:
-        raise ConfigError("gatys needs at least one style image")
-    if opts.preserve_color not in (None, "luminance", "histogram"):
-        raise ConfigError(f"preserve_color must be 'luminance' or 'histogram', not {opts.preserve_color!r}")
     device = default_device(opts.device)
     if opts.seed is not None:
-        seed_everything(opts.seed)
+        seed_everything(opts.seed)  # the random VGG (vgg_weights="random") repeats too
     layers = list(dict.fromkeys([opts.content_layer, *opts.style_layers]))
-    vgg = create_vgg(layers, weights=opts.vgg_weights, pool=opts.pool, device=device)
-    _announce_backbone(vgg, opts.progress)
+    try:
+        vgg = create_vgg(layers, weights=opts.vgg_weights, pool=opts.pool, device=device)
+    except ValueError as exc:  # a vgg19-only layer on a vgg16 backbone
+        raise ConfigError(str(exc)) from None
+    methods.announce_backbone("gatys", vgg, opts.progress)
     vgg = vgg.to(memory_format=torch.channels_last)
     style_batch = [s.to(device).unsqueeze(0) if s.dim() == 3 else s.to(device) for s in styles]
 
@@ -233,6 +170,7 @@ def build_gatys(styles: list[torch.Tensor], opts: StylizeOptions) -> Stylizer:
             h, w = content.shape[-2:]
             content = _resize(content, (round(h * opts.size / max(h, w)), round(w * opts.size / max(h, w))))
         full_hw = tuple(content.shape[-2:])
+        check_scales(full_hw, opts.scales)
         target_content, target_styles = content, style_batch
         if opts.preserve_color == "luminance":
             target_content = color.grey_rgb(content)
@@ -247,35 +185,29 @@ def build_gatys(styles: list[torch.Tensor], opts: StylizeOptions) -> Stylizer:
             return image
 
         gen = seed_everything(opts.seed) if opts.seed is not None else torch.Generator()
-        levels = schedule(full_hw, opts.scales, opts.steps)
-        bar = tqdm(total=sum(level.steps for level in levels), disable=not opts.progress, desc="gatys",
-                   file=sys.stderr, dynamic_ncols=True)
         count = [0]
 
-        def on_step(image: torch.Tensor, parts: dict) -> None:
+        def snapshot(image: torch.Tensor, parts: dict) -> None:
             count[0] += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{parts.get('total', float('nan')):.4g}", size="x".join(map(str, image.shape[-2:])))
             if opts.save_every and count[0] % opts.save_every == 0:
                 from ..io import save_image
 
                 save_image(finish(image)[0], f"{opts.save_prefix or 'gatys'}_step{count[0]}.png")
 
-        image = None
-        for level in levels:
-            level_content = _resize(target_content, level.hw).contiguous(memory_format=torch.channels_last)
-            level_styles = [_style_at(s, level.hw, opts.style_scale).contiguous(memory_format=torch.channels_last)
-                            for s in target_styles]
+        def level_inputs(hw):
+            level_content = _resize(target_content, hw).contiguous(memory_format=torch.channels_last)
+            return level_content, [_style_at(s, hw, opts.style_scale).contiguous(memory_format=torch.channels_last)
+                                   for s in target_styles]
+
+        def objective_at(hw) -> Objective:
             masks = None
             if opts.masks is not None:
-                masks = [_resize(m.to(device).reshape(1, 1, *m.shape[-2:]).float(), level.hw) for m in opts.masks]
-            objective = Objective(vgg, level_content, level_styles, opts, masks)
-            if image is None:
-                image = _init_image(opts.init, level_content, level_styles, gen)
-            else:
-                image = F.interpolate(image, size=level.hw, mode="bicubic", align_corners=False).clamp(0, 1)
-            image = optimise(objective, image, level.steps, opts.optimizer, opts.lr, on_step)
-        bar.close()
+                masks = [_resize(m.to(device).reshape(1, 1, *m.shape[-2:]).float(), hw) for m in opts.masks]
+            return Objective(vgg, *level_inputs(hw), opts, masks)
+
+        image = coarse_to_fine(schedule(full_hw, opts.scales, opts.steps), objective_at,
+                               lambda hw: _init_image(opts.init, *level_inputs(hw), gen), opts.optimizer, opts.lr,
+                               progress=opts.progress, name="gatys", on_step=snapshot)
         return finish(image)[0].contiguous()
 
     def stylizer(content_batch: torch.Tensor) -> torch.Tensor:

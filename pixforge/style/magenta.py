@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
 from ..models.magenta import StyleTransformer, load_predictor, load_transformer
 from ..nn.conv import pad_to_multiple
 from ..utils import default_device
+from . import methods
 from .arbitrary import blend_weights, color_wrap
 
 STYLE_SIZE = 256  # the predictor's training size: style images are centre-cropped and resized to this
@@ -39,17 +39,12 @@ def style_input(image: torch.Tensor, size: int = STYLE_SIZE) -> torch.Tensor:
     return F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
+@methods.register("magenta", options=(*methods.STYLE_OPTIONS, "alpha", "model", "tile"),
+                  check=methods.no_tile_with_masks, summary="arbitrary style with a style-prediction network "
+                                                            "(Ghiasi et al. 2017; pretrained, fastest)")
 def build_magenta(styles: list[torch.Tensor], opts):
     """Method "magenta" of :mod:`pixforge.style.methods`: style embedding once, then one transformer pass."""
-    if not styles:
-        raise ConfigError("--method magenta needs at least one style image")
     weights = blend_weights(len(styles), opts.style_blend)
-    if opts.masks is not None and len(opts.masks) != len(styles):
-        raise ConfigError(f"{len(opts.masks)} masks for {len(styles)} styles")
-    if opts.tile and opts.masks is not None:
-        raise ConfigError("magenta: --tile and --mask cannot be combined")
-    if not 0.0 <= opts.alpha <= 1.0:
-        raise ConfigError(f"alpha must be in [0, 1], not {opts.alpha}")
     device = default_device(opts.device)
     predictor = load_predictor().to(device)
     # channels-last convolutions: ~1.3x faster on CPU for this network (benchmarks/arbitrary_speed.py)
@@ -66,10 +61,10 @@ def build_magenta(styles: list[torch.Tensor], opts):
         if opts.masks is None:
             mixed = sum(w * e for w, e in zip(weights, embeddings))
             if opts.tile:  # bounded memory: tile by tile with feathered overlaps (instance norm per tile)
-                from .tiling import tiled
+                from .tiling import default_overlap, tiled
 
                 return tiled(lambda x: stylize_padded(transformer, x, mixed), content, opts.tile,
-                             max(16, opts.tile // 8))
+                             default_overlap(opts.tile))
             return stylize_padded(transformer, content.contiguous(memory_format=torch.channels_last), mixed)
         # spatial control: each region stylised with its own style, composited with the normalised masks
         masks = torch.stack([F.interpolate(m.float().reshape(1, 1, *m.shape[-2:]).to(content.device),

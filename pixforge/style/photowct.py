@@ -14,6 +14,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 import torch
 
+from . import methods
 from .wct import LEVELS, build_wct
 
 BETA = 0.99                  # FastPhotoStyle's propagation weight (its code uses 0.9999 with the matting affinity)
@@ -68,6 +69,8 @@ def smooth(stylised: torch.Tensor, content: torch.Tensor, lam: float = LAMBDA, s
     return out
 
 
+@methods.register("photowct", options=(*methods.DECODER_OPTIONS, "smooth"),
+                  summary="photorealistic WCT: max-unpooling decoders and closed-form smoothing (Li et al. 2018)")
 def build_photowct(styles: list[torch.Tensor], opts):
     """Method "photowct": WCT with max-unpooling decoders, then smoothing unless ``opts.smooth`` is False."""
     stylizer = build_wct(styles, opts, unpool=True, levels=LEVELS)

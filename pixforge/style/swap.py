@@ -12,7 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import methods
 from .arbitrary import blend_weights, color_wrap, load_decoder, prepare, region_labels
+from .wct import how_to_train
 
 LAYER = "relu3_1"
 
@@ -44,11 +46,14 @@ def style_swap(content: torch.Tensor, style: torch.Tensor, patch_size: int = 3, 
     return torch.cat(out)
 
 
+@methods.register("swap", options=(*methods.DECODER_OPTIONS, "patch_size"),
+                  summary="style-swap: each content patch replaced by the closest style patch (Chen & Schmidt 2016)")
 def build_swap(styles: list[torch.Tensor], opts):
     """Method "swap": style-swap at relu3_1 (blend: weighted sum of per-style swaps; masks: per region)."""
     prep = prepare(styles, opts, LAYER)
     enc = prep.encoder
-    decoder = load_decoder(enc, LAYER, opts.decoder, prefix=f"{LAYER}.").to(prep.device)
+    source = methods.require_trained(opts, opts.decoder, f"decoder ({LAYER})", how_to_train(levels=f" --levels {LAYER}"))
+    decoder = load_decoder(enc, LAYER, source, prefix=f"{LAYER}.").to(prep.device)
     cached = [enc(s, [LAYER])[LAYER] for s in prep.styles]
 
     def run(content: torch.Tensor, style_imgs: list[torch.Tensor]) -> torch.Tensor:

@@ -18,6 +18,12 @@ import torch
 ImageFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+def default_overlap(tile: int) -> int:
+    """The overlap of ``tile``-pixel tiles when none is given: an eighth of the tile, 16 px at least, and less
+    than half the tile."""
+    return min(max(16, tile // 8), tile // 2)
+
+
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
     """Tile start positions covering [0, length) with tiles of ``tile`` overlapping by at least ``overlap``."""
     if length <= tile:

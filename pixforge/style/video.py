@@ -10,6 +10,9 @@ small coarse-to-fine block matcher in torch.
 """
 from __future__ import annotations
 
+import itertools
+import os
+import shutil
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -55,24 +58,43 @@ def read_frames(source: str | Path) -> tuple[Iterator[torch.Tensor], float]:
 
     def frames() -> Iterator[torch.Tensor]:
         with container:
-            for frame in container.decode(stream):
-                yield torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).float() / 255.0
+            try:
+                for frame in container.decode(stream):
+                    yield torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).float() / 255.0
+            except av.error.FFmpegError as exc:
+                raise BadInputError(f"{source}: cannot decode the video past this point ({exc})") from None
 
     return frames(), fps
 
 
+def output_kind(target: str | Path) -> str:
+    """"video" (a known video suffix) or "frames" (a folder: an existing one, or a name without a suffix)."""
+    target = Path(target)
+    if target.suffix.lower() in VIDEO_SUFFIXES:
+        return "video"
+    if target.is_dir() or not target.suffix:
+        return "frames"
+    raise BadInputError(f"{target}: unknown video suffix {target.suffix!r}; use one of "
+                        f"{', '.join(sorted(VIDEO_SUFFIXES))}, or a folder name (no suffix) for PNG frames")
+
+
 class FrameWriter:
-    """Write frames to a video file (H.264 or MPEG-4, yuv420p) or as numbered PNGs into a folder."""
+    """Write frames to a video file (H.264 or MPEG-4, yuv420p) or as numbered PNGs into a folder.
+
+    Frames go to a hidden partial file (or folder) beside the target, moved into place by ``close()`` only
+    when every frame was written (leaving the ``with`` block without an exception): a failed run leaves no
+    playable partial video and no frames of its own, and keeps whatever was at the target before.
+    """
 
     def __init__(self, target: str | Path, fps: float = 25.0):
         self.target, self.fps, self.count = Path(target), fps, 0
+        self.kind = output_kind(self.target)
+        self.partial = self.target.parent / f".{self.target.name}.partial{self.target.suffix}"
         self.container = self.stream = None
-        if self.target.suffix.lower() not in VIDEO_SUFFIXES:
-            self.target.mkdir(parents=True, exist_ok=True)
 
     def write(self, frame: torch.Tensor) -> None:
-        if self.target.suffix.lower() not in VIDEO_SUFFIXES:
-            save_image(frame, self.target / f"frame_{self.count:06d}.png")
+        if self.kind == "frames":
+            save_image(frame, self.partial / f"frame_{self.count:06d}.png")
         else:
             self._encode(frame)
         self.count += 1
@@ -81,8 +103,8 @@ class FrameWriter:
         av = _av()
         h, w = (s - s % 2 for s in frame.shape[-2:])  # yuv420p needs even sizes
         if self.container is None:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
-            self.container = av.open(str(self.target), "w")
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            self.container = av.open(str(self.partial), "w")
             codec = "libx264" if "libx264" in av.codecs_available and self.target.suffix != ".avi" else "mpeg4"
             self.stream = self.container.add_stream(codec, rate=Fraction(self.fps).limit_denominator(1001))
             self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, "yuv420p"
@@ -90,18 +112,32 @@ class FrameWriter:
         for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")):
             self.container.mux(packet)
 
-    def close(self) -> None:
+    def close(self, success: bool = True) -> None:
+        """Finish the file and move it (or the frames) to the target; with ``success=False`` discard them."""
         if self.container is not None:
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
+            if success:
+                for packet in self.stream.encode(None):
+                    self.container.mux(packet)
             self.container.close()
             self.container = None
+        if not self.partial.exists():
+            return
+        if not success:
+            shutil.rmtree(self.partial) if self.partial.is_dir() else self.partial.unlink()
+        elif self.kind == "video":
+            os.replace(self.partial, self.target)
+        elif self.target.is_dir():
+            for frame in sorted(self.partial.iterdir()):
+                os.replace(frame, self.target / frame.name)
+            self.partial.rmdir()
+        else:
+            os.replace(self.partial, self.target)
 
     def __enter__(self) -> "FrameWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(success=exc_type is None)
 
 
 # --- optical flow --------------------------------------------------------------------------------------
@@ -220,17 +256,34 @@ def temporal_error(frames: list[torch.Tensor], outputs: list[torch.Tensor],
 
 
 def stylize_video(source: str | Path, target: str | Path, styles: list[torch.Tensor], opts,
-                  temporal: bool = False, temporal_weight: float = 0.6, max_frames: int | None = None) -> int:
-    """Stylise every frame of ``source`` into ``target`` (file or folder); returns the number of frames."""
+                  temporal: bool = False, temporal_weight: float = 0.6, max_frames: int | None = None,
+                  given=None) -> int:
+    """Stylise every frame of ``source`` into ``target`` (a video file, or a folder for PNG frames); returns
+    the number of frames. Options are checked (``given``: those the user set, see :func:`methods.validate`)
+    and the target tested for writing before the first frame; the target appears only when every frame is done.
+    """
     from tqdm.auto import tqdm
 
+    from ..errors import ConfigError
+    from ..utils import check_writable
     from . import methods
 
+    output_kind(target)
+    check_writable(Path(target) / "frame_000000.png" if Path(target).is_dir() else target)
+    if not 0.0 <= temporal_weight <= 1.0:
+        raise ConfigError(f"--temporal-weight must be in [0, 1], not {temporal_weight}")
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"--max-frames must be at least 1, not {max_frames}")
+    frames, fps = read_frames(source)
+    first = next(frames, None)
+    if first is None:
+        raise BadInputError(f"{source}: no frames decoded")
+    methods.check_image(first, f"{source} (frame 1)")
+    methods.validate(opts, len(styles), first.shape[-2:], given)
     stylizer = methods.build(styles, opts)
     blender = TemporalBlender(temporal_weight) if temporal else None
-    frames, fps = read_frames(source)
     with FrameWriter(target, fps) as writer:
-        for i, frame in enumerate(tqdm(frames, unit="frame", disable=not opts.progress)):
+        for i, frame in enumerate(tqdm(itertools.chain([first], frames), unit="frame", disable=not opts.progress)):
             if max_frames is not None and i >= max_frames:
                 break
             if opts.size:
@@ -241,7 +294,4 @@ def stylize_video(source: str | Path, target: str | Path, styles: list[torch.Ten
             if blender is not None:
                 out = blender(frame.unsqueeze(0), out)
             writer.write(out[0])
-        count = writer.count
-    if count == 0:
-        raise BadInputError(f"{source}: no frames decoded")
-    return count
+    return writer.count

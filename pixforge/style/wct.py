@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from .. import weights as weights_mod
 from ..train.loop import LoopConfig, StepBatches, Task, autocast
+from . import methods
 from ..models.decoder import make_decoder
 from .arbitrary import TrainImages, color_wrap, load_decoder, load_encoder, prepare, transfer
 
@@ -66,12 +67,21 @@ def wct(content_feat: torch.Tensor, style_feat: torch.Tensor, alpha: float = 1.0
     return transfer(content_feat, [colouring(style_feat.reshape(style_feat.shape[1], -1))], wct_flat, alpha)
 
 
+def how_to_train(unpool: bool = False, levels: str = "") -> str:
+    """What to do when the WCT-family decoders are missing (none are published)."""
+    return (f"train with `pixforge train wct-decoders{' --unpool' if unpool else ''}{levels} --out runs/wct` "
+            f"and pass --decoder runs/wct/wct_decoders.safetensors")
+
+
+@methods.register("wct", options=methods.DECODER_OPTIONS,
+                  summary="whitening-colouring transforms at five VGG levels, decoded level by level (Li et al. 2017)")
 def build_wct(styles: list[torch.Tensor], opts, unpool: bool = False, levels=LEVELS):
     """Method "wct": multi-level WCT with a decoder per level (``opts.decoder``: a file from
-    ``pixforge train wct-decoders``; random decoders with a warning when there is none)."""
+    ``pixforge train wct-decoders``; random decoders only with ``opts.random_weights``)."""
     prep = prepare(styles, opts, levels[0])
     enc = prep.encoder
-    decoders = {lv: load_decoder(enc, lv, opts.decoder, unpool, prefix=f"{lv}.").to(prep.device) for lv in levels}
+    source = methods.require_trained(opts, opts.decoder, "decoders", how_to_train(unpool))
+    decoders = {lv: load_decoder(enc, lv, source, unpool, prefix=f"{lv}.").to(prep.device) for lv in levels}
 
     def style_stats(imgs: list[torch.Tensor]) -> list[dict]:
         feats = [enc(s, levels) for s in imgs]

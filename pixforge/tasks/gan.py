@@ -256,14 +256,14 @@ def save_samples(x: torch.Tensor, path: str | Path, data: str = "", nrow: int | 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..metrics.modes import MIXTURES
+    from ..registry import DATASETS
     from ..utils import atomic_path
 
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     pts = x.numpy()
     ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, label="samples")
-    if data in MIXTURES:
-        c = MIXTURES[data].centres
+    if data in DATASETS and DATASETS.meta(data)["kind"] == "mixture":
+        c = DATASETS.get(data).centres
         ax.scatter(c[:, 0], c[:, 1], s=30, marker="x", color="red", label="modes")
         lim = abs(c).max() * 1.5
         ax.set_xlim(-lim, lim)
@@ -344,3 +344,54 @@ def load_generator(path: str | Path, ema: bool | None = None, device: str | torc
     g, _ = build_models(dataclasses.replace(cfg, spectral_norm=False))
     g.load_state_dict(mods[key])
     return g.to(device).eval(), cfg
+
+
+# ------------------------------------------------------------------------------------------------ sampling a run
+SAMPLE_SUFFIXES = (".npy", ".png")
+
+
+def check_sample_output(path: str | Path) -> Path:
+    """Refuse (before any sampling) an output that is neither .npy nor .png, or cannot be written."""
+    from ..errors import BadInputError
+    from ..utils import check_writable
+
+    path = check_writable(path)
+    if path.suffix.lower() not in SAMPLE_SUFFIXES:
+        raise BadInputError(f"{path}: the output must end in .npy or .png")
+    return path
+
+
+def write_samples(x: torch.Tensor, path: str | Path, data: str = "", nrow: int | None = None) -> Path:
+    """Samples in [-1, 1] to ``path`` (atomically): ``.npy`` holds them raw (float32), ``.png`` shows them
+    (:func:`save_samples`)."""
+    import numpy as np
+
+    from ..utils import atomic_path
+
+    path = check_sample_output(path)
+    if path.suffix.lower() == ".png":
+        return save_samples(x, path, data, nrow)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, x.numpy().astype(np.float32))
+    return path
+
+
+def interpolate_run(run: str | Path, steps: int = 8, rows: int = 4, ema: bool | None = None,
+                    truncation: float | None = None, label: int | None = None, seed: int = 0,
+                    device: str | torch.device = "cpu") -> torch.Tensor:
+    """``rows`` latent interpolations of an image GAN, ``steps`` frames each (spherical interpolation between
+    two random latents; one class per row for conditional models): images (rows * steps, C, H, W) in [-1, 1]."""
+    from ..errors import BadInputError
+    from ..models.gan import slerp, truncated_noise
+
+    if steps < 2 or rows < 1:
+        raise BadInputError(f"need at least 2 steps and 1 row, got steps={steps}, rows={rows}")
+    g, cfg = load_generator(run, ema, device)
+    if len(cfg.sample_shape) != 3:
+        raise BadInputError("interpolate needs an image GAN; for 2D data use `pixforge sample -o points.png`")
+    gen = torch.Generator().manual_seed(seed)
+    a, b = (truncated_noise(rows, cfg.z_dim, truncation, gen) for _ in range(2))
+    z = slerp(a, b, torch.linspace(0, 1, steps)).reshape(rows * steps, cfg.z_dim)
+    y = class_labels(cfg, rows, label, seed)
+    return generate(g, z, None if y is None else y.repeat_interleave(steps), torch.device(device))

@@ -184,7 +184,7 @@ def ensure_classifier(steps: int = 1000) -> None:
     if (CLASSIFIER / "classifier.safetensors").is_file():
         return
     from pixforge.data.gan import load_gan_data
-    from pixforge.metrics.classifier import train_classifier
+    from pixforge.tasks.classifier import train_classifier
 
     images, labels = load_gan_data("mnist5k")
     work = Path(tempfile.mkdtemp(prefix="ganbench-clf-"))

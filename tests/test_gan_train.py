@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from gan_fakes import install
+from torch import nn
 
 from pixforge.cli import main
 from pixforge.losses.adversarial import gan_losses
@@ -208,3 +209,217 @@ def test_eval_takes_a_run_folder_as_image_source(tmp_path, monkeypatch):
     save_classifier(DigitClassifier(ClassifierConfig(image_size=8)), clf)
     r = cli("eval", "fid", out, out / "checkpoints" / "last.pt", "--features", f"classifier:{clf}", "--json")
     assert abs(json.loads(r.output)["value"]) < 1e-6  # same generator, same samples
+
+
+# ------------------------------------------------------------------------------------ resume, run folders, values
+def test_resume_applies_changed_learning_rates_and_says_so(tmp_path):
+    out = tmp_path / "run"
+    train(out, 3)
+    r = cli("train", "gan", "--out", out, "--steps", 5, "--resume", "lr_g=0.005", "lr_d=0.007")
+    assert "resumed from step 3" in r.output
+    assert "resume: G lr 0.0002 -> 0.005" in r.output and "resume: D lr 0.0002 -> 0.007" in r.output
+    assert "trained 2 steps (steps 4-5)" in r.output
+    state = modules(out)
+    assert [g["lr"] for g in state["optimizers"]["G"]["param_groups"]] == [0.005]
+    assert [g["lr"] for g in state["optimizers"]["D"]["param_groups"]] == [0.007]
+    r = cli("train", "gan", "--out", out, "--steps", 5, "--resume")
+    assert "no steps trained: the run is already at step 5" in r.output and "trained 5" not in r.output
+
+
+def test_resume_refuses_a_changed_loss_unless_forced(tmp_path):
+    out = tmp_path / "run"
+    train(out, 2, "--loss", "wgan-gp")
+    r = cli("train", "gan", "--out", out, "--steps", 3, "--resume", "--loss", "hinge", ok=False)
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+    assert "loss wgan-gp -> hinge" in r.output and "--force" in r.output
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 2
+    r = cli("train", "gan", "--out", out, "--steps", 3, "--resume", "--loss", "hinge", "--force")
+    assert "trained 1 step (step 3)" in r.output
+
+
+def test_existing_run_folder_is_refused_without_resume_or_overwrite(tmp_path):
+    out = tmp_path / "run"
+    train(out, 2)
+    r = train(out, 2, ok=False)
+    assert r.exit_code == 2 and "already holds a training run" in r.output and "--overwrite" in r.output
+    train(out, 1, "--overwrite")
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 1
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step0000001.png"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["lr_g=-1"], "lr_g: must be > 0, got -1.0"),
+    (["--batch-size", "0"], "batch_size: must be > 0"),
+    (["ema=1.5"], "ema: must be in [0, 1)"),
+    (["loop.lr_schedule=sometimes"], "lr_schedule: 'sometimes' is not one of"),
+    (["--steps", "-3"], "loop.steps: must be > 0"),
+    (["--arch", "vit"], "arch: 'vit' is not one of auto, mlp, dcgan, resnet"),
+])
+def test_bad_values_stop_before_anything_is_written(tmp_path, args, message):
+    r = cli("train", "gan", "--data", "grid25", "--out", tmp_path / "run", *args, ok=False)
+    assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+    config = tmp_path / "bad.yaml"
+    config.write_text("batch_size: -4\nloop:\n  steps: 5\n")
+    r = cli("train", "gan", "--config", config, "--out", tmp_path / "run", ok=False)
+    assert r.exit_code == 2 and "batch_size: must be > 0, got -4" in r.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_exploding_loss_stops_like_nan_and_keeps_last_good(tmp_path, monkeypatch):
+    import dataclasses
+
+    from pixforge.registry import LOSSES
+
+    base, calls = LOSSES.get("lsgan"), []
+
+    def exploding(fake):  # finite, but 1e30 from the 8th generator step on
+        calls.append(1)
+        return base.g(fake) * (1e30 if len(calls) >= 8 else 1.0)
+
+    monkeypatch.setattr(LOSSES.entry("lsgan"), "target", dataclasses.replace(base, g=exploding))
+    out = tmp_path / "div"
+    r = train(out, 50, "--loss", "lsgan", "loop.ckpt_every=5", ok=False)
+    assert r.exit_code == 2 and "diverged at step 8 (g_loss=" in r.output and "above loop.max_loss=1e+12" in r.output
+    assert "Lower the learning rate" in r.output
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 5
+    calls.clear()
+    train(tmp_path / "unbounded", 9, "--loss", "lsgan", "loop.max_loss=0")  # the bound is configurable
+
+
+def test_train_help_lists_tasks_keys_defaults_and_examples():
+    r = cli("train", "--help")
+    for task in ("gan", "fast-style", "cin", "adain", "wct-decoders", "classifier"):
+        assert f"\n  {task} " in r.output
+    r = cli("train", "gan", "--help")
+    assert "Examples:" in r.output and "pixforge train gan --data grid25 --loss wgan-gp" in r.output
+    assert "lr_g" in r.output and "loop.steps" in r.output and "int, default 1000" in r.output
+    assert "loop.lr_schedule" in r.output and "--overwrite" in r.output
+    r = cli("train", "nope", ok=False)
+    assert r.exit_code == 2 and "unknown training task 'nope'; known: " in r.output and "wct-decoders" in r.output
+
+
+# ------------------------------------------------------------------------------------ data, hooks, lazy R1
+def test_image_folder_is_streamed_and_resumes_exactly(tmp_path):
+    from pixforge.io import save_image
+    from pixforge.tasks.gan import GanTask, config_from
+    from pixforge.train import ImageBatches, run
+
+    folder = tmp_path / "imgs"
+    g = torch.Generator().manual_seed(0)
+    for i in range(10):
+        save_image(torch.rand(3, 12, 10, generator=g), folder / f"{i}.png")
+    extra = ["--data", folder, "image_size=8", "bf16=false", "loop.workers=2", "loop.sample_every=0"]
+    train(tmp_path / "full", 6, *extra)
+    train(tmp_path / "split", 4, *extra)
+    cli("train", "gan", "--out", tmp_path / "split", "--steps", 6, "--resume")
+    assert same(modules(tmp_path / "full")["modules"], modules(tmp_path / "split")["modules"])
+    cfg = config_from(None, {"data": str(folder), "image_size": "8", "loop.steps": "1", "loop.out": str(tmp_path / "t"),
+                             "loop.progress": "false", "loop.tensorboard": "false", "loop.workers": "0"})
+    task, _ = run(GanTask, cfg)
+    assert isinstance(task.data, ImageBatches)  # files are read per batch, not held in memory
+
+
+def test_step_batches_of_image_folders_do_not_depend_on_workers_or_restarts(tmp_path):
+    from pixforge.errors import BadInputError
+    from pixforge.io import save_image
+    from pixforge.train import ImageBatches, TrainImages
+
+    g = torch.Generator().manual_seed(0)
+    for i in range(5):
+        save_image(torch.rand(3, 20, 14, generator=g), tmp_path / f"{i}.png")
+    images = TrainImages(tmp_path, 8, load_size=12, flip=True)
+    direct = ImageBatches(images, 4, seed=3, device=torch.device("cpu"))
+    streamed = ImageBatches(images, 4, seed=3, device=torch.device("cpu"), workers=2)
+    want = [direct.batch(s)[0] for s in range(6)]
+    assert all(torch.equal(streamed.batch(s)[0], want[s]) for s in range(6))
+    assert torch.equal(streamed.batch(2)[0], want[2]) and torch.equal(streamed.batch(3)[0], want[3])  # restarted
+    assert not torch.equal(want[0], want[1]) and want[0].shape == (4, 3, 8, 8)
+    streamed.close()  # (fit does this when training stops)
+    (tmp_path / "3.png").write_bytes(b"not a png")
+    broken = ImageBatches(images, 5, seed=3, device=torch.device("cpu"), workers=1)
+    with pytest.raises(BadInputError, match=r"3\.png: .*then --resume") as bad:
+        broken.batch(0)  # decoded in a worker process, raised here as one line
+    broken.close()
+    assert "Traceback" not in str(bad.value)
+
+
+class PairedGan:
+    """A toy translation GAN: G maps an input point to a target point, D judges (input, output) pairs."""
+
+    @staticmethod
+    def task_class():
+        from pixforge.tasks.gan import GanTask
+
+        class Paired(GanTask):
+            def real(self, index):
+                target, _ = self.data.batch(index)
+                return target, target.flip(-1)  # the "input" D and G see beside each target
+
+            def fake(self, inputs, n):
+                return self.G(inputs, None), inputs
+
+            def critic(self, d, x, inputs):
+                return d(torch.cat([x, inputs], 1), None)
+
+            def generator_losses(self, fake, inputs, real):
+                return {"l1": 10 * (fake - real).abs().mean()}
+
+        return Paired
+
+    class G(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(2, 2)
+
+        def forward(self, x, y=None):
+            return self.net(x)
+
+    class D(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(4, 1)
+
+        def forward(self, pair, y=None):
+            return self.net(pair)
+
+
+def test_gan_task_hooks_let_a_subclass_change_what_g_and_d_see(tmp_path):
+    from pixforge.tasks.gan import config_from
+    from pixforge.train import run
+
+    cfg = config_from(None, {"data": "grid25", "loss": "lsgan", "loop.steps": "40", "loop.out": str(tmp_path),
+                             "loop.progress": "false", "loop.tensorboard": "false", "loop.sample_every": "0",
+                             "lr_g": "0.05"})
+    task, result = run(PairedGan.task_class(), cfg, generator=PairedGan.G(), discriminator=PairedGan.D())
+    assert set(result.last_losses) == {"d_loss", "g_loss", "l1"}
+    with torch.no_grad():  # the L1 term taught G the mapping input -> input.flip(-1)
+        x = torch.randn(64, 2)
+        assert (task.g(x) - x.flip(-1)).abs().mean() < 0.5 * x.abs().mean()
+
+
+def test_lazy_r1_runs_every_k_d_steps_weighted_by_k(tmp_path, monkeypatch):
+    import pixforge.tasks.gan as gan
+
+    seen = []
+
+    def penalty(critic, x):  # a stand-in whose gradient is the weight the penalty gets in D's loss
+        seen.append(torch.ones((), requires_grad=True))
+        return seen[-1]
+
+    monkeypatch.setattr(gan, "r1_penalty", penalty)
+    train(tmp_path / "lazy", 8, "r1=2", "r1_every=4", "loop.log_every=1")
+    assert [float(t.grad) for t in seen] == [4.0, 4.0]  # D steps 0 and 4 of 8, weight r1 / 2 * 4
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "lazy" / "metrics.csv")))
+    assert [r["step"] for r in rows if r.get("r1")] == ["1.0", "5.0"]
+
+
+@pytest.mark.parametrize("loss", ["ragan", "ralsgan", "rahinge"])
+def test_relativistic_losses_train_with_d_real_in_the_generator_step(tmp_path, loss):
+    """The G step hands D(real) to relativistic losses (g_loss raises without it)."""
+    out = tmp_path / loss
+    train(out, 3, "--loss", loss)
+    state = modules(out)
+    assert all(torch.isfinite(v).all() for part in state["modules"].values() for v in part.values())

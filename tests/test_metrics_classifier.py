@@ -10,8 +10,8 @@ import torch
 from pixforge.data import load_dataset
 from pixforge.errors import BadInputError, WeightsError
 from pixforge.metrics import compute_fid, compute_is, compute_kid, compute_pr
-from pixforge.metrics.classifier import train_classifier
 from pixforge.models.classifier import ClassifierConfig, DigitClassifier, load_classifier
+from pixforge.tasks.classifier import train_classifier
 from pixforge.metrics.features import create_extractor, extract
 
 

@@ -16,12 +16,14 @@ from pixforge.style import arbitrary, methods, photowct
 from pixforge.models.decoder import decoder_layout, make_decoder
 from pixforge.nn.norms import adain
 from pixforge.nn.vgg import VGGFeatures, convert_vgg_normalised
-from pixforge.style.adain import AdaINTask, AdaINTrainConfig, adain_flat
+from pixforge.style.adain import adain_flat
+from pixforge.tasks.adain import AdaINTask, AdaINTrainConfig
 from pixforge.style.arbitrary import transfer
 from pixforge.losses.perceptual import mean_std
 from pixforge.style.photowct import smooth, smoothing_system
 from pixforge.style.swap import style_swap
 from pixforge.style.wct import colouring, wct, wct_flat, whiten
+from pixforge.train.data import TEXTURES, TrainImages
 from pixforge.train.loop import LoopConfig
 
 # The exact layouts of naoto0804/pytorch-AdaIN's released files (written out, not derived from pixforge).
@@ -317,8 +319,8 @@ def test_train_cli_writes_decoders_in_reference_layout(tmp_path, image_dirs):
 
 
 def test_builtin_training_images():
-    images = arbitrary.TrainImages("builtin", "style", load_size=32)
-    crops = images.crops([0, 2], 16, torch.Generator().manual_seed(0))
+    images = TrainImages("builtin", 16, load_size=32, builtin=TEXTURES)
+    crops = torch.stack([images[0, 0], images[2, 1]])
     assert len(images) == 3 and crops.shape == (2, 3, 16, 16) and 0 <= crops.min() and crops.max() <= 1
 
 

@@ -321,3 +321,25 @@ def test_fast_bf16_option_stays_close_to_fp32():
     b = FastStylizer(net, torch.device("cpu"), bf16=True)(x)
     assert b.dtype == torch.float32 and not torch.equal(a, b)
     assert (a - b).abs().mean() < 0.02
+
+
+def test_train_cli_fast_style_and_cin(tmp_path):
+    from pixforge.weights import load_file
+
+    styles = [str(p) for p in _style_images(tmp_path, 2)]
+    content = _tiny_config(tmp_path, styles).content  # writes two content photos
+    common = ["--content", content, "--steps", "2", "--size", "32", "--batch-size", "2", "--vgg", "random",
+              "--arch", "slim", "--quiet", "style_layers=relu1_2,relu2_2", "loop.sample_every=0", "loop.workers=0"]
+    result = CliRunner().invoke(main, ["train", "fast-style", "--style", styles[0], "--out", str(tmp_path / "f"),
+                                       *common])
+    assert result.exit_code == 0, result.output
+    assert "trained 2 steps" in result.output and f"wrote {tmp_path / 'f' / 'model.safetensors'}" in result.output
+    assert net_from_state_dict(load_file(tmp_path / "f" / "model.safetensors")).num_styles == 1
+    result = CliRunner().invoke(main, ["train", "cin", "--style", styles[0], "--out", str(tmp_path / "c"), *common])
+    assert result.exit_code == 2 and "at least two style images" in result.output
+    assert not (tmp_path / "c").exists()
+    result = CliRunner().invoke(main, ["train", "cin", "--style", styles[0], "--style", styles[1],
+                                       "--out", str(tmp_path / "c"), *common])
+    assert result.exit_code == 0, result.output
+    assert net_from_state_dict(load_file(tmp_path / "c" / "model.safetensors")).num_styles == 2
+    assert (tmp_path / "c" / "config.yaml").is_file()

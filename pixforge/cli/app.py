@@ -87,11 +87,6 @@ def main() -> None:
     """
 
 
-@main.group(cls=PixforgeGroup, context_settings=CONTEXT)
-def train() -> None:
-    """Train a model (GAN, feed-forward style network, ...): checkpoints, logs and samples go to --out."""
-
-
 @main.group(name="eval", cls=PixforgeGroup, context_settings=CONTEXT)
 def evaluate() -> None:
     """Evaluate generated images (FID, KID, Inception Score, precision/recall, mode coverage)."""

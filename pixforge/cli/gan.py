@@ -1,53 +1,10 @@
-"""``pixforge train gan``, ``pixforge sample`` and ``pixforge interpolate``."""
+"""``pixforge sample`` and ``pixforge interpolate`` (``pixforge train gan`` is in train.py)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 
-from .app import main, output_option, train
-
-
-@train.command(name="gan", context_settings={"ignore_unknown_options": False})
-@click.option("--data", default=None, help="built-in dataset (ring8, grid25, digits, mnist5k, faces, stacked-mnist) "
-                                           "or an image folder")
-@click.option("--loss", default=None, help="minimax, nonsaturating, lsgan, wgan, wgan-gp, hinge")
-@click.option("--arch", default=None, help="mlp, dcgan, resnet (default: mlp for 2D data, dcgan for images)")
-@click.option("--steps", type=click.IntRange(1), default=None, help="generator steps")
-@click.option("--out", default=None, help="run folder: checkpoints/, samples/, metrics.csv, config.yaml")
-@click.option("--seed", type=int, default=None)
-@click.option("--batch-size", type=click.IntRange(1), default=None)
-@click.option("--device", default=None, help="cuda, cpu, ... (default: CUDA when present)")
-@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False),
-              help="YAML config; KEY=VALUE arguments override it")
-@click.option("--resume", is_flag=True, help="continue from OUT/checkpoints/last.pt (and OUT/config.yaml)")
-@click.argument("overrides", nargs=-1)
-def train_gan_cmd(data, loss, arch, steps, out, seed, batch_size, device, config_file, resume, overrides):
-    """Train a GAN. Extra KEY=VALUE arguments set any GanConfig field (e.g. ema=0.999 n_critic=2 loop.amp=true).
-
-    Under torchrun every process trains on its slice of each batch (DDP); rank 0 writes the files.
-    """
-    from ..config import parse_overrides
-    from ..tasks.gan import config_from, train_gan
-    from ..train import distributed as dist_utils
-
-    opts = {"data": data, "loss": loss, "arch": arch, "batch_size": batch_size, "loop.steps": steps,
-            "loop.out": out, "loop.seed": seed, "loop.device": device}
-    values = {k: v for k, v in opts.items() if v is not None}
-    values.update(parse_overrides(overrides))
-    if resume:
-        values["loop.resume"] = True
-        saved = Path(values.get("loop.out", "")) / "config.yaml"
-        if config_file is None and "loop.out" in values and saved.is_file():
-            config_file = saved  # the run's own resolved config; options given now still override it
-    cfg = config_from(config_file, values)
-    try:
-        _, result = train_gan(cfg)
-    finally:
-        dist_utils.cleanup()
-    if dist_utils.is_main_process():
-        losses = "  ".join(f"{k} {v:.4g}" for k, v in result.last_losses.items())
-        click.echo(f"trained {result.step} steps in {result.seconds:.1f}s  {losses}\ncheckpoint: {result.checkpoint}")
+from .app import main, output_option
 
 
 def generator_options(func):

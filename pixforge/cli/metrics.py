@@ -1,4 +1,4 @@
-"""``pixforge eval fid|kid|is|pr|modes|stats`` and ``pixforge train classifier``."""
+"""``pixforge eval fid|kid|is|pr|modes|stats``."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,7 @@ import math
 
 import click
 
-from ..errors import BadInputError
-from .app import evaluate, output_option, train
+from .app import evaluate, output_option
 
 def feature_options(func):
     """--features, --batch-size, --device, --json: shared by every metric on images."""
@@ -159,24 +158,3 @@ def stats(source, output, features, batch_size, device, as_json):
     report({"out": output, "count": st.count, "dims": len(st.mu), "features": features},
            f"wrote {output}: {st.count} images, {len(st.mu)}-d {features} features", as_json)
 
-
-@train.command()
-@click.option("--data", required=True, help="labelled image dataset (digits, mnist5k, mnist, fashion-mnist; see `pixforge data list`)")
-@click.option("--out", required=True, help="output folder (classifier.safetensors, classifier.json)")
-@click.option("--steps", default=1000, show_default=True, type=click.IntRange(1))
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
-@click.option("--holdout", default=0.2, show_default=True, type=click.FloatRange(0.01, 0.9))
-@click.option("--seed", default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-def classifier(data, out, steps, batch_size, holdout, seed, device):
-    """Train a small digit classifier (domain features for FID/KID/PR; Stacked-MNIST mode counting)."""
-    from ..data import load_dataset
-    from ..metrics.classifier import train_classifier
-
-    images, labels = load_dataset(data)
-    if labels is None or images.ndim != 4:
-        raise BadInputError(f"{data}: the classifier needs labelled images (e.g. digits, mnist5k, mnist)")
-    r = train_classifier(images, labels, out, steps=steps, batch_size=batch_size, holdout=holdout, seed=seed,
-                         data_name=data, device=device)
-    click.echo(f"held-out accuracy {100 * r['heldout_accuracy']:.2f}% on {r['heldout_size']} {data} images "
-               f"({r['steps']} steps, {r['seconds']:.0f} s); wrote {out}/classifier.safetensors")

@@ -27,33 +27,18 @@ from .builtin import to_channels
 MAX_IN_MEMORY_BYTES = 8 << 30
 
 
-def resize_crop(image: torch.Tensor, size: int) -> torch.Tensor:
-    """(C, H, W) -> (C, size, size): scale so the short side is ``size``, then crop the centre."""
+def resize_short_side(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (C, H, W) so its short side is ``size`` (aspect kept)."""
     h, w = image.shape[-2:]
     scale = size / min(h, w)
-    new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
-    image = resize(image, (new_h, new_w))
-    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return resize(image, (max(size, round(h * scale)), max(size, round(w * scale))))
+
+
+def resize_crop(image: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, H, W) -> (C, size, size): scale so the short side is ``size``, then crop the centre."""
+    image = resize_short_side(image, size)
+    top, left = (image.shape[-2] - size) // 2, (image.shape[-1] - size) // 2
     return image[..., top:top + size, left:left + size]
-
-
-def random_crops(images: list[torch.Tensor], indices, size: int, generator: torch.Generator,
-                 flip: bool = False) -> torch.Tensor:
-    """One random ``size`` x ``size`` crop of ``images[i]`` per index (optionally flipped left-right at random),
-    a pure function of the generator's state; images smaller than ``size`` are upsampled first."""
-    out = []
-    for i in (indices.tolist() if torch.is_tensor(indices) else indices):
-        img = images[i]
-        h, w = img.shape[-2:]
-        if min(h, w) < size:
-            scale = size / min(h, w)
-            img = resize(img, (max(size, round(h * scale)), max(size, round(w * scale))))
-            h, w = img.shape[-2:]
-        y = int(torch.randint(0, h - size + 1, (1,), generator=generator))
-        x = int(torch.randint(0, w - size + 1, (1,), generator=generator))
-        crop = img[:, y:y + size, x:x + size]
-        out.append(crop.flip(-1) if flip and torch.rand(1, generator=generator) < 0.5 else crop)
-    return torch.stack(out)
 
 
 def prepare(path: str | os.PathLike, size: int, channels: int = 3) -> torch.Tensor:

@@ -25,6 +25,7 @@ from ..errors import WeightsError
 from ..registry import ARCHS
 
 WEIGHTS_FILE = "classifier.safetensors"
+REPORT_FILE = "classifier.json"
 
 
 @dataclass

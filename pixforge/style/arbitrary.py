@@ -175,43 +175,6 @@ def color_wrap(run: Callable[[torch.Tensor, list[torch.Tensor]], torch.Tensor], 
     return stylizer
 
 
-# ------------------------------------------------------------------------------------------------------
-# Training images for the decoders
-# ------------------------------------------------------------------------------------------------------
-
-_BUILTIN = {
-    "content": ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry"),
-    "style": ("brick", "grass", "gravel"),
-}
-
-
-class TrainImages:
-    """Images held in memory (long side ``load_size``) from a folder, or the built-in scikit-image set
-    ("builtin": photos for content, textures for style, so training runs offline); random crops per step."""
-
-    def __init__(self, source: str, kind: str, load_size: int = 512):
-        from ..io import list_images, read_image, resize_long_side
-
-        if source == "builtin":
-            from ..data.builtin import skimage_images
-
-            self.images = [resize_long_side(img, load_size) for img in skimage_images(_BUILTIN[kind])]
-        else:
-            paths = list_images(source)
-            if not paths:
-                raise ConfigError(f"{source}: no images found for the {kind} set")
-            self.images = [read_image(p, size=load_size) for p in paths]
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def crops(self, indices: Sequence[int], size: int, generator: torch.Generator) -> torch.Tensor:
-        """One random ``size`` x ``size`` crop per index (images smaller than that are upsampled first)."""
-        from ..data.folders import random_crops
-
-        return random_crops(self.images, indices, size, generator)
-
-
 def tile_boxes(h: int, w: int, tile: int, halo: int) -> list[tuple[slice, slice, slice, slice]]:
     """Cover an h x w image with tiles: per tile (outer rows, outer cols, inner rows, inner cols), where the
     inner regions partition the image and the outer ones add up to ``halo`` pixels of context on every side.

@@ -3,20 +3,14 @@
 At each level (relu5_1, relu4_1, ..., relu1_1) the content features are whitened (their covariance becomes
 the identity), coloured with the style's covariance and mean, blended with the content by alpha, and decoded
 to an image by that level's decoder, which is the input to the next, finer level. Decoders are trained to
-invert the encoder (``pixforge train wct-decoders``: pixel reconstruction + feature loss per level).
+invert the encoder (``pixforge train wct-decoders``, :mod:`pixforge.tasks.wct`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
-import torch.nn.functional as F
 
-from .. import weights as weights_mod
-from ..train.loop import LoopConfig, StepBatches, Task, autocast
 from . import methods
-from ..models.decoder import make_decoder
-from .arbitrary import TrainImages, color_wrap, load_decoder, load_encoder, prepare, transfer
+from .arbitrary import color_wrap, load_decoder, prepare, transfer
 
 LEVELS = ("relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1")
 
@@ -99,78 +93,3 @@ def build_wct(styles: list[torch.Tensor], opts, unpool: bool = False, levels=LEV
         return x
 
     return color_wrap(run, prep.styles, opts)
-
-
-# ------------------------------------------------------------------------------------------------------
-# Training the per-level decoders
-# ------------------------------------------------------------------------------------------------------
-
-@dataclass
-class WCTTrainConfig:
-    images: str = "builtin"         # folder of images, or "builtin" (scikit-image photos)
-    levels: tuple[str, ...] = LEVELS
-    unpool: bool = False            # True: PhotoWCT decoders (max-unpooling)
-    size: int = 256
-    load_size: int = 512
-    batch_size: int = 8
-    lr: float = 1e-4
-    feature_weight: float = 1.0     # perceptual (feature reconstruction) loss weight
-    vgg_weights: str = "auto"
-    loop: LoopConfig = field(default_factory=LoopConfig)
-
-
-class WCTDecodersTask(Task):
-    """Trains one decoder per level to invert the frozen encoder: |dec(enc(x)) - x|^2 + w |enc(dec(.)) - enc(x)|^2."""
-
-    def __init__(self, cfg: WCTTrainConfig, device: torch.device):
-        super().__init__()
-        self.cfg, self.device = cfg, device
-        deepest = max(cfg.levels, key=LEVELS[::-1].index)
-        self.encoder = load_encoder(deepest, None if cfg.vgg_weights == "random" else cfg.vgg_weights).to(device)
-        self.decoders = {lv: make_decoder(self.encoder, lv, cfg.unpool).to(device) for lv in cfg.levels}
-        self.images = TrainImages(cfg.images, "content", cfg.load_size)
-        self.order = StepBatches(len(self.images), cfg.batch_size, cfg.loop.seed)
-        self.modules = {f"decoder_{lv}": d for lv, d in self.decoders.items()}
-        params = [p for d in self.decoders.values() for p in d.parameters()]
-        self.optimizers = {"decoders": torch.optim.Adam(params, lr=cfg.lr)}
-
-    def batch(self, step: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.cfg.loop.seed * 7919 + step)
-        return self.images.crops(self.order.batch(step).tolist(), self.cfg.size, g).to(self.device)
-
-    def reconstruct(self, x: torch.Tensor, level: str) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            feats, pools = self.encoder.encode(x, [level], pool_indices=self.cfg.unpool)
-        return self.decoders[level](feats[level], pools), feats[level]
-
-    def train_step(self, step: int) -> dict[str, torch.Tensor]:
-        x = self.batch(step)
-        losses: dict[str, torch.Tensor] = {}
-        total = 0.0
-        for lv in self.cfg.levels:
-            self.decoders[lv].train()
-            with autocast(self.device, self.cfg.loop.amp):
-                rec, target = self.reconstruct(x, lv)
-                feats = self.encoder(rec, [lv])[lv]
-            loss = F.mse_loss(rec.float(), x) + self.cfg.feature_weight * F.mse_loss(feats.float(), target.float())
-            losses[lv] = loss.detach()
-            total = total + loss
-        opt = self.optimizers["decoders"]
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        return {"loss": total.detach(), **losses}
-
-    @torch.no_grad()
-    def sample(self, path, step: int) -> None:
-        from ..io import image_grid, save_image
-
-        x = self.batch(0)[:4]
-        rows = [x] + [self.reconstruct(x, lv)[0].clamp(0, 1) for lv in self.cfg.levels]
-        save_image(image_grid(torch.cat(rows), nrow=len(x)), path)
-
-    def save_decoders(self, path):
-        state = {f"{lv}.{k}": v for lv, d in self.decoders.items() for k, v in d.state_dict().items()}
-        return weights_mod.save_state_dict(state, path, metadata={
-            "method": "photowct" if self.cfg.unpool else "wct", "levels": ",".join(self.cfg.levels),
-            "encoder": getattr(self.encoder, "backbone", "?")})

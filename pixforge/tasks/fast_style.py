@@ -12,25 +12,23 @@ The final weights are written as ``OUT/model.safetensors`` with the examples' ke
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 import torch.nn.functional as F
 
-from ..data.folders import random_crops as shared_random_crops
-from ..errors import BadInputError, ConfigError
-from ..io import image_grid, list_images, read_image, resize, save_image
-from ..train import LoopConfig, StepBatches, Task, fit, setup
+from ..config import check
+from ..errors import ConfigError
+from ..io import image_grid, read_image, save_image
+from ..registry import TASKS
+from ..train import LoopConfig, Task, TrainImages, make_batches, run
 from ..weights import load_file, save_state_dict
 from ..losses import perceptual as losses
 from ..losses.pixel import total_variation
 from ..models.transformer_net import LAYOUTS, TransformerNet, freeze_for_new_style, net_from_state_dict
 
-#: scikit-image sample photos used when no content folder is given (offline, a few hundred kB each).
-BUILTIN_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",
-                  "immunohistochemistry")
 #: How much larger Caffe-normalised VGG activations are than torchvision ones (0-255 input vs ImageNet std).
 CAFFE_FEATURE_SCALE = 255.0 * 0.226
 
@@ -39,62 +37,74 @@ CAFFE_FEATURE_SCALE = 255.0 * 0.226
 class FastStyleConfig:
     """Everything a fast-style (or CIN) training needs; ``loop`` holds the shared loop options."""
 
-    styles: list[str] = field(default_factory=list)  # one image: a fast net; several: a CIN net
-    arch: str = "johnson"              # "johnson" (the published layout) or "slim" (8/16/32 channels, ~12x faster)
-    content: Optional[str] = None      # folder of content photos; None: scikit-image's built-in photos
-    size: int = 256                    # training crop size
-    style_size: Optional[int] = None   # long side of the style images (None: size)
+    styles: list[str] = field(default_factory=list)  # style images: one trains a fast net, several a CIN net
+    arch: str = "johnson"  # johnson (the published layout) or slim (8/16/32 channels, ~12x faster)
+    content: Optional[str] = None  # folder of content photos; None: scikit-image's built-in photos
+    size: int = 256  # training crop size
+    style_size: Optional[int] = None  # long side of the style images (None: size)
     batch_size: int = 4
     content_weight: float = 1e5
     style_weight: float = 1e10
-    tv_weight: float = 0.0
+    tv_weight: float = 0.0  # total-variation weight
     content_layer: str = "relu2_2"
     style_layers: list[str] = field(default_factory=lambda: ["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
-    vgg_weights: str = "auto"
+    vgg_weights: str = "auto"  # VGG16 weights: a registry name, a file, or random
     lr: float = 1e-3
-    add_style: Optional[str] = None    # CIN: learn this extra style's gamma/beta only ...
-    from_model: Optional[str] = None   # ... on top of this trained CIN network (.safetensors/.pth)
-    loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=2000, out="runs/fast", sample_every=200))
+    add_style: Optional[str] = None  # CIN: learn this extra style's gamma/beta only ...
+    from_model: Optional[str] = None  # ... on top of this trained CIN network (.safetensors/.pth)
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=2000, out="runs/fast", sample_every=200,
+                                                                ckpt_every=200))
+
+    resume_may_change: ClassVar[tuple[str, ...]] = ("lr",)
+
+    def __post_init__(self) -> None:
+        check(self, positive=("size", "style_size", "batch_size", "lr"),
+              non_negative=("content_weight", "style_weight", "tv_weight"), choices={"arch": list(LAYOUTS)})
+        if self.add_style and (self.styles or not self.from_model):
+            raise ConfigError("add_style (--add-style) takes from_model (--from: the trained CIN network to extend) "
+                              "and no styles")
+        if not self.add_style and not self.styles:
+            raise ConfigError("styles: give a style image (--style FILE)")
 
 
-def load_contents(folder: str | None, size: int) -> list[torch.Tensor]:
-    """Content photos in memory, short side resized to 1.25 x ``size`` so random crops vary in framing."""
-    if folder is None:
-        from ..data.builtin import skimage_images
+@dataclass
+class CinConfig(FastStyleConfig):
+    """A multi-style (conditional instance norm) network: two or more styles, or one more for a trained one."""
 
-        photos = skimage_images(BUILTIN_PHOTOS)
-    else:
-        paths = list_images(folder)
-        if not paths:
-            raise BadInputError(f"{folder}: no images found")
-        photos = [read_image(p) for p in paths]
-    short = int(round(size * 1.25))
-    out = []
-    for p in photos:
-        h, w = p.shape[-2:]
-        scale = short / min(h, w)
-        out.append(resize(p, (max(size, round(h * scale)), max(size, round(w * scale)))))
-    return out
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(steps=4000, out="runs/cin", sample_every=200,
+                                                                ckpt_every=200))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.add_style and len(self.styles) < 2:
+            raise ConfigError("styles: give at least two style images (--style a.jpg --style b.jpg), "
+                              "or --add-style with --from")
 
 
-def random_crops(images: list[torch.Tensor], idx: torch.Tensor, size: int, seed: int) -> torch.Tensor:
-    """Random ``size`` crops (and horizontal flips) of ``images[idx]``, a pure function of ``seed``."""
-    return shared_random_crops(images, idx, size, torch.Generator().manual_seed(seed), flip=True)
+_ALIASES = {"style": "styles", "vgg": "vgg_weights", "from": "from_model"}
 
 
+@TASKS.register("fast-style", aliases=_ALIASES, examples=(
+    "pixforge train fast-style --style starry.jpg --content photos/ --steps 2000 --out runs/starry",
+    "pixforge train fast-style --style starry.jpg --arch slim loop.amp=true --out runs/starry-slim",
+    "pixforge stylize photo.jpg --method fast --model runs/starry/model.safetensors -o out.png",
+))
 class FastStyleTask(Task):
-    """One Adam step on the perceptual loss per call; CIN nets draw a random style per sample."""
+    """Train a Johnson et al. feed-forward network for one style image (several: a CIN network).
+
+    Perceptual loss on VGG16 (content at relu2_2, Gram style at relu1_2..relu4_3); content photos from
+    --content (default: scikit-image's built-in photos, offline), random crops and flips. Writes
+    OUT/model.safetensors for `pixforge stylize --method fast --model ...`.
+    """
+
+    Config = FastStyleConfig
 
     def __init__(self, cfg: FastStyleConfig, device: torch.device):
         super().__init__()
         from ..nn.vgg import create_vgg
 
         self.cfg, self.device = cfg, device
-        if cfg.add_style and not cfg.from_model:
-            raise ConfigError("--add-style needs --from: the trained CIN network to extend")
         style_paths = [cfg.add_style] if cfg.add_style else list(cfg.styles)
-        if not style_paths:
-            raise ConfigError("give at least one style image")
         layers = sorted({cfg.content_layer, *cfg.style_layers})
         self.vgg = create_vgg(layers, arch="vgg16", weights=cfg.vgg_weights, device=device)
         style_size = cfg.style_size or cfg.size
@@ -122,8 +132,8 @@ class FastStyleTask(Task):
                 self.net.deconv3.conv2d.bias.fill_(127.5)
             self.new_style = None
             params = list(self.net.parameters())
-        self.contents = load_contents(cfg.content, cfg.size)
-        self.batches = StepBatches(len(self.contents), cfg.batch_size, seed=cfg.loop.seed)
+        photos = TrainImages(cfg.content, cfg.size, load_size=round(cfg.size * 1.25), flip=True)
+        self.contents = make_batches(photos, None, cfg.batch_size, cfg.loop.seed, device, cfg.loop.workers)
         self.opt = torch.optim.Adam(params, lr=cfg.lr)
         self.modules, self.optimizers = {"net": self.net}, {"opt": self.opt}
 
@@ -152,8 +162,7 @@ class FastStyleTask(Task):
         return {"loss": total, "content": content, "style": style}
 
     def batch(self, step: int) -> torch.Tensor:
-        idx = self.batches.batch(step)
-        return random_crops(self.contents, idx, self.cfg.size, self.cfg.loop.seed * 1_000_003 + step).to(self.device)
+        return self.contents.batch(step)[0]
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         self.net.train()
@@ -162,13 +171,20 @@ class FastStyleTask(Task):
         self.opt.zero_grad(set_to_none=True)
         result["loss"].backward()
         self.opt.step()
-        return result
+        return {k: v.detach() for k, v in result.items()}
+
+    def validate(self, step: int) -> dict[str, float]:
+        """The perceptual loss on a fixed batch of content crops (styles taken in turn)."""
+        self.net.eval()
+        x = self.contents.preview(self.cfg.batch_size)
+        ids = torch.arange(len(x)) % self.net.num_styles if self.new_style is None else self._style_ids(0, len(x))
+        return {"val_" + k: float(v) for k, v in self.perceptual_loss(x, ids).items()}
 
     @torch.no_grad()
     def sample(self, path: Path, step: int) -> None:
         """A grid: content crops in the first row, then one row per style."""
         self.net.eval()
-        x = random_crops(self.contents, torch.arange(min(4, len(self.contents))), self.cfg.size, 0).to(self.device)
+        x = self.contents.preview(4)
         rows = [x]
         for s in range(self.net.num_styles):
             if self.net.num_styles > 1:
@@ -176,20 +192,38 @@ class FastStyleTask(Task):
             rows.append((self.net(x * 255.0) / 255.0).clamp(0, 1))
         save_image(image_grid(torch.cat(rows).cpu(), nrow=len(x)), path)
 
+    def finish(self, result) -> list[str]:
+        """OUT/model.safetensors in the examples' key layout, with the style names in its metadata."""
+        cfg = self.cfg
+        if cfg.add_style:
+            old = _names_of(cfg.from_model) or [f"style{i}" for i in range(self.net.num_styles - 1)]
+            names = [*old, Path(cfg.add_style).stem]
+        else:
+            names = [Path(s).stem for s in cfg.styles]
+        self.model_path = Path(cfg.loop.out) / "model.safetensors"
+        save_state_dict(self.net.state_dict(), self.model_path, metadata={"styles": ",".join(names)})
+        return [f"wrote {self.model_path}"]
+
+
+@TASKS.register("cin", aliases=_ALIASES, examples=(
+    "pixforge train cin --style a.jpg --style b.jpg --style c.jpg --steps 4000 --out runs/cin",
+    "pixforge train cin --add-style d.jpg --from runs/cin/model.safetensors --steps 1000 --out runs/cin_d",
+    "pixforge stylize photo.jpg --method cin --model runs/cin/model.safetensors --style-blend 0.5,0.5,0 -o o.png",
+))
+class CinTask(FastStyleTask):
+    """Train one multi-style network with conditional instance norm (Dumoulin et al.), or add a style to one.
+
+    Each sample of a batch takes a random style; --add-style learns only the new style's gamma/beta on top of
+    --from. Writes OUT/model.safetensors for `pixforge stylize --method cin --model ...`.
+    """
+
+    Config = CinConfig
+
 
 def train_fast_style(cfg: FastStyleConfig) -> Path:
     """Train and write ``OUT/model.safetensors`` (examples key layout); returns its path."""
-    device = setup(cfg.loop)
-    task = FastStyleTask(cfg, device)
-    fit(task, cfg.loop, {"fast_style": asdict(cfg)})
-    if cfg.add_style:
-        old = _names_of(cfg.from_model) or [f"style{i}" for i in range(task.net.num_styles - 1)]
-        names = [*old, Path(cfg.add_style).stem]
-    else:
-        names = [Path(s).stem for s in cfg.styles]
-    out = Path(cfg.loop.out) / "model.safetensors"
-    save_state_dict(task.net.state_dict(), out, metadata={"styles": ",".join(names)})
-    return out
+    task, _ = run(FastStyleTask, cfg)
+    return task.model_path
 
 
 def _names_of(model: str | None) -> list[str]:

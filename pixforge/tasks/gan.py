@@ -1,29 +1,35 @@
 """GAN training on the shared loop: ``GanConfig`` (YAML + overrides) and ``GanTask`` (one G/D step per call).
 
-One ``train_step`` = ``n_critic`` discriminator steps on consecutive global batches (step-indexed through
-:class:`StepBatches`, so a resume is exact), then one generator step, then the EMA update. Speed defaults,
-all on unless switched off in the config (see benchmarks/RESULTS_gan.md):
+One ``train_step`` = ``n_critic`` discriminator steps on consecutive global batches (step-indexed, so a resume is
+exact), then one generator step, then the EMA update. What G and D see is decided by four methods that a
+subclass overrides (image-to-image translation: G takes the input image, D judges (input, output) pairs and
+G gets an L1 term): ``real``, ``fake``, ``critic`` and ``generator_losses``. Small tensor datasets (2D toys,
+digits) are indexed in memory; image folders are streamed (decoded and cropped in DataLoader workers).
+
+Speed defaults, all on unless switched off in the config (see benchmarks/RESULTS_gan.md):
 
 * the fake batch of the last D step is reused for the G step when ``n_critic == 1`` (one G forward per step);
 * D's weights are frozen during the G step, so backward computes no D weight gradients it would discard;
 * fused Adam/RMSProp kernels (``fused_optim``), gradients released with ``set_to_none``;
 * channels-last memory format for convolutional models (``channels_last``);
 * bfloat16 autocast for convolutional models on CUDA and on CPUs with AVX-512 BF16 (``bf16``, default on
-  there; off for the 2D-toy MLPs, whose outputs need more than bf16's 8 bits of mantissa).
+  there; off for the 2D-toy MLPs, whose outputs need more than bf16's 8 bits of mantissa);
+* lazy R1 (``r1_every=k``: the penalty every k-th D step, weighted by k, as StyleGAN2 does).
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..config import from_dict, load_config, recipe, to_dict
+from ..config import check, from_dict, load_config, recipe
 from ..errors import ConfigError
-from ..train import LoopConfig, StepBatches, Task, autocast, fit, setup
+from ..registry import TASKS
+from ..train import LoopConfig, Task, TrainImages, autocast, make_batches, run
 from ..train import distributed as dist_utils
 from ..train.checkpoint import load_checkpoint
 from ..data.gan import load_gan_data
@@ -53,6 +59,7 @@ class GanConfig:
     gp: float | None = None  # gradient-penalty weight (wgan-gp: 10)
     clip: float | None = None  # weight clipping (wgan: 0.01)
     r1: float = 0.0  # R1 weight γ (adds γ/2·E‖∇D(x)‖²)
+    r1_every: int = 1  # lazy R1: the penalty on every k-th D step only, weighted by k (StyleGAN2: 16)
     ortho: float = 0.0  # BigGAN orthogonal regularisation β on G (1e-4 in the paper)
     ema: float = 0.0  # EMA decay of G's weights (e.g. 0.999); 0 = off
     ema_start: int = 0  # steps before the average starts (it copies the weights until then)
@@ -66,7 +73,17 @@ class GanConfig:
     channels_last: bool = True
     fused_optim: bool = True
     bf16: bool | None = None  # bfloat16 autocast; None = on for conv models where fast (CUDA, AVX-512 BF16 CPUs)
-    loop: LoopConfig = field(default_factory=LoopConfig)
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(best_metric="modes", best_mode="max"))
+
+    #: what a ``--resume`` may change (besides ``loop.*``); anything else changes the model, loss or data
+    resume_may_change: ClassVar[tuple[str, ...]] = ("lr_g", "lr_d", "betas", "fused_optim", "channels_last", "bf16")
+
+    def __post_init__(self) -> None:
+        check(self, positive=("z_dim", "depth", "batch_size", "lr_g", "lr_d", "n_critic", "r1_every"),
+              non_negative=("width", "gp", "clip", "r1", "ortho", "ema_start", "image_size", "max_items",
+                            "num_classes"),
+              choices={"arch": ("auto", "mlp", "dcgan", "resnet"), "optimizer": (None, "adam", "rmsprop")},
+              ranges={"ema": (0, 1), "betas": (0, 1)})
 
 
 def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0) -> GanConfig:
@@ -123,17 +140,31 @@ def make_optimizer(params, kind: str, lr: float, betas: tuple[float, float], fus
     raise ConfigError(f"unknown optimizer {kind!r}: adam or rmsprop")
 
 
+@TASKS.register("gan", examples=(
+    "pixforge train gan --data grid25 --loss wgan-gp --steps 20000 --out runs/grid25",
+    "pixforge train gan --data mnist5k --loss hinge --arch resnet conditional=true ema=0.999 --out runs/mnist",
+    "pixforge train gan --data ~/photos image_size=64 loop.lr_schedule=linear loop.lr_decay_start=25000 "
+    "--steps 50000 --out runs/photos",
+    "pixforge train gan --config pixforge/configs/gan_grid25.yaml --out runs/grid25 loop.val_every=1000",
+    "pixforge train gan --out runs/grid25 --steps 40000 --resume lr_g=5e-5 lr_d=5e-5",
+))
 class GanTask(Task):
-    """Adversarial training of G and D (both DDP-wrapped under torchrun); optional EMA copy of G."""
+    """Train a GAN (G and D, optional EMA of G) on a built-in dataset or an image folder.
 
-    def __init__(self, cfg: GanConfig, data: torch.Tensor, labels: torch.Tensor | None, device: torch.device,
-                 generator: nn.Module | None = None, discriminator: nn.Module | None = None):
+    Every key left unset takes the chosen loss's paper defaults (optimiser, learning rates, betas, n_critic, gp,
+    clip). For ring8/grid25, loop.val_every=N counts the modes covered and keeps checkpoints/best.pt.
+    Under torchrun every process trains on its slice of each batch (DDP); rank 0 writes the files.
+    """
+
+    Config = GanConfig
+
+    def __init__(self, cfg: GanConfig, data: torch.Tensor | TrainImages, labels: torch.Tensor | None,
+                 device: torch.device, generator: nn.Module | None = None, discriminator: nn.Module | None = None):
         super().__init__()
         self.cfg, self.device, self.loss = cfg, device, get_loss(cfg.loss)
-        self.images = data.dim() == 4
+        self.images = len(cfg.sample_shape) == 3
         self.memory_format = torch.channels_last if (self.images and cfg.channels_last) else torch.contiguous_format
-        self.data = data.to(device)
-        self.labels = None if labels is None else labels.to(device)
+        self.data = make_batches(data, labels, cfg.batch_size, cfg.loop.seed, device, cfg.loop.workers)
         g, d = build_models(cfg) if generator is None else (generator, discriminator)
         g.to(device, memory_format=self.memory_format)
         d.to(device, memory_format=self.memory_format)
@@ -147,48 +178,69 @@ class GanTask(Task):
         self.ema = EMA(g, cfg.ema, cfg.ema_start) if cfg.ema else None
         if self.ema:
             self.modules["G_ema"] = self.ema.module
-        self.batches = StepBatches(len(data), cfg.batch_size, seed=cfg.loop.seed, rank=dist_utils.rank(),
-                                   world_size=dist_utils.world_size())
         self.local_batch = cfg.batch_size // dist_utils.world_size()
         self.fixed = torch.Generator().manual_seed(cfg.loop.seed)  # same preview latents every time
 
-    # -------------------------------------------------------------------------------------------- pieces
-    def _real(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        idx = self.batches.batch(index).to(self.device)
-        x = self.data[idx].contiguous(memory_format=self.memory_format)
-        return x, (self.labels[idx] if self.cfg.num_classes else None)
+    @classmethod
+    def from_config(cls, cfg: GanConfig, device: torch.device, generator: nn.Module | None = None,
+                    discriminator: nn.Module | None = None) -> "GanTask":
+        """Load the data (an image folder is streamed, not loaded) and fill the automatic fields."""
+        if Path(cfg.data).is_dir():
+            size = cfg.image_size or 64
+            data, labels = TrainImages(cfg.data, size, random_crop=False, signed=True, max_items=cfg.max_items), None
+            shape: tuple[int, ...] = (3, size, size)
+        else:
+            data, labels = load_gan_data(cfg.data, cfg.image_size, cfg.max_items)
+            shape = tuple(data.shape[1:])
+        n_classes = int(labels.max()) + 1 if labels is not None else 0
+        return cls(resolve(cfg, shape, n_classes), data, labels, device, generator, discriminator)
 
-    def _noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    # ------------------------------------------------------------------------- what G and D see (override these)
+    def real(self, index: int) -> tuple[torch.Tensor, Any]:
+        """Real batch number ``index`` and the condition D sees with it (class labels, or None)."""
+        x, y = self.data.batch(index)
+        return x.contiguous(memory_format=self.memory_format), (y if self.cfg.num_classes else None)
+
+    def fake(self, real_condition: Any, n: int) -> tuple[torch.Tensor, Any]:
+        """G's output for a batch of ``n`` and its condition: noise (and random classes) to samples here.
+        A translation GAN returns ``(G(input), input)`` for the input images in ``real_condition``."""
         z = torch.randn(n, self.cfg.z_dim, device=self.device)
         y = torch.randint(self.cfg.num_classes, (n,), device=self.device) if self.cfg.num_classes else None
-        return z, y
+        return self.G(z, y), y
+
+    def critic(self, d: nn.Module, x: torch.Tensor, condition: Any) -> torch.Tensor:
+        """D's logits for ``x`` under ``condition`` (``d`` is the DDP-wrapped D, or the bare one in the G step)."""
+        return d(x, condition)
+
+    def generator_losses(self, fake: torch.Tensor, condition: Any, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Extra generator loss terms, weighted (pix2pix: λ·L1(fake, real)); none for noise-to-image GANs."""
+        return {}
 
     def _amp(self):
         return autocast(self.device, self.cfg.loop.amp)
 
     # -------------------------------------------------------------------------------------------- step
-    def train_step(self, step: int) -> dict[str, float | torch.Tensor]:
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg, loss = self.cfg, self.loss
         n = cfg.n_critic
-        fake = y_fake = None
+        fake = c_fake = None
         logs: dict[str, torch.Tensor] = {}
         for i in range(n):
-            real, y = self._real(step * n + i)
-            z, y_fake = self._noise(len(real))
+            real, c = self.real(step * n + i)
             keep = n == 1  # reuse this fake batch for the G step
             with self._amp():
                 with torch.set_grad_enabled(keep):
-                    fake = self.G(z, y_fake)
-                d_real, d_fake = self.D(real, y), self.D(fake.detach(), y_fake)
+                    fake, c_fake = self.fake(c, len(real))
+                d_real, d_fake = self.critic(self.D, real, c), self.critic(self.D, fake.detach(), c_fake)
                 loss_d = loss.d_loss(d_real.float(), d_fake.float())
             logs["d_loss"] = loss_d.detach()
             if cfg.gp:
-                gp = gradient_penalty(lambda x: self.D(x, y), real, fake)
+                gp = gradient_penalty(lambda x: self.critic(self.D, x, c), real, fake)
                 loss_d = loss_d + cfg.gp * gp
                 logs["gp"] = gp.detach()
-            if cfg.r1:
-                r1 = r1_penalty(lambda x: self.D(x, y), real)
-                loss_d = loss_d + cfg.r1 / 2 * r1
+            if cfg.r1 and (step * n + i) % cfg.r1_every == 0:
+                r1 = r1_penalty(lambda x: self.critic(self.D, x, c), real)
+                loss_d = loss_d + cfg.r1 / 2 * cfg.r1_every * r1
                 logs["r1"] = r1.detach()
             opt = self.optimizers["D"]
             opt.zero_grad(set_to_none=True)
@@ -204,10 +256,15 @@ class GanTask(Task):
         try:
             with self._amp():
                 if fake is None:
-                    z, y_fake = self._noise(self.local_batch)
-                    fake = self.G(z, y_fake)
-                loss_g = loss.g_loss(self.d(fake, y_fake).float())
+                    fake, c_fake = self.fake(c, self.local_batch)
+                # relativistic losses compare with D(real) too (ESRGAN: the updated D's, without its gradient)
+                d_real = self.critic(self.d, real, c).float().detach() if loss.relativistic else None
+                loss_g = loss.g_loss(self.critic(self.d, fake, c_fake).float(), d_real)
+                extra = self.generator_losses(fake, c_fake, real)
             logs["g_loss"] = loss_g.detach()
+            for name, term in extra.items():
+                loss_g = loss_g + term.float()
+                logs[name] = term.detach()
             if cfg.ortho:
                 loss_g = loss_g + orthogonal_penalty(self.g, cfg.ortho)
             opt = self.optimizers["G"]
@@ -228,6 +285,19 @@ class GanTask(Task):
         y = torch.arange(n) % self.cfg.num_classes if self.cfg.num_classes else None
         x = generate(g, z, y, self.device)
         save_samples(x, path, self.cfg.data, nrow=self.cfg.num_classes or None)
+
+    def validate(self, step: int) -> dict[str, float]:
+        """For the 2D mixtures (ring8, grid25): modes covered, share of high-quality samples and KL to uniform
+        of 2,500 samples (the EMA generator's when there is one)."""
+        from ..metrics.modes import mixture_modes
+        from ..registry import DATASETS
+
+        if self.cfg.data not in DATASETS.list(kind="mixture"):
+            return {}
+        g = self.ema.module if self.ema else self.g
+        z = truncated_noise(2500, self.cfg.z_dim, generator=torch.Generator().manual_seed(self.cfg.loop.seed + 1))
+        found = mixture_modes(generate(g, z, None, self.device).numpy(), self.cfg.data)
+        return {k: float(found[k]) for k in ("modes", "high_quality", "kl")}
 
 
 @torch.no_grad()
@@ -283,22 +353,9 @@ def config_from(config: str | None = None, overrides: dict[str, Any] | None = No
 
 
 def train_gan(cfg: GanConfig, generator: nn.Module | None = None, discriminator: nn.Module | None = None):
-    """Load the data, resolve defaults, train with :func:`fit`; writes OUT/config.yaml beside the checkpoints."""
-    device = setup(cfg.loop)
-    data, labels = load_gan_data(cfg.data, cfg.image_size, cfg.max_items)
-    n_classes = int(labels.max()) + 1 if labels is not None else 0
-    cfg = resolve(cfg, tuple(data.shape[1:]), n_classes)
-    task = GanTask(cfg, data, labels, device, generator, discriminator)
-    out = Path(cfg.loop.out)
-    if dist_utils.is_main_process():
-        import yaml
-
-        from ..utils import atomic_path
-
-        with atomic_path(out / "config.yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    result = fit(task, cfg.loop, to_dict(cfg))
-    return task, result
+    """Load the data, resolve defaults, train with :func:`fit` (OUT/config.yaml holds the resolved config);
+    returns (task, FitResult)."""
+    return run(GanTask, cfg, generator=generator, discriminator=discriminator)
 
 
 def class_labels(cfg: GanConfig, n: int, label: int | None, seed: int) -> torch.Tensor | None:

@@ -55,11 +55,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return torch_load(path, "a pixforge checkpoint", PixforgeError, map_location)
 
 
-def check_finite(step: int, losses: Mapping[str, float | torch.Tensor], last_good: str | os.PathLike | None) -> None:
-    """Raise DivergenceError if any loss is NaN/Inf, naming the step and the last good checkpoint kept."""
-    bad = {k: float(v) for k, v in losses.items() if not math.isfinite(float(v))}
-    if bad:
+def check_finite(step: int, losses: Mapping[str, float | torch.Tensor], last_good: str | os.PathLike | None,
+                 bound: float = 0.0) -> None:
+    """Raise DivergenceError if any loss is NaN/Inf, or (with ``bound`` > 0) larger than ``bound`` in magnitude,
+    naming the step and the last good checkpoint kept."""
+    values = {k: float(v) for k, v in losses.items()}
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+    exploding = {k: v for k, v in values.items() if bound and math.isfinite(v) and abs(v) > bound}
+    if bad or exploding:
         where = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint had been written yet"
-        names = ", ".join(f"{k}={v}" for k, v in bad.items())
-        raise DivergenceError(f"training diverged at step {step} ({names}); {where}. "
+        names = ", ".join([f"{k}={v}" for k, v in bad.items()] + [f"{k}={v:.3g}" for k, v in exploding.items()])
+        limit = f", above loop.max_loss={bound:g}" if exploding else ""
+        raise DivergenceError(f"training diverged at step {step} ({names}{limit}); {where}. "
                               "Lower the learning rate or change the loss, then --resume.")

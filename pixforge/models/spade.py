@@ -214,21 +214,17 @@ def convert_spectral_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
     out = {}
     for key, value in state.items():
         stem, _, leaf = key.rpartition(".")
-        if f"{stem}.weight_orig" not in state:
+        at = (lambda name: f"{stem}.{name}") if stem else (lambda name: name)  # noqa: E731
+        if at("weight_orig") not in state:
             out[key] = value
-            continue
-        if leaf == "weight_orig":
-            out[f"{stem}.parametrizations.weight.original"] = value
-        elif leaf == "weight_u":
-            out[f"{stem}.parametrizations.weight.0._u"] = value
-        elif leaf == "weight_v":
-            out[f"{stem}.parametrizations.weight.0._v"] = value
-        elif leaf == "weight":
-            if f"{stem}.weight_v" not in state:
-                orig, u = state[f"{stem}.weight_orig"].float(), state[f"{stem}.weight_u"].float()
-                sigma = (orig / value.float()).mean()
-                out[f"{stem}.parametrizations.weight.0._v"] = _solve_v(orig, u, sigma)
-        else:
+        elif leaf == "weight_orig":
+            out[at("parametrizations.weight.original")] = value
+        elif leaf in ("weight_u", "weight_v"):
+            out[at(f"parametrizations.weight.0._{leaf[-1]}")] = value
+        elif leaf == "weight" and at("weight_v") not in state:  # PyTorch 1.0
+            orig, u = state[at("weight_orig")].float(), state[at("weight_u")].float()
+            out[at("parametrizations.weight.0._v")] = _solve_v(orig, u, (orig / value.float()).mean())
+        elif leaf != "weight":
             out[key] = value
     return out
 

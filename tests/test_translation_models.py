@@ -256,7 +256,7 @@ def test_pix2pix_discriminator_checkpoints_load():
     bn_keys(p, "net.3", 16)
     conv_keys(p, "net.5", 1, 16, 1, bias=False)
     loads_exactly(pix2pix.network_from_state_dict(p), p)
-    with pytest.raises(WeightsError, match="not a pix2pix / CycleGAN network"):
+    with pytest.raises(WeightsError, match="not a pix2pix / CycleGAN checkpoint"):
         pix2pix.network_from_state_dict({"foo.weight": torch.zeros(1)})
 
 

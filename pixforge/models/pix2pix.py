@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -268,20 +269,23 @@ def pixelgan_from_state_dict(state: dict) -> PixelDiscriminator:
     return PixelDiscriminator(cin, ndf, _norm_of(state, "net.2", "net.3"))
 
 
+def load_by_keys(state: dict[str, torch.Tensor], what: str, family: str,
+                 builders: dict[str, Callable[[dict], nn.Module]]) -> nn.Module:
+    """Build the network of the first ``builders`` entry whose marker occurs in a key of ``state`` (builders read
+    their sizes from the keys) and load ``state`` into it strictly, pre-0.4 InstanceNorm statistics dropped."""
+    for marker, build in builders.items():
+        if any(marker in k for k in state):
+            net = build(state)
+            return weights_mod.load_strict(net, patch_instance_norm(state, net), what)
+    raise WeightsError(f"{what}: not a {family} checkpoint (no key has any of {', '.join(builders)})")
+
+
 def network_from_state_dict(state: dict[str, torch.Tensor], what: str = "checkpoint") -> nn.Module:
     """The pix2pix / CycleGAN network (generator or discriminator) that a state dict in the reference's layout
-    belongs to, with the weights loaded (pre-0.4 InstanceNorm statistics dropped as the reference does)."""
-    if "model.model.0.weight" in state:
-        net = unet_from_state_dict(state)
-    elif any(".conv_block." in k for k in state):
-        net = resnet_from_state_dict(state)
-    elif "model.0.weight" in state:
-        net = patchgan_from_state_dict(state)
-    elif "net.0.weight" in state:
-        net = pixelgan_from_state_dict(state)
-    else:
-        raise WeightsError(f"{what}: not a pix2pix / CycleGAN network (no U-Net, ResNet or PatchGAN keys)")
-    return weights_mod.load_strict(net, patch_instance_norm(state, net), what)
+    belongs to, with the weights loaded."""
+    return load_by_keys(state, what, "pix2pix / CycleGAN", {
+        "model.model.0.weight": unet_from_state_dict, ".conv_block.": resnet_from_state_dict,
+        "model.0.weight": patchgan_from_state_dict, "net.0.weight": pixelgan_from_state_dict})
 
 
 # ------------------------------------------------------------------------------------------------------

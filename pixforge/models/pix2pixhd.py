@@ -16,15 +16,15 @@ Initialisation as the reference (N(0, 0.02) for convs, N(1, 0.02) for batch norm
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import weights as weights_mod
-from ..errors import WeightsError
 from ..registry import ARCHS
-from .pix2pix import (ResnetBlock, ResnetGenerator, init_weights, patch_instance_norm, patch_layers,
-                      reference_norm, resnet_from_state_dict, resnet_layout)
+from .pix2pix import (ResnetBlock, ResnetGenerator, init_weights, load_by_keys, patch_layers, reference_norm,
+                      resnet_from_state_dict, resnet_layout)
 
 LABELS = 36  # Cityscapes: 35 label channels + the instance-edge map
 Tensor = torch.Tensor
@@ -183,13 +183,6 @@ def network_from_state_dict(state: dict[str, torch.Tensor], what: str = "checkpo
     reference's layout belongs to, with the weights loaded (InstanceNorm statistics saved by PyTorch < 0.4
     dropped). A discriminator saved without feature matching
     (``layer{i}.{k}``) is mapped onto the ``scale{i}_layer{j}`` layout."""
-    state = _split_discriminator_layers(state)
-    if "model1_1.1.weight" in state:
-        net = local_from_state_dict(state)
-    elif "scale0_layer0.0.weight" in state:
-        net = discriminator_from_state_dict(state)
-    elif any(".conv_block." in k for k in state):
-        net = resnet_from_state_dict(state, bias=True)
-    else:
-        raise WeightsError(f"{what}: not a pix2pixHD network (no generator or multi-scale discriminator keys)")
-    return weights_mod.load_strict(net, patch_instance_norm(state, net), what)
+    return load_by_keys(_split_discriminator_layers(state), what, "pix2pixHD", {
+        "model1_1.": local_from_state_dict, "scale0_layer0.": discriminator_from_state_dict,
+        ".conv_block.": partial(resnet_from_state_dict, bias=True)})

@@ -19,16 +19,17 @@ spectrally normalised convs keeping PyTorch's default.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .. import weights as weights_mod
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError
 from ..nn.norms import SPADE
 from ..registry import ARCHS
-from .pix2pix import init_weights, patch_layers, reference_norm
+from .pix2pix import init_weights, load_by_keys, patch_layers, reference_norm
 from .pix2pixhd import downsample
 
 LABELS = 151  # ADE20K: 150 classes + "don't care"
@@ -265,13 +266,6 @@ def encoder_from_state_dict(state: dict) -> ConvEncoder:
 def network_from_state_dict(state: dict[str, Tensor], what: str = "checkpoint", **kwargs) -> nn.Module:
     """The SPADE network (generator, multi-scale discriminator or VAE encoder) that a state dict in the reference's
     layout belongs to, with the weights loaded; ``kwargs`` go to :func:`generator_from_state_dict`."""
-    state = convert_spectral_keys(state)
-    if any(k.startswith("head_0.") for k in state):
-        net = generator_from_state_dict(state, **kwargs)
-    elif "discriminator_0.model0.0.weight" in state:
-        net = discriminator_from_state_dict(state)
-    elif "fc_mu.weight" in state:
-        net = encoder_from_state_dict(state)
-    else:
-        raise WeightsError(f"{what}: not a SPADE network (no generator, discriminator or encoder keys)")
-    return weights_mod.load_strict(net, state, what)
+    return load_by_keys(convert_spectral_keys(state), what, "SPADE", {
+        "head_0.": partial(generator_from_state_dict, **kwargs), "discriminator_0.": discriminator_from_state_dict,
+        "fc_mu.": encoder_from_state_dict})

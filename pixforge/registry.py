@@ -142,5 +142,5 @@ LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.loss
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))
 TASKS = Registry("training task", modules=())
 METHODS = Registry("style method", modules=())
-DATASETS = Registry("dataset", modules=())
+DATASETS = Registry("dataset", modules=("pixforge.data.paired",))
 METRICS = Registry("metric", modules=())

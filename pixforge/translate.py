@@ -139,6 +139,8 @@ class Translator:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, tile: int | None = None) -> torch.Tensor:
         x = _fit_channels(images.to(self.device, torch.float32), self.in_channels)
+        if tile and tile < 32:
+            raise ConfigError(f"tile must be at least 32 px, got {tile}")
         if tile:
             from .style.tiling import tiled
 

@@ -120,6 +120,8 @@ def test_any_size_batches_grey_networks_and_tiles():
     net = ResnetGenerator(ngf=4, n_blocks=1, norm="batch").eval()
     assert torch.equal(translate(image, model=net, tile=64), translate(image, model=net))
     assert translate(torch.rand(3, 90, 70), model=net, tile=32).shape == (3, 90, 70)
+    with pytest.raises(ConfigError, match="tile must be at least 32 px, got 16"):
+        translate(image, model=net, tile=16)
     with pytest.raises(BadInputError, match="expected an image"):
         translate(torch.rand(5), model=net)
 

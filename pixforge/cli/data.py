@@ -70,7 +70,14 @@ def show(name: str, output: str, count: int, size: int | None) -> None:
     if size is None and Path(name).is_dir():
         raise BadInputError(f"{name}: an image folder needs --size N (its images are resized and centre-cropped to N)")
     check_writable(output)
-    images, _ = load_dataset(name, **({"size": size} if size else {}))
+    loaded = load_dataset(name, **({"size": size} if size else {}))
+    if not isinstance(loaded, tuple):  # a translation dataset: items {"A": ..., "B": ...}, shown A beside B
+        from ..data.paired import preview_pairs
+
+        save_image(image_grid((preview_pairs(loaded, count) + 1) / 2, nrow=2), output)
+        click.echo(f"wrote {output}: {min(count, len(loaded))} of {len(loaded)} A|B pairs")
+        return
+    images, _ = loaded
     if images.dim() != 4:
         raise BadInputError(f"{name}: holds {tuple(images.shape[1:])} points, not images; nothing to show")
     save_image(image_grid((images[:count] + 1) / 2), output)

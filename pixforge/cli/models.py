@@ -29,10 +29,10 @@ def list_models(family: str | None) -> None:
     if family is not None and family not in families:
         raise ConfigError(f"unknown family {family!r}; known: {', '.join(families)}")
     names = sorted(ARCHS.list() if family is None else ARCHS.list(family=family), key=lambda n: ARCHS.meta(n)["family"])
-    click.echo(f"{'name':<24} {'family':<10} {'parameters':>12}  description")
+    click.echo(f"{'name':<24} {'family':<11} {'parameters':>12}  description")
     for name in names:
         s = summarize(name, shapes=False)
-        click.echo(f"{name:<24} {s.family:<10} {s.parameters:>12,}  {s.description}")
+        click.echo(f"{name:<24} {s.family:<11} {s.parameters:>12,}  {s.description}")
 
 
 @models.command()

@@ -41,12 +41,12 @@ def example_inputs(name: str, model: nn.Module, device: str = "meta") -> list[to
             for shape in shapes]
 
 
-def _shapes(out) -> dict[str, tuple[int, ...]]:
+def _shapes(out, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    """Output name -> shape; nested outputs (a multi-scale discriminator's features per scale) get dotted names."""
     if torch.is_tensor(out):
-        return {"": tuple(out.shape)}
-    if isinstance(out, dict):
-        return {k: tuple(v.shape) for k, v in out.items()}
-    return {str(i): tuple(v.shape) for i, v in enumerate(out)}
+        return {prefix: tuple(out.shape)}
+    items = out.items() if isinstance(out, dict) else enumerate(out)
+    return {k: v for i, o in items for k, v in _shapes(o, f"{prefix}.{i}" if prefix else str(i)).items()}
 
 
 def summarize(name: str, shapes: bool = True) -> ArchSummary:

@@ -6,6 +6,7 @@ dicts load unchanged.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -69,24 +70,27 @@ class UnetSkipBlock(nn.Module):
     stride-2 transposed conv), and the input concatenated to the output (except for the outermost block).
 
     Nest blocks from the innermost out to build a U-Net (:func:`unet`). ``norm`` is a name for
-    :func:`~pixforge.nn.norms.make_norm`; as in pix2pix, convs have biases unless the norm is batch norm.
+    :func:`~pixforge.nn.norms.make_norm` or a factory ``channels -> layer``; as in pix2pix, convs have biases
+    unless the norm is batch norm.
     """
 
     def __init__(self, outer: int, inner: int, in_channels: int | None = None, submodule: nn.Module | None = None,
-                 outermost: bool = False, norm: str = "batch", dropout: bool = False):
+                 outermost: bool = False, norm: str | NormFactory = "batch", dropout: bool = False):
         super().__init__()
         self.outermost = outermost
         in_channels = outer if in_channels is None else in_channels
-        bias = norm != "batch"
+        make = norm if callable(norm) else partial(make_norm, norm)
+        down_norm, up_norm = make(inner), make(outer)
+        bias = not isinstance(up_norm, nn.BatchNorm2d)
         down = nn.Conv2d(in_channels, inner, 4, 2, 1, bias=bias)
         if outermost:
             layers = [down, submodule, nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
         elif submodule is None:  # innermost
             layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=bias),
-                      make_norm(norm, outer)]
+                      up_norm]
         else:
-            layers = [nn.LeakyReLU(0.2, True), down, make_norm(norm, inner), submodule, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=bias), make_norm(norm, outer)]
+            layers = [nn.LeakyReLU(0.2, True), down, down_norm, submodule, nn.ReLU(True),
+                      nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=bias), up_norm]
             layers += [nn.Dropout(0.5)] if dropout else []
         self.model = nn.Sequential(*layers)
 
@@ -94,7 +98,7 @@ class UnetSkipBlock(nn.Module):
         return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
 
 
-def unet(in_channels: int, out_channels: int, downs: int = 8, width: int = 64, norm: str = "batch",
+def unet(in_channels: int, out_channels: int, downs: int = 8, width: int = 64, norm: str | NormFactory = "batch",
          dropout: bool = False) -> UnetSkipBlock:
     """pix2pix's ``UnetGenerator``: ``downs`` halvings (8 for 256 px: ``unet_256``), widths 64..512."""
     block = UnetSkipBlock(width * 8, width * 8, norm=norm)

@@ -157,7 +157,8 @@ def run(param_text: str, bin_data: bytes, image: np.ndarray) -> np.ndarray:
 
 
 def srvgg_param(num_feat: int, num_conv: int, scale: int) -> str:
-    """The graph of SRVGGNetCompact as Real-ESRGAN's ncnn export writes it."""
+    """The graph of SRVGGNetCompact as Real-ESRGAN's ncnn export writes it: ``num_conv + 1`` convs with PReLU
+    (the first one and ``num_conv`` more), a conv to ``3 scale^2`` channels, pixel shuffle, + nearest input."""
     lines = ["Input input 0 1 data", "Split split 1 2 data in_a in_b"]
     prev, cin = "in_a", 3
     for i in range(num_conv + 1):

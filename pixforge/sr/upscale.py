@@ -10,14 +10,17 @@ bounded by the tile, not the image.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from ..errors import BadInputError
-from ..io import resize, to_tensor
+from ..io import read_image, resize, save_image, to_tensor
+from ..utils import atomic_path
 
 
 def _round_up(n: int, m: int) -> int:
@@ -68,8 +71,8 @@ def _autocast(device: torch.device, bf16: bool):
 def upscale(image: torch.Tensor | Image.Image, model: nn.Module | str = "realesrgan-x4plus",
             tile: int | None = None, scale: float | None = None, overlap: int | None = None, bf16: bool = False,
             device: str | torch.device | None = None) -> torch.Tensor:
-    """Super-resolve ``image``: a (C, H, W) or (N, C, H, W) tensor in [0, 1] with C = 1 (grey), 3 (RGB) or
-    4 (RGBA), or a PIL image; returns the same layout, ``scale`` times larger (default: the network's factor).
+    """Super-resolve ``image``: a (C, H, W) or (N, C, H, W) tensor in [0, 1] with C = 1 (grey), 2 (grey + alpha),
+    3 (RGB) or 4 (RGBA), or a PIL image; returns the same layout, ``scale`` times larger (default: the network's factor).
 
     ``model``: a network or a name for :func:`pixforge.sr.load_model`. Grey images run as RGB and come back as
     the mean of the three outputs; alpha is upscaled separately (bicubic). A ``scale`` other than the network's
@@ -85,17 +88,18 @@ def upscale(image: torch.Tensor | Image.Image, model: nn.Module | str = "realesr
     x = to_tensor_keep_alpha(image) if isinstance(image, Image.Image) else image
     batched = x.dim() == 4
     x = x if batched else x[None]
-    channels = x.shape[1]
-    if channels not in (1, 3, 4) or x.dim() != 4:
-        raise BadInputError(f"expected an image with 1, 3 or 4 channels, got shape {tuple(image.shape)}")
-    rgb = x[:, :3] if channels != 1 else x.expand(-1, 3, -1, -1)
+    if x.dim() != 4 or x.shape[1] not in (1, 2, 3, 4):
+        raise BadInputError(f"expected an image with 1 to 4 channels (grey, grey+alpha, RGB, RGBA), "
+                            f"got shape {tuple(image.shape)}")
+    grey, alpha = x.shape[1] < 3, x.shape[1] in (2, 4)
+    rgb = x[:, :1].expand(-1, 3, -1, -1) if grey else x[:, :3]
     with _autocast(device, bf16):
         out = run_network(model, rgb.to(device, torch.float32), tile, overlap).float().clamp_(0, 1).cpu()
-    if channels == 1:
+    if grey:
         out = out.mean(1, keepdim=True)
-    elif channels == 4:
-        alpha = F.interpolate(x[:, 3:].float(), size=out.shape[-2:], mode="bicubic", align_corners=False)
-        out = torch.cat([out, alpha.clamp(0, 1)], 1)
+    if alpha:
+        a = F.interpolate(x[:, -1:].float(), size=out.shape[-2:], mode="bicubic", align_corners=False)
+        out = torch.cat([out, a.clamp(0, 1)], 1)
     if scale is not None and scale != model.scale:
         h, w = x.shape[-2:]
         out = resize(out, (max(1, round(h * scale)), max(1, round(w * scale))))
@@ -103,11 +107,35 @@ def upscale(image: torch.Tensor | Image.Image, model: nn.Module | str = "realesr
 
 
 def to_tensor_keep_alpha(image: Image.Image) -> torch.Tensor:
-    """A PIL image as (C, H, W) in [0, 1]: grey stays one channel, transparency stays a fourth."""
-    if image.mode in ("L", "I;16", "I", "F"):
-        return to_tensor(image)[:1]
+    """A PIL image as (C, H, W) in [0, 1]: grey stays one channel, transparency becomes a last channel."""
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        return torch.frombuffer(bytearray(rgba.tobytes()), dtype=torch.uint8).view(
-            rgba.height, rgba.width, 4).permute(2, 0, 1).float() / 255
-    return to_tensor(image)
+        rgba = torch.from_numpy(np.array(image.convert("RGBA"))).permute(2, 0, 1).float() / 255
+        return torch.cat([rgba[:1], rgba[3:]]) if image.mode == "LA" else rgba
+    t = to_tensor(image)
+    return t[:1] if image.mode in GREY_MODES else t
+
+
+# --- files ---------------------------------------------------------------------------------------------
+GREY_MODES = ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def read_input(path: str | Path) -> tuple[torch.Tensor, bool]:
+    """An image file as (C, H, W) in [0, 1] keeping grey (C = 1 or 2 -> 1 + alpha) and alpha (C = 4), and whether
+    it is 16-bit grey (kept 16-bit on output; Pillow reads colour PNGs at 8 bits)."""
+    image = read_image(path, alpha="keep")  # checks the file; 16-bit grey at full precision
+    with Image.open(path) as im:
+        mode = im.mode
+    if mode in GREY_MODES:
+        image = torch.cat([image[:1], image[3:]])
+    return image, mode.startswith("I;16") or mode == "I"
+
+
+def save_output(image: torch.Tensor, path: str | Path, sixteen: bool = False) -> Path:
+    """Save an upscaled (C, H, W) image; 16-bit grey stays 16-bit (PNG/TIFF)."""
+    path = Path(path)
+    if sixteen and image.shape[0] == 1 and path.suffix.lower() in (".png", ".tif", ".tiff"):
+        array = (image[0].clamp(0, 1) * 65535).round().to(torch.int32).numpy().astype(np.uint16)
+        with atomic_path(path) as tmp:
+            Image.fromarray(array).save(tmp, format="PNG" if path.suffix.lower() == ".png" else "TIFF")
+        return path
+    return save_image(image, path)

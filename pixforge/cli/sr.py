@@ -106,11 +106,12 @@ def _pairs(a: str, b: str) -> list[tuple[Path, Path]]:
 
 
 def _read_8bit(path: Path):
-    """An image as BasicSR reads it: 8-bit RGB, as (3, H, W) in [0, 1]."""
-    from ..io import read_image
-    from ..metrics.sr import quantize
+    """An image as BasicSR reads it: 8-bit RGB, (3, H, W) uint8."""
+    import torch
 
-    return quantize(read_image(path))
+    from ..io import read_image
+
+    return (read_image(path) * 255).round().to(torch.uint8)
 
 
 def _finite(v: float) -> float | None:

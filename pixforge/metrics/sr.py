@@ -1,7 +1,7 @@
 """Super-resolution metrics exactly as BasicSR computes them, and MATLAB's bicubic ``imresize``.
 
-Images are (C, H, W) or (H, W) arrays or tensors in [0, 1] (8-bit images divided by 255 give BasicSR's numbers
-exactly); everything is computed in float64 on the 0-255 scale:
+Images are (C, H, W) or (H, W) arrays or tensors, float in [0, 1] or uint8 (8-bit images as uint8 give BasicSR's
+numbers exactly); everything is computed in float64 on the 0-255 scale:
 
 - ``y_channel``: Y = 16 + 65.481 R + 128.553 G + 24.966 B with RGB in [0, 1], not rounded (ITU-R BT.601, as
   BasicSR's ``bgr2ycbcr``); ``crop_border`` pixels are removed on every side first;
@@ -24,7 +24,9 @@ Y_WEIGHTS = (65.481, 128.553, 24.966)
 
 
 def _as_float64(image) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image).detach().cpu().double()
+    """(C, H, W) float64 in [0, 1] from a float image in [0, 1] or an 8-bit one (uint8, 0-255)."""
+    t = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image).detach().cpu()
+    t = t.double() / 255 if t.dtype == torch.uint8 else t.double()
     return t[None] if t.dim() == 2 else t
 
 
@@ -34,12 +36,11 @@ def _prepare(a, b, crop_border: int, y_channel: bool) -> tuple[torch.Tensor, tor
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
     if crop_border:
-        a, b = a[..., crop_border:-crop_border, crop_border:-crop_border], b[..., crop_border:-crop_border, crop_border:-crop_border]
+        a = a[..., crop_border:-crop_border, crop_border:-crop_border]
+        b = b[..., crop_border:-crop_border, crop_border:-crop_border]
     if y_channel and a.shape[0] >= 3:
-        a, b = rgb_to_y(a[:3]), rgb_to_y(b[:3])
-    else:
-        a, b = a * 255, b * 255
-    return a, b
+        return rgb_to_y(a[:3]), rgb_to_y(b[:3])
+    return a * 255, b * 255
 
 
 def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from pixforge.errors import WeightsError
 from pixforge.models import ncnn, parameter_count
 from pixforge.models.rrdbnet import RRDBNet
 from pixforge.models.sr import EDSR, MSRResNet, SRVGGNetCompact
-from pixforge.models.waifu2x import UpConv7
+from pixforge.models.waifu2x import VGG7
 from pixforge.registry import ARCHS
 from pixforge.sr import load_model, network_from_state_dict
 
@@ -122,7 +122,7 @@ def test_upconv7_deconvolution_is_transposed_from_ncnn_layout(tmp_path, fp16):
     param = upconv7_param()
     blob = ref.write_model(param, np.random.default_rng(0), fp16_layers=fp16)
     _, b = _write(tmp_path, "upconv7", param, blob)
-    net = UpConv7()
+    net = VGG7(upconv=True)
     weights.load_strict(net, ncnn.convert_bin(b, net), str(b))
     assert _compare(net, param, blob, np.random.default_rng(1).uniform(0, 1, (3, 18, 19))) < 1e-3
 

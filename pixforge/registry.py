@@ -137,6 +137,7 @@ ARCHS = Registry("architecture", modules=(
     "pixforge.models.gan", "pixforge.models.transformer_net", "pixforge.models.magenta", "pixforge.nn.vgg",
     "pixforge.models.decoder", "pixforge.models.inception", "pixforge.models.classifier", "pixforge.models.rrdbnet",
     "pixforge.models.pix2pix", "pixforge.models.pix2pixhd", "pixforge.models.spade", "pixforge.models.discogan",
+    "pixforge.models.sr", "pixforge.models.waifu2x",
 ))
 LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))

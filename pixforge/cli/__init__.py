@@ -12,5 +12,6 @@ from . import gan  # noqa: E402,F401
 from . import demo  # noqa: E402,F401
 from . import models  # noqa: E402,F401
 from . import translate  # noqa: E402,F401
+from . import sr  # noqa: E402,F401
 
 __all__ = ["main"]

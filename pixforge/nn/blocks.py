@@ -1,5 +1,6 @@
 """Blocks the image networks are built from: residual (Johnson et al.), inverted residual (MobileNetV2), the
-recursive U-Net skip block (pix2pix) and ESRGAN's residual-in-residual dense block.
+recursive U-Net skip block (pix2pix), the norm-free residual block of EDSR/SRResNet and ESRGAN's
+residual-in-residual dense block.
 
 Attribute names follow the reference implementations (pytorch/examples, pix2pix, BasicSR), so their state
 dicts load unchanged.
@@ -109,6 +110,33 @@ def unet(in_channels: int, out_channels: int, downs: int = 8, width: int = 64, n
     return UnetSkipBlock(out_channels, width, in_channels, submodule=block, outermost=True, norm=norm)
 
 
+def scaled_kaiming_(*convs: nn.Module, scale: float = 0.1) -> None:
+    """BasicSR's ``default_init_weights``: Kaiming-normal weights times ``scale``, zero biases, so that deep
+    residual networks without normalisation start close to the identity."""
+    with torch.no_grad():
+        for conv in convs:
+            nn.init.kaiming_normal_(conv.weight).mul_(scale)
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
+
+
+class ResidualBlockNoBN(nn.Module):
+    """conv-ReLU-conv plus the identity, no normalisation, the branch scaled by ``res_scale`` (EDSR, Lim et al.
+    2017; SRResNet as BasicSR's MSRResNet). ``pytorch_init=False`` uses :func:`scaled_kaiming_` (BasicSR)."""
+
+    def __init__(self, num_feat: int = 64, res_scale: float = 1.0, pytorch_init: bool = False):
+        super().__init__()
+        self.res_scale = res_scale
+        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.relu = nn.ReLU(inplace=True)
+        if not pytorch_init:
+            scaled_kaiming_(self.conv1, self.conv2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.relu(self.conv1(x))) * self.res_scale
+
+
 class ResidualDenseBlock(nn.Module):
     """ESRGAN's dense block: five 3x3 convs, each seeing the input and every earlier output (growth ``gc``),
     LeakyReLU(0.2) after the first four; the result is scaled by 0.2 and added to the input."""
@@ -117,9 +145,7 @@ class ResidualDenseBlock(nn.Module):
         super().__init__()
         for i in range(5):
             conv = nn.Conv2d(nf + i * gc, gc if i < 4 else nf, 3, 1, 1)
-            with torch.no_grad():  # BasicSR's default_init_weights: Kaiming normal scaled by 0.1, zero bias
-                nn.init.kaiming_normal_(conv.weight).mul_(0.1)
-                nn.init.zeros_(conv.bias)
+            scaled_kaiming_(conv)
             setattr(self, f"conv{i + 1}", conv)
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
 

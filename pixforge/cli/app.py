@@ -80,7 +80,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.group(cls=PixforgeGroup, context_settings=CONTEXT)
 @click.version_option(package_name="pixforge")
 def main() -> None:
-    """pixforge: neural style transfer and GANs in PyTorch.
+    """pixforge: neural style transfer, GANs, super-resolution and image-to-image translation in PyTorch.
 
     Runs on the GPU when one is present, else on the CPU. Pretrained weights are cached in
     $PIXFORGE_HOME (default ~/.cache/pixforge); see `pixforge weights list`.

@@ -19,3 +19,12 @@ def test_demo_writes_both_stylisations(tmp_path, hed_weights, magenta_weights):
     assert magenta.std() > 0.05
     panel = io.read_image(out / "side_by_side.png")
     assert panel.shape[-1] > 3 * panel.shape[-2]  # content | style | Gatys | magenta
+    from pixforge import weights
+
+    if weights.is_present("cyclegan-vintage"):  # `make weights` fetches it; then the demo shows a translation too
+        assert "translated.png" in last and "CycleGAN vintage" in last
+        vintage = io.read_image(out / "translated.png")
+        assert vintage.shape[-2:] == gatys.shape[-2:] and vintage.std() > 0.05
+        assert panel.shape[-1] > 4 * panel.shape[-2]
+    else:
+        assert "cyclegan-vintage: skipped" in result.output

@@ -2,7 +2,8 @@
 
 Stylises a photo shipped with scikit-image with a painting shipped in ``pixforge/examples`` twice: by Gatys
 optimisation (coarse-to-fine so it finishes in a couple of minutes on a laptop CPU) and in one forward pass
-with the pretrained Magenta arbitrary-style network (a fraction of a second).
+with the pretrained Magenta arbitrary-style network (a fraction of a second); then translates it with the pretrained
+CycleGAN generator ``cyclegan-vintage``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ PHOTOS = ("astronaut", "chelsea")
 
 
 @main.command(context_settings=CONTEXT)
-@output_option("Folder for result.png, magenta.png and side_by_side.png.", type=click.Path(path_type=Path),
+@output_option("Folder for result.png, magenta.png, translated.png and side_by_side.png.", type=click.Path(path_type=Path),
                default=Path("out/demo"), show_default=True)
 @click.option("--photo", type=click.Choice(PHOTOS), default="astronaut", show_default=True,
               help="scikit-image photo to stylise.")
@@ -28,8 +29,8 @@ PHOTOS = ("astronaut", "chelsea")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def demo(output: Path, photo: str, size: int, steps: int, seed: int, device: str, quiet: bool) -> None:
-    """Stylise a sample photo with Van Gogh's Starry Night: OUT/result.png (Gatys), OUT/magenta.png (one pass)
-    and OUT/side_by_side.png.
+    """Stylise a sample photo with Van Gogh's Starry Night: OUT/result.png (Gatys), OUT/magenta.png (one pass),
+    OUT/translated.png (the pretrained CycleGAN, photo -> vintage) and OUT/side_by_side.png.
 
     \b
     Examples:
@@ -67,6 +68,16 @@ def demo(output: Path, photo: str, size: int, steps: int, seed: int, device: str
         panels, names, written = panels + [fast], names + " | magenta", written + [out / "magenta.png"]
     except WeightsError as exc:
         click.echo(f"magenta: skipped ({exc})", err=True)
+    try:  # the translation panel: the pretrained CycleGAN (photo -> vintage look)
+        from ..translate import translate
+
+        start = time.perf_counter()
+        vintage = translate(content, model="cyclegan-vintage", device=device)
+        click.echo(f"cyclegan-vintage: translated {photo} in {time.perf_counter() - start:.2f} s")
+        save_image(vintage, out / "translated.png")
+        panels, names, written = panels + [vintage], names + " | CycleGAN vintage", written + [out / "translated.png"]
+    except WeightsError as exc:
+        click.echo(f"cyclegan-vintage: skipped ({exc})", err=True)
     save_image(side_by_side(panels), out / "side_by_side.png")
     written.append(out / "side_by_side.png")
     click.echo(f"wrote {', '.join(map(str, written[:-1]))} and {written[-1]} ({names})")

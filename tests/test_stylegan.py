@@ -179,3 +179,47 @@ def test_stylegan2_generator_mixing_truncation_and_noise():
     assert grad.shape == (4, 6, 32)
     with pytest.raises(ConfigError, match="power of two >= 8"):
         StyleGAN2Generator(24)
+
+
+# ----------------------------------------------------------------------------------------------- PGGAN
+def test_pggan_parameter_counts_match_the_paper():
+    from pixforge.models.pggan import PGGANDiscriminator, PGGANGenerator
+
+    with torch.device("meta"):
+        g, d = PGGANGenerator(1024), PGGANDiscriminator(1024)
+    assert round(count(g) / 1e5) == 231 and round(count(d) / 1e5) == 231  # Table 2: 23.1M and 23.1M
+
+
+def test_pggan_fade_in_at_alpha_0_and_1_equals_the_lower_and_upper_path():
+    from pixforge.models.pggan import PGGANDiscriminator, PGGANGenerator
+
+    torch.manual_seed(0)
+    g, d = PGGANGenerator(16, 8, channel_base=64), PGGANDiscriminator(16, channel_base=64)
+    z, x = torch.randn(4, 8), torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        g.grow(1, 1.0)
+        lower = g(z)
+        g.grow(2, 0.0)
+        assert g(z).shape == (4, 3, 16, 16)
+        assert torch.allclose(g(z), F.interpolate(lower, scale_factor=2, mode="nearest"), atol=1e-6)
+        g.grow(2, 1.0)
+        upper = g(z)
+        g.to_rgbs[1].weight.add_(1.0)  # the lower path's output layer no longer matters at alpha 1 ...
+        assert torch.equal(g(z), upper)
+        g.grow(2, 0.5)  # ... but does while fading in
+        assert not torch.allclose(g(z), upper)
+
+        d.grow(1, 1.0)
+        lower_d = d(F.avg_pool2d(x, 2))
+        d.grow(2, 0.0)
+        assert torch.allclose(d(x), lower_d, atol=1e-5)
+        d.grow(2, 1.0)
+        upper_d = d(x)
+        d.from_rgbs[1][0].weight.add_(1.0)
+        assert torch.equal(d(x), upper_d)
+    g.grow(1, 0.25)
+    fresh = PGGANGenerator(16, 8, channel_base=64)
+    fresh.load_state_dict(g.state_dict())  # (stage, alpha) travel with the weights
+    assert (fresh.stage, fresh.alpha, fresh.resolution) == (1, 0.25, 8)
+    with pytest.raises(ConfigError, match="stage 3 is out of range for 16 px"):
+        g.grow(3)

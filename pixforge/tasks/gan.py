@@ -120,6 +120,16 @@ def fast_bf16(device: str) -> bool:
         return False
 
 
+def training_data(cfg) -> tuple[torch.Tensor | TrainImages, torch.Tensor | None, tuple[int, ...]]:
+    """(samples or a streamed image folder, labels or None, sample shape) for ``cfg.data`` at ``cfg.image_size``."""
+    if Path(cfg.data).is_dir():
+        size = cfg.image_size or 64
+        data = TrainImages(cfg.data, size, random_crop=False, signed=True, max_items=cfg.max_items)
+        return data, None, (3, size, size)
+    data, labels = load_gan_data(cfg.data, cfg.image_size, cfg.max_items)
+    return data, labels, tuple(data.shape[1:])
+
+
 def build_models(cfg: GanConfig) -> tuple[nn.Module, nn.Module]:
     """G and D for a resolved config."""
     shape = tuple(cfg.sample_shape)
@@ -185,13 +195,7 @@ class GanTask(Task):
     def from_config(cls, cfg: GanConfig, device: torch.device, generator: nn.Module | None = None,
                     discriminator: nn.Module | None = None) -> "GanTask":
         """Load the data (an image folder is streamed, not loaded) and fill the automatic fields."""
-        if Path(cfg.data).is_dir():
-            size = cfg.image_size or 64
-            data, labels = TrainImages(cfg.data, size, random_crop=False, signed=True, max_items=cfg.max_items), None
-            shape: tuple[int, ...] = (3, size, size)
-        else:
-            data, labels = load_gan_data(cfg.data, cfg.image_size, cfg.max_items)
-            shape = tuple(data.shape[1:])
+        data, labels, shape = training_data(cfg)
         n_classes = int(labels.max()) + 1 if labels is not None else 0
         return cls(resolve(cfg, shape, n_classes), data, labels, device, generator, discriminator)
 
@@ -302,13 +306,13 @@ class GanTask(Task):
 
 @torch.no_grad()
 def generate(g: nn.Module, z: torch.Tensor, y: torch.Tensor | None, device: torch.device,
-             batch_size: int = 500) -> torch.Tensor:
-    """G(z, y) in eval mode (BN running statistics), in batches, on the CPU as float32."""
+             batch_size: int = 500, **kw: Any) -> torch.Tensor:
+    """G(z, y, **kw) in eval mode (BN running statistics), in batches, on the CPU as float32."""
     was_training = g.training
     g.eval()
     try:
-        out = [g(z[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device)).float().cpu()
-               for i in range(0, len(z), batch_size)]
+        out = [g(z[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device), **kw)
+               .float().cpu() for i in range(0, len(z), batch_size)]
     finally:
         g.train(was_training)
     return torch.cat(out).contiguous()
@@ -375,31 +379,65 @@ def class_labels(cfg: GanConfig, n: int, label: int | None, seed: int) -> torch.
 
 def sample_run(run: str | Path, count: int, ema: bool | None = None, truncation: float | None = None,
                label: int | None = None, seed: int = 0, device: str | torch.device = "cpu"):
-    """(samples, config): ``count`` samples (N, ...) in [-1, 1] from a run folder or its ``last.pt``."""
+    """(samples, config): ``count`` samples (N, ...) in [-1, 1] from a run folder, its ``last.pt`` or a
+    registered pretrained generator. ``truncation`` is ψ in W for StyleGAN generators (1 = none), else the
+    |z| threshold of BigGAN's truncation trick."""
     from ..models.gan import truncated_noise
 
     g, cfg = load_generator(run, ema, device)
-    z = truncated_noise(count, cfg.z_dim, truncation, torch.Generator().manual_seed(seed))
-    return generate(g, z, class_labels(cfg, count, label, seed), torch.device(device)), cfg
+    gen = torch.Generator().manual_seed(seed)
+    if hasattr(g, "truncate"):  # StyleGAN: truncation in W, towards the tracked mean w
+        z, kw = torch.randn(count, cfg.z_dim, generator=gen), {"truncation": 1.0 if truncation is None else truncation}
+    else:
+        z, kw = truncated_noise(count, cfg.z_dim, truncation, gen), {}
+    return generate(g, z, class_labels(cfg, count, label, seed), torch.device(device), **kw), cfg
 
 
 def load_generator(path: str | Path, ema: bool | None = None, device: str | torch.device = "cpu"):
-    """(G, config) from a run folder or a ``last.pt``; ``ema=None`` takes the EMA weights when present."""
+    """(G, config) from a run folder, a ``last.pt`` or a registered pretrained generator (``dcgan-faces64``);
+    ``ema=None`` takes a run's EMA weights when present."""
     from ..errors import BadInputError
+    from ..registry import TASKS
+    from ..weights import WEIGHTS
 
+    if not Path(path).exists():
+        known = [n for n in WEIGHTS.list() if WEIGHTS.meta(n).get("arch", "").endswith("-generator")]
+        if str(path) not in known:
+            raise BadInputError(f"{path}: no such run folder or checkpoint, nor a pretrained generator "
+                                f"({', '.join(known) or 'none registered'})")
+        return pretrained_generator(str(path), device)
     path = Path(path)
     ckpt = path / "checkpoints" / "last.pt" if path.is_dir() else path
     state = load_checkpoint(ckpt)
     raw = state.get("config") or {}
     if "sample_shape" not in raw:
         raise BadInputError(f"{ckpt}: not a pixforge GAN checkpoint (no GAN config inside)")
-    cfg = from_dict(GanConfig, raw)
     mods = state["task"]["modules"]
     key = "G_ema" if (ema or ema is None) and "G_ema" in mods else "G"
     if ema and key != "G_ema":
         raise BadInputError(f"{ckpt}: this run has no EMA generator (train with ema=0.999)")
-    g, _ = build_models(dataclasses.replace(cfg, spectral_norm=False))
+    if raw.get("arch") in TASKS:  # a GAN with a task of its own (stylegan2, pggan) builds its generator
+        task = TASKS.get(raw["arch"])
+        cfg = from_dict(task.Config, raw)
+        g = task.build_generator(cfg)
+    else:
+        cfg = from_dict(GanConfig, raw)
+        g, _ = build_models(dataclasses.replace(cfg, spectral_norm=False))
     g.load_state_dict(mods[key])
+    return g.to(device).eval(), cfg
+
+
+def pretrained_generator(name: str, device: str | torch.device = "cpu"):
+    """(G, config) for registered generator weights: the network named by the spec's ``arch`` built with its
+    ``kwargs``, loaded strictly; the config says what sampling needs (z_dim, sample shape)."""
+    from ..registry import ARCHS
+    from ..weights import get_spec, load_strict, resolve
+
+    meta = get_spec(name).meta
+    g = ARCHS.create(meta["arch"], **meta.get("kwargs", {}))
+    load_strict(g, resolve(name), name)
+    shape = list(generate(g, torch.zeros(1, g.z_dim), None, torch.device("cpu")).shape[1:])
+    cfg = GanConfig(data=name, arch=meta["arch"].rsplit("-", 1)[0], z_dim=g.z_dim, sample_shape=shape)
     return g.to(device).eval(), cfg
 
 

@@ -140,7 +140,8 @@ ARCHS = Registry("architecture", modules=(
 ))
 LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))
-TASKS = Registry("training task", modules=("pixforge.tasks.gan", "pixforge.tasks.stylegan2", "pixforge.tasks.fast_style", "pixforge.tasks.adain",
+TASKS = Registry("training task", modules=("pixforge.tasks.gan", "pixforge.tasks.stylegan2", "pixforge.tasks.pggan",
+                                            "pixforge.tasks.fast_style", "pixforge.tasks.adain",
                                             "pixforge.tasks.wct", "pixforge.tasks.classifier"))
 METHODS = Registry("style method", modules=(
     "pixforge.style.gatys", "pixforge.style.fast", "pixforge.style.adain", "pixforge.style.wct",

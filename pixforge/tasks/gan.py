@@ -57,6 +57,7 @@ class GanConfig:
     betas: tuple[float, float] | None = None
     n_critic: int | None = None
     gp: float | None = None  # gradient-penalty weight (wgan-gp: 10)
+    drift: float = 0.0  # drift penalty ε·E[D(x)²] keeping a WGAN critic near 0 (PGGAN: 0.001)
     clip: float | None = None  # weight clipping (wgan: 0.01)
     r1: float = 0.0  # R1 weight γ (adds γ/2·E‖∇D(x)‖²)
     r1_every: int = 1  # lazy R1: the penalty on every k-th D step only, weighted by k (StyleGAN2: 16)
@@ -80,7 +81,7 @@ class GanConfig:
 
     def __post_init__(self) -> None:
         check(self, positive=("z_dim", "depth", "batch_size", "lr_g", "lr_d", "n_critic", "r1_every"),
-              non_negative=("width", "gp", "clip", "r1", "ortho", "ema_start", "image_size", "max_items",
+              non_negative=("width", "gp", "drift", "clip", "r1", "ortho", "ema_start", "image_size", "max_items",
                             "num_classes"),
               choices={"arch": ("auto", "mlp", "dcgan", "resnet"), "optimizer": (None, "adam", "rmsprop")},
               ranges={"ema": (0, 1), "betas": (0, 1)})
@@ -238,6 +239,8 @@ class GanTask(Task):
                 d_real, d_fake = self.critic(self.D, real, c), self.critic(self.D, fake.detach(), c_fake)
                 loss_d = loss.d_loss(d_real.float(), d_fake.float())
             logs["d_loss"] = loss_d.detach()
+            if cfg.drift:
+                loss_d = loss_d + cfg.drift * d_real.float().pow(2).mean()
             if cfg.gp:
                 gp = gradient_penalty(lambda x: self.critic(self.D, x, c), real, fake)
                 loss_d = loss_d + cfg.gp * gp

@@ -411,7 +411,16 @@ def load_generator(path: str | Path, ema: bool | None = None, device: str | torc
         return pretrained_generator(str(path), device)
     path = Path(path)
     ckpt = path / "checkpoints" / "last.pt" if path.is_dir() else path
-    state = load_checkpoint(ckpt)
+    if ckpt.suffix == ".pkl":
+        return released_generator(ckpt, device)
+    if ckpt.is_file():  # a pixforge checkpoint, or a rosinality/stylegan2-pytorch file
+        from ..models.released import is_rosinality, read_torch
+
+        state = read_torch(ckpt, "a pixforge checkpoint or a StyleGAN2 .pt file")
+        if is_rosinality(state):
+            return released_generator(ckpt, device, state)
+    else:
+        state = load_checkpoint(ckpt)
     raw = state.get("config") or {}
     if "sample_shape" not in raw:
         raise BadInputError(f"{ckpt}: not a pixforge GAN checkpoint (no GAN config inside)")
@@ -427,6 +436,18 @@ def load_generator(path: str | Path, ema: bool | None = None, device: str | torc
         cfg = from_dict(GanConfig, raw)
         g, _ = build_models(dataclasses.replace(cfg, spectral_norm=False))
     g.load_state_dict(mods[key])
+    return g.to(device).eval(), cfg
+
+
+def released_generator(path: Path, device: str | torch.device = "cpu", contents: Any = None):
+    """(G, config) for a released StyleGAN2 file: NVIDIA ``.pkl`` or rosinality ``.pt`` (see models/released.py)."""
+    from ..models.released import load_nvidia, load_rosinality
+    from .stylegan2 import StyleGAN2Config
+
+    g = load_nvidia(path) if path.suffix == ".pkl" else load_rosinality(path, contents)
+    channels = g.to_rgb1.conv.out_channels
+    cfg = StyleGAN2Config(data=path.name, image_size=g.size, z_dim=g.style_dim, n_mlp=g.n_mlp,
+                          sample_shape=[channels, g.size, g.size])
     return g.to(device).eval(), cfg
 
 

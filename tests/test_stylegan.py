@@ -223,3 +223,24 @@ def test_pggan_fade_in_at_alpha_0_and_1_equals_the_lower_and_upper_path():
     assert (fresh.stage, fresh.alpha, fresh.resolution) == (1, 0.25, 8)
     with pytest.raises(ConfigError, match="stage 3 is out of range for 16 px"):
         g.grow(3)
+
+
+def test_style_mixing_grid_takes_coarse_styles_from_rows_and_fine_from_columns():
+    from pixforge.tasks.stylegan2 import coarse_layers, style_mixing_grid
+
+    torch.manual_seed(0)
+    g = StyleGAN2Generator(16, 16, n_mlp=2, channel_base=256, channel_max=32).eval()
+    assert coarse_layers(g) == 4 and coarse_layers(StyleGAN2Generator(8, 8, n_mlp=1)) == 3  # 4-8 px layers
+    grid = style_mixing_grid(g, rows=2, cols=3, seed=5).view(3, 4, 3, 16, 16)
+    assert torch.equal(grid[0, 0], torch.ones(3, 16, 16))  # blank corner
+    z = torch.randn(5, 16, generator=torch.Generator().manual_seed(5))
+    w = g.mapping(z)
+    with torch.no_grad():
+        assert torch.allclose(grid[1, 0], g.synthesis(w[0:1, None].expand(-1, 6, -1), "const")[0], atol=1e-5)
+        assert torch.allclose(grid[0, 3], g.synthesis(w[4:5, None].expand(-1, 6, -1), "const")[0], atol=1e-5)
+        cell = g.synthesis(g.mix(w[1:2], w[3:4], 4), "const")[0]  # row 2 (coarse) x column 2 (fine)
+        assert torch.allclose(grid[2, 2], cell, atol=1e-5)
+    from pixforge.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="--crossover must be in 1..5"):
+        style_mixing_grid(g, crossover=6)

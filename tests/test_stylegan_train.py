@@ -77,6 +77,10 @@ def test_stylegan2_sampling_with_truncation_in_w(tmp_path):
     assert spread < np.abs(np.load(tmp_path / "b.npy") - np.load(tmp_path / "b.npy").mean(0)).mean()
     cli("sample", out, "-n", 4, "-o", tmp_path / "grid.png", "--no-ema")
     assert (tmp_path / "grid.png").stat().st_size > 0
+    cli("stylemix", out, "-o", tmp_path / "mix.npy", "--rows", 2, "--cols", 3, "--truncation", 0.7)
+    assert np.load(tmp_path / "mix.npy").shape == (12, 1, 8, 8)
+    r = cli("stylemix", out, "-o", tmp_path / "mix.png", "--crossover", 9, ok=False)
+    assert r.exit_code == 2 and "--crossover must be in 1..3" in r.output
 
 
 def test_stylegan2_config_errors(tmp_path):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -197,3 +198,47 @@ class StyleGAN2Task(GanTask):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         if "pl_mean" in state:
             self.pl_mean = state["pl_mean"].to(self.device)
+
+
+# ------------------------------------------------------------------------------------------------ style mixing
+def coarse_layers(g: StyleGAN2Generator, resolution: int = 8) -> int:
+    """How many per-layer latents drive the resolutions up to ``resolution`` (the paper's "coarse" styles: 4-8 px)."""
+    return min(g.n_latent - 1, 2 * (log2_size(resolution) - 1))
+
+
+@torch.no_grad()
+def style_mixing_grid(g: StyleGAN2Generator, rows: int = 3, cols: int = 4, crossover: int | None = None,
+                      truncation: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """The paper's style-mixing figure as images ((rows + 1) * (cols + 1), C, H, W) in [-1, 1]: the top row shows
+    the column sources, the left column the row sources; cell (r, c) takes row r's w for the layers below
+    ``crossover`` (coarse styles: pose, shape) and column c's w from there on (finer styles: colours, texture).
+    Fixed noise, so the cells differ only by their latents."""
+    from ..errors import BadInputError
+
+    crossover = coarse_layers(g) if crossover is None else crossover
+    if not 1 <= crossover < g.n_latent:
+        raise BadInputError(f"--crossover must be in 1..{g.n_latent - 1} for this {g.size} px generator")
+    device = g.w_avg.device
+    z = torch.randn(rows + cols, g.style_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    w = g.truncate(g.mapping(z), truncation)
+    w_rows, w_cols = w[:rows], w[rows:]
+    lat = g.mix(w_rows.repeat_interleave(cols, 0), w_cols.repeat(rows, 1), crossover)
+    cells = g.synthesis(lat, "const").float().cpu()
+    sources = g.synthesis(w.unsqueeze(1).expand(-1, g.n_latent, -1), "const").float().cpu()
+    grid = torch.ones(rows + 1, cols + 1, *sources.shape[1:])  # the corner stays white
+    grid[0, 1:], grid[1:, 0] = sources[rows:], sources[:rows]
+    grid[1:, 1:] = cells.view(rows, cols, *sources.shape[1:])
+    return grid.flatten(0, 1)
+
+
+def stylemix_run(run: str | Path, output: str | Path, rows: int = 3, cols: int = 4, crossover: int | None = None,
+                 truncation: float = 1.0, seed: int = 0, ema: bool | None = None,
+                 device: str | torch.device = "cpu") -> Path:
+    """Write the style-mixing grid of a StyleGAN run (or released StyleGAN2 file) to ``output`` (.png or .npy)."""
+    from ..errors import BadInputError
+    from .gan import load_generator, write_samples
+
+    g, _ = load_generator(run, ema, device)
+    if not isinstance(g, StyleGAN2Generator):
+        raise BadInputError(f"{run}: style mixing needs a StyleGAN generator, not a {type(g).__name__}")
+    return write_samples(style_mixing_grid(g, rows, cols, crossover, truncation, seed), output, nrow=cols + 1)

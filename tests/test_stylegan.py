@@ -244,3 +244,28 @@ def test_style_mixing_grid_takes_coarse_styles_from_rows_and_fine_from_columns()
 
     with pytest.raises(BadInputError, match="--crossover must be in 1..5"):
         style_mixing_grid(g, crossover=6)
+
+
+# ----------------------------------------------------------------------------------------------- StyleGAN v1
+def test_stylegan_v1_generator():
+    from pixforge.models.stylegan import StyleGANGenerator
+    from pixforge.nn.stylegan import StyleAdaIN
+
+    with torch.device("meta"):
+        big = StyleGANGenerator(1024)
+    # NVIDIA's printed total, 26,219,627, also counts the 8 lower-resolution ToRGBs of progressive training
+    # (3 (C + 1) for C = 512, 512, 512, 512, 256, 128, 64, 32: 7,608), which the final network does not use
+    assert count(big) == 26_219_627 - 7_608 and count(big.style) == 8 * (512 * 512 + 512)
+    torch.manual_seed(0)
+    g = StyleGANGenerator(16, 16, n_mlp=2, channel_base=256, channel_max=32).eval()
+    z = torch.randn(3, 16)
+    assert g(z).shape == (3, 3, 16, 16) and len(g.layers) == g.n_latent == 6
+    assert torch.equal(g(z, noise="const"), g(z, noise="const"))
+    mixed = g(z, z2=torch.randn(3, 16), inject_index=2, noise="const")
+    assert not torch.allclose(mixed, g(z, noise="const"))
+
+    ada = StyleAdaIN(4, style_dim=5)
+    x, w = torch.randn(2, 4, 6, 6) * 3 + 1, torch.randn(2, 5)
+    scale, shift = ada.style(w).view(2, 2, 4, 1, 1).unbind(1)
+    norm = (x - x.mean((2, 3), keepdim=True)) / x.var((2, 3), unbiased=False, keepdim=True).add(1e-8).sqrt()
+    assert torch.allclose(ada(x, w), norm * (1 + scale) + shift, atol=1e-5)

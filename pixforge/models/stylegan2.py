@@ -45,42 +45,20 @@ def log2_size(size: int) -> int:
     return k
 
 
-@ARCHS.register("stylegan2-generator", family="gan", input=("z_dim",),
-                description="StyleGAN2 skip generator (Karras et al. 2020): mapping net, modulated convs, noise")
-class StyleGAN2Generator(nn.Module):
-    """``G(z) -> images`` in about [-1, 1]; see the module docstring. ``z_dim`` = ``style_dim``."""
+class StyleBasedGenerator(nn.Module):
+    """What StyleGAN and StyleGAN2 generators share: the mapping network ``style`` (pixel norm, ``n_mlp``
+    equalised layers at ``lr_mlp``), the tracked mean w, truncation, style mixing and ``forward``; a subclass
+    builds ``n_latent`` synthesis layers and implements :meth:`synthesis`."""
 
-    def __init__(self, size: int = 256, style_dim: int = 512, n_mlp: int = 8, channel_base: int = 32768,
-                 channel_max: int = 512, lr_mlp: float = 0.01, channels: int = 3,
-                 blur_kernel: Sequence[float] = BLUR, w_avg_beta: float = 0.995):
+    def __init__(self, size: int, style_dim: int, n_mlp: int, lr_mlp: float, w_avg_beta: float):
         super().__init__()
         self.size, self.style_dim, self.n_mlp = size, style_dim, n_mlp
         self.z_dim, self.num_classes = style_dim, 0
         self.w_avg_beta = w_avg_beta
         self.log_size = log2_size(size)
-        ch = {2 ** i: channels_at(2 ** i, channel_base, channel_max) for i in range(2, self.log_size + 1)}
-        self.channels = ch
-
+        self.n_latent = self.log_size * 2 - 2
         self.style = nn.Sequential(PixelNorm(), *[EqualLinear(style_dim, style_dim, lr_mul=lr_mlp,
                                                               activation="fused_lrelu") for _ in range(n_mlp)])
-        self.input = ConstantInput(ch[4])
-        self.conv1 = StyledConv(ch[4], ch[4], 3, style_dim, blur_kernel=blur_kernel)
-        self.to_rgb1 = ToRGB(ch[4], style_dim, upsample=False, channels=channels)
-        self.num_layers = (self.log_size - 2) * 2 + 1
-        self.n_latent = self.log_size * 2 - 2
-        self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
-        self.noises = nn.Module()  # fixed noise maps (``noise="const"``): reproducible images
-        for i in range(self.num_layers):
-            res = 2 ** ((i + 5) // 2)
-            self.noises.register_buffer(f"noise_{i}", torch.randn(1, 1, res, res))
-        in_ch = ch[4]
-        for i in range(3, self.log_size + 1):
-            out_ch = ch[2 ** i]
-            self.convs.append(StyledConv(in_ch, out_ch, 3, style_dim, upsample=True, blur_kernel=blur_kernel))
-            self.convs.append(StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel))
-            self.to_rgbs.append(ToRGB(out_ch, style_dim, blur_kernel=blur_kernel, channels=channels))
-            in_ch = out_ch
-        self.register_buffer("w_avg", torch.zeros(style_dim))  # running mean of w: the truncation centre
 
     # ------------------------------------------------------------------------------------------------ latents
     def mapping(self, z: Tensor) -> Tensor:
@@ -119,6 +97,47 @@ class StyleGAN2Generator(nn.Module):
         layer = torch.arange(self.n_latent, device=w.device).view(1, -1, 1)
         return torch.where(layer < inject_index, w.unsqueeze(1), w2.unsqueeze(1))
 
+    def synthesis(self, latent: Tensor, noise: str | Sequence[Tensor | None] | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, z: Tensor, y: Tensor | None = None, z2: Tensor | None = None,
+                inject_index: int | None = None, truncation: float = 1.0,
+                noise: str | Sequence[Tensor | None] | None = None, return_latents: bool = False):
+        """Images for latents z (N, z_dim); ``return_latents`` also returns the per-layer w (for path length)."""
+        latent = self.latents(z, z2, inject_index, truncation)
+        image = self.synthesis(latent, noise)
+        return (image, latent) if return_latents else image
+
+
+@ARCHS.register("stylegan2-generator", family="gan", input=("z_dim",),
+                description="StyleGAN2 skip generator (Karras et al. 2020): mapping net, modulated convs, noise")
+class StyleGAN2Generator(StyleBasedGenerator):
+    """``G(z) -> images`` in about [-1, 1]; see the module docstring. ``z_dim`` = ``style_dim``."""
+
+    def __init__(self, size: int = 256, style_dim: int = 512, n_mlp: int = 8, channel_base: int = 32768,
+                 channel_max: int = 512, lr_mlp: float = 0.01, channels: int = 3,
+                 blur_kernel: Sequence[float] = BLUR, w_avg_beta: float = 0.995):
+        super().__init__(size, style_dim, n_mlp, lr_mlp, w_avg_beta)
+        ch = {2 ** i: channels_at(2 ** i, channel_base, channel_max) for i in range(2, self.log_size + 1)}
+        self.channels = ch
+        self.input = ConstantInput(ch[4])
+        self.conv1 = StyledConv(ch[4], ch[4], 3, style_dim, blur_kernel=blur_kernel)
+        self.to_rgb1 = ToRGB(ch[4], style_dim, upsample=False, channels=channels)
+        self.num_layers = (self.log_size - 2) * 2 + 1
+        self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
+        self.noises = nn.Module()  # fixed noise maps (``noise="const"``): reproducible images
+        for i in range(self.num_layers):
+            res = 2 ** ((i + 5) // 2)
+            self.noises.register_buffer(f"noise_{i}", torch.randn(1, 1, res, res))
+        in_ch = ch[4]
+        for i in range(3, self.log_size + 1):
+            out_ch = ch[2 ** i]
+            self.convs.append(StyledConv(in_ch, out_ch, 3, style_dim, upsample=True, blur_kernel=blur_kernel))
+            self.convs.append(StyledConv(out_ch, out_ch, 3, style_dim, blur_kernel=blur_kernel))
+            self.to_rgbs.append(ToRGB(out_ch, style_dim, blur_kernel=blur_kernel, channels=channels))
+            in_ch = out_ch
+        self.register_buffer("w_avg", torch.zeros(style_dim))  # running mean of w: the truncation centre
+
     # ------------------------------------------------------------------------------------------------ synthesis
     def synthesis(self, latent: Tensor, noise: str | Sequence[Tensor | None] | None = None) -> Tensor:
         """Images from per-layer latents (N, n_latent, D). ``noise``: None draws fresh noise, ``"const"`` uses
@@ -136,14 +155,6 @@ class StyleGAN2Generator(nn.Module):
             skip = to_rgb(out, latent[:, i + 2], skip)
             i += 2
         return skip
-
-    def forward(self, z: Tensor, y: Tensor | None = None, z2: Tensor | None = None,
-                inject_index: int | None = None, truncation: float = 1.0,
-                noise: str | Sequence[Tensor | None] | None = None, return_latents: bool = False):
-        """Images for latents z (N, z_dim); ``return_latents`` also returns the per-layer w (for path length)."""
-        latent = self.latents(z, z2, inject_index, truncation)
-        image = self.synthesis(latent, noise)
-        return (image, latent) if return_latents else image
 
 
 @ARCHS.register("stylegan2-discriminator", family="gan", input=(3, 256, 256),

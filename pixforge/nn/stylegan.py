@@ -1,6 +1,6 @@
 """The layers of the StyleGAN family (Karras et al. 2018-2020) built on :mod:`pixforge.nn.conv`'s equalised and
-modulated convolutions: noise injection, constant input, styled conv, ToRGB with skip upsampling, minibatch
-standard deviation, and the discriminator's conv layer and residual block.
+modulated convolutions: noise injection, constant input, styled conv, StyleGAN's AdaIN, ToRGB with skip
+upsampling, minibatch standard deviation, and the discriminator's conv layer and residual block.
 
 Attribute names follow rosinality/stylegan2-pytorch (``conv``, ``noise.weight``, ``activate.bias``,
 ``upsample.kernel``, ...), so the networks of :mod:`pixforge.models.stylegan2` load its state dicts by key.
@@ -13,19 +13,21 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .conv import Blur, EqualConv2d, FusedLeakyReLU, ModulatedConv2d, Upsample
+from .conv import Blur, EqualConv2d, EqualLinear, FusedLeakyReLU, ModulatedConv2d, Upsample
+from .norms import adain
 
 Tensor = torch.Tensor
 BLUR = (1, 3, 3, 1)
 
 
 class NoiseInjection(nn.Module):
-    """Adds per-pixel Gaussian noise (one map shared by all channels) times a learned strength (StyleGAN's B);
-    the strength starts at 0, so a fresh layer is the identity."""
+    """Adds per-pixel Gaussian noise (one map shared by all channels) times a learned strength (StyleGAN's B):
+    one strength (StyleGAN2), or one per channel with ``channels`` (StyleGAN). The strength starts at 0, so a
+    fresh layer is the identity."""
 
-    def __init__(self):
+    def __init__(self, channels: int | None = None):
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1))
+        self.weight = nn.Parameter(torch.zeros(1) if channels is None else torch.zeros(1, channels, 1, 1))
 
     def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
         if noise is None:
@@ -57,6 +59,19 @@ class StyledConv(nn.Module):
 
     def forward(self, x: Tensor, style: Tensor, noise: Tensor | None = None) -> Tensor:
         return self.activate(self.noise(self.conv(x, style), noise))
+
+
+class StyleAdaIN(nn.Module):
+    """StyleGAN's AdaIN: instance norm, then per-channel ``(1 + scale, shift)`` from an equalised linear map of w
+    (NVIDIA's ``style_mod``), so a fresh layer is plain instance norm."""
+
+    def __init__(self, channels: int, style_dim: int):
+        super().__init__()
+        self.style = EqualLinear(style_dim, 2 * channels)
+
+    def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        scale, shift = self.style(w)[:, :, None, None].chunk(2, 1)
+        return adain(x, (shift, 1 + scale), eps=1e-8)
 
 
 class ToRGB(nn.Module):

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from click.testing import CliRunner
-from gan_fakes import install
+from gan_fakes import cli, install, same
 
-from pixforge.cli import main
 from pixforge.losses.regularizers import lazy_adam
 from pixforge.train import load_checkpoint
 
@@ -17,24 +15,6 @@ TINY = ["--data", "tiny", "image_size=8", "z_dim=8", "n_mlp=2", "channel_base=64
 @pytest.fixture(autouse=True)
 def _setup(monkeypatch, one_thread):
     install(monkeypatch)
-
-
-def cli(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def same(a, b):
-    """Nested state dicts equal bit for bit."""
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if torch.is_tensor(a):
-        return torch.equal(a, b)
-    return a == b
 
 
 def test_stylegan2_resume_is_bit_identical_and_regularisers_run_lazily(tmp_path):

@@ -87,6 +87,30 @@ class GanConfig:
               ranges={"ema": (0, 1), "betas": (0, 1)})
 
 
+class FixedGanSettings:
+    """Mixin for the configs of GAN tasks built on :class:`GanTask` with their own networks (stylegan2, pggan):
+    the GanConfig settings that GanTask reads and those tasks fix, and one Adam learning rate ``lr`` for G and D."""
+
+    optimizer: ClassVar[str] = "adam"
+    num_classes: ClassVar[int] = 0
+    channels_last: ClassVar[bool] = False
+    ema_start: ClassVar[int] = 0
+    n_critic: ClassVar[int] = 1
+    r1: ClassVar[float] = 0.0
+    r1_every: ClassVar[int] = 1
+    clip: ClassVar[float] = 0.0
+    ortho: ClassVar[float] = 0.0
+    drift: ClassVar[float] = 0.0
+
+    @property
+    def lr_g(self) -> float:
+        return self.lr
+
+    @property
+    def lr_d(self) -> float:
+        return self.lr
+
+
 def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0) -> GanConfig:
     """Fill every automatic field: architecture, width, and the optimiser recipe of the loss's paper."""
     get_loss(cfg.loss)  # an unknown loss is a ConfigError naming the GAN losses

@@ -21,11 +21,11 @@ from ..models.pggan import PGGANDiscriminator, PGGANGenerator
 from ..models.stylegan2 import log2_size
 from ..registry import TASKS
 from ..train import LoopConfig
-from .gan import GanTask, training_data
+from .gan import FixedGanSettings, GanTask, training_data
 
 
 @dataclass
-class PGGANConfig:
+class PGGANConfig(FixedGanSettings):
     """A progressive GAN run; the defaults are the paper's (CelebA-HQ) apart from the image size."""
 
     data: str = "mnist5k"  # built-in dataset name or image folder
@@ -48,30 +48,12 @@ class PGGANConfig:
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(sample_every=1000, ckpt_every=1000))
 
     resume_may_change: ClassVar[tuple[str, ...]] = ("lr", "betas", "fused_optim")
-    # what GanTask reads from a GAN config and PGGAN fixes
-    optimizer: ClassVar[str] = "adam"
-    num_classes: ClassVar[int] = 0
-    channels_last: ClassVar[bool] = False
-    ema_start: ClassVar[int] = 0
-    n_critic: ClassVar[int] = 1
-    r1: ClassVar[float] = 0.0
-    r1_every: ClassVar[int] = 1
-    clip: ClassVar[float] = 0.0
-    ortho: ClassVar[float] = 0.0
 
     def __post_init__(self) -> None:
         check(self, positive=("z_dim", "channel_base", "channel_max", "stage_kimg", "batch_size", "lr"),
               non_negative=("max_items", "gp", "drift"), choices={"arch": ("pggan",)},
               ranges={"betas": (0, 1), "ema": (0, 1)})
         log2_size(self.image_size)
-
-    @property
-    def lr_g(self) -> float:
-        return self.lr
-
-    @property
-    def lr_d(self) -> float:
-        return self.lr
 
 
 def build_generator(cfg: PGGANConfig) -> PGGANGenerator:

@@ -32,11 +32,11 @@ from ..models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, log2_
 from ..registry import TASKS
 from ..train import LoopConfig
 from ..train import distributed as dist_utils
-from .gan import GanTask, make_optimizer, training_data
+from .gan import FixedGanSettings, GanTask, make_optimizer, training_data
 
 
 @dataclass
-class StyleGAN2Config:
+class StyleGAN2Config(FixedGanSettings):
     """A StyleGAN2 run; the defaults are the paper's config F apart from the image size."""
 
     data: str = "mnist5k"  # built-in dataset name or image folder
@@ -66,11 +66,6 @@ class StyleGAN2Config:
 
     #: what a ``--resume`` may change (besides ``loop.*``)
     resume_may_change: ClassVar[tuple[str, ...]] = ("lr", "betas", "fused_optim")
-    # what GanTask reads from a GAN config and StyleGAN2 fixes
-    optimizer: ClassVar[str] = "adam"
-    num_classes: ClassVar[int] = 0
-    channels_last: ClassVar[bool] = False
-    ema_start: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
         check(self, positive=("z_dim", "n_mlp", "channel_base", "channel_max", "lr_mlp", "batch_size", "lr",
@@ -83,14 +78,6 @@ class StyleGAN2Config:
     def ema(self) -> float:
         """EMA decay per step: half-life ``ema_kimg`` thousand images (NVIDIA's ema_kimg)."""
         return 0.5 ** (self.batch_size / (self.ema_kimg * 1000)) if self.ema_kimg else 0.0
-
-    @property
-    def lr_g(self) -> float:
-        return self.lr
-
-    @property
-    def lr_d(self) -> float:
-        return self.lr
 
 
 def build_generator(cfg: StyleGAN2Config) -> StyleGAN2Generator:

@@ -136,7 +136,7 @@ class Registry:
 ARCHS = Registry("architecture", modules=(
     "pixforge.models.gan", "pixforge.models.transformer_net", "pixforge.models.magenta", "pixforge.nn.vgg",
     "pixforge.models.decoder", "pixforge.models.inception", "pixforge.models.classifier", "pixforge.models.rrdbnet",
-    "pixforge.models.stylegan2", "pixforge.models.stylegan", "pixforge.models.pggan",
+    "pixforge.models.stylegan2", "pixforge.models.stylegan", "pixforge.models.pggan", "pixforge.models.biggan",
 ))
 LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))

@@ -19,6 +19,7 @@ instance, group, layer, none); class-conditional generators need batch norm.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -219,11 +220,15 @@ def _dcgan_init(m: nn.Module) -> None:
 
 # ------------------------------------------------------------------------------------------------ ResNet
 class UpBlock(nn.Module):
-    """SNGAN generator block: BN-ReLU-upsample-conv3-BN-ReLU-conv3, plus upsample-conv1 shortcut."""
+    """SNGAN generator block: BN-ReLU-upsample-conv3-BN-ReLU-conv3, plus upsample-conv1 shortcut.
 
-    def __init__(self, cin: int, cout: int, num_classes: int = 0, norm: str = "batch"):
+    ``norm``: a norm name (conditional BN on class labels ``y`` when ``num_classes``), or a factory
+    ``channels -> module(x, y)`` (BigGAN: BN conditioned on a vector ``y``)."""
+
+    def __init__(self, cin: int, cout: int, num_classes: int = 0, norm: str | Callable[[int], nn.Module] = "batch"):
         super().__init__()
-        self.n1, self.n2 = Norm2d(cin, num_classes, norm), Norm2d(cout, num_classes, norm)
+        make = norm if callable(norm) else (lambda c: Norm2d(c, num_classes, norm))
+        self.n1, self.n2 = make(cin), make(cout)
         self.c1, self.c2 = nn.Conv2d(cin, cout, 3, 1, 1), nn.Conv2d(cout, cout, 3, 1, 1)
         self.skip = nn.Conv2d(cin, cout, 1)
 
@@ -234,19 +239,22 @@ class UpBlock(nn.Module):
 
 
 class DownBlock(nn.Module):
-    """SNGAN discriminator block: (ReLU)-conv3-ReLU-conv3-avgpool, plus conv1-avgpool shortcut."""
+    """SNGAN discriminator block: (ReLU)-conv3-ReLU-conv3-avgpool, plus conv1-avgpool shortcut. Without
+    ``downsample`` (BigGAN's last blocks) there is no pooling, and an identity shortcut when cin == cout."""
 
-    def __init__(self, cin: int, cout: int, first: bool = False):
+    def __init__(self, cin: int, cout: int, first: bool = False, downsample: bool = True):
         super().__init__()
-        self.first = first
+        self.first, self.downsample = first, downsample
         self.c1, self.c2 = nn.Conv2d(cin, cout, 3, 1, 1), nn.Conv2d(cout, cout, 3, 1, 1)
-        self.skip = nn.Conv2d(cin, cout, 1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout or downsample else None
 
     def forward(self, x: Tensor) -> Tensor:
+        pool = (lambda t: F.avg_pool2d(t, 2)) if self.downsample else (lambda t: t)
         h = x if self.first else F.relu(x)
-        h = F.avg_pool2d(self.c2(F.relu(self.c1(h))), 2)
-        s = F.avg_pool2d(self.skip(x), 2) if self.first else self.skip(F.avg_pool2d(x, 2))
-        return h + s
+        h = pool(self.c2(F.relu(self.c1(h))))
+        if self.skip is None:
+            return h + x
+        return h + (pool(self.skip(x)) if self.first else self.skip(pool(x)))
 
 
 @ARCHS.register("resnet-generator", family="gan", input=("z_dim",),

@@ -46,7 +46,7 @@ class GanConfig:
 
     data: str = "grid25"  # built-in dataset name or image folder
     loss: str = "nonsaturating"  # see pixforge.losses.adversarial.LOSSES
-    arch: str = "auto"  # mlp | dcgan | resnet; auto = mlp for 2D data, dcgan for images
+    arch: str = "auto"  # mlp | dcgan | resnet | biggan; auto = mlp for 2D data, dcgan for images
     z_dim: int = 64
     width: int = 0  # hidden units (mlp, default 128) or base channels (dcgan/resnet, default 64)
     depth: int = 3  # hidden layers of the MLPs
@@ -64,7 +64,7 @@ class GanConfig:
     ortho: float = 0.0  # BigGAN orthogonal regularisation β on G (1e-4 in the paper)
     ema: float = 0.0  # EMA decay of G's weights (e.g. 0.999); 0 = off
     ema_start: int = 0  # steps before the average starts (it copies the weights until then)
-    spectral_norm: bool | None = None  # SN on D (default: on for resnet)
+    spectral_norm: bool | None = None  # SN on D (default: on for resnet and biggan; BigGAN's G has its own)
     attention: bool = False
     conditional: bool = False  # class-conditional G (conditional BN) and projection D; needs labels
     image_size: int = 0  # resize images to this (0 = the data's own size)
@@ -83,7 +83,7 @@ class GanConfig:
         check(self, positive=("z_dim", "depth", "batch_size", "lr_g", "lr_d", "n_critic", "r1_every"),
               non_negative=("width", "gp", "drift", "clip", "r1", "ortho", "ema_start", "image_size", "max_items",
                             "num_classes"),
-              choices={"arch": ("auto", "mlp", "dcgan", "resnet"), "optimizer": (None, "adam", "rmsprop")},
+              choices={"arch": ("auto", "mlp", "dcgan", "resnet", "biggan"), "optimizer": (None, "adam", "rmsprop")},
               ranges={"ema": (0, 1), "betas": (0, 1)})
 
 
@@ -128,7 +128,7 @@ def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0)
         optimizer=cfg.optimizer or paper.optimizer, lr_g=cfg.lr_g or paper.lr_g, lr_d=cfg.lr_d or paper.lr_d,
         betas=tuple(cfg.betas) if cfg.betas else paper.betas, n_critic=cfg.n_critic or paper.n_critic,
         gp=paper.gp if cfg.gp is None else cfg.gp, clip=paper.clip if cfg.clip is None else cfg.clip,
-        spectral_norm=(arch == "resnet") if cfg.spectral_norm is None else cfg.spectral_norm,
+        spectral_norm=(arch in ("resnet", "biggan")) if cfg.spectral_norm is None else cfg.spectral_norm,
         sample_shape=list(sample_shape), num_classes=num_classes if cfg.conditional else 0)
 
 

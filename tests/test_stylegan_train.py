@@ -57,6 +57,11 @@ def test_stylegan2_sampling_with_truncation_in_w(tmp_path):
     assert spread < np.abs(np.load(tmp_path / "b.npy") - np.load(tmp_path / "b.npy").mean(0)).mean()
     cli("sample", out, "-n", 4, "-o", tmp_path / "grid.png", "--no-ema")
     assert (tmp_path / "grid.png").stat().st_size > 0
+    for psi in (0.0, 1.0):
+        cli("interpolate", out, "-o", tmp_path / f"lerp{psi}.npy", "--rows", 2, "--steps", 3, "--truncation", psi)
+    frames, free = np.load(tmp_path / "lerp0.0.npy"), np.load(tmp_path / "lerp1.0.npy")
+    assert frames.shape == (6, 1, 8, 8)  # psi 0 in W: every frame is the average image (up to the noise)
+    assert np.abs(frames - frames.mean(0)).mean() < np.abs(free - free.mean(0)).mean()
     cli("stylemix", out, "-o", tmp_path / "mix.npy", "--rows", 2, "--cols", 3, "--truncation", 0.7)
     assert np.load(tmp_path / "mix.npy").shape == (12, 1, 8, 8)
     r = cli("stylemix", out, "-o", tmp_path / "mix.png", "--crossover", 9, ok=False)

@@ -412,12 +412,16 @@ def sample_run(run: str | Path, count: int, ema: bool | None = None, truncation:
     from ..models.gan import truncated_noise
 
     g, cfg = load_generator(run, ema, device)
-    gen = torch.Generator().manual_seed(seed)
-    if hasattr(g, "truncate"):  # StyleGAN: truncation in W, towards the tracked mean w
-        z, kw = torch.randn(count, cfg.z_dim, generator=gen), {"truncation": 1.0 if truncation is None else truncation}
-    else:
-        z, kw = truncated_noise(count, cfg.z_dim, truncation, gen), {}
-    return generate(g, z, class_labels(cfg, count, label, seed), torch.device(device), **kw), cfg
+    z = truncated_noise(count, cfg.z_dim, None if hasattr(g, "truncate") else truncation,
+                        torch.Generator().manual_seed(seed))
+    return generate(g, z, class_labels(cfg, count, label, seed), torch.device(device),
+                    **truncation_in_w(g, truncation)), cfg
+
+
+def truncation_in_w(g: nn.Module, truncation: float | None) -> dict[str, float]:
+    """The generator keywords of ``--truncation``: ψ in W for StyleGAN generators, nothing for the others
+    (whose latents are truncated in Z instead)."""
+    return {"truncation": 1.0 if truncation is None else truncation} if hasattr(g, "truncate") else {}
 
 
 def load_generator(path: str | Path, ema: bool | None = None, device: str | torch.device = "cpu"):
@@ -534,7 +538,8 @@ def interpolate_run(run: str | Path, steps: int = 8, rows: int = 4, ema: bool | 
     if len(cfg.sample_shape) != 3:
         raise BadInputError("interpolate needs an image GAN; for 2D data use `pixforge sample -o points.png`")
     gen = torch.Generator().manual_seed(seed)
-    a, b = (truncated_noise(rows, cfg.z_dim, truncation, gen) for _ in range(2))
+    a, b = (truncated_noise(rows, cfg.z_dim, None if hasattr(g, "truncate") else truncation, gen) for _ in range(2))
     z = slerp(a, b, torch.linspace(0, 1, steps)).reshape(rows * steps, cfg.z_dim)
     y = class_labels(cfg, rows, label, seed)
-    return generate(g, z, None if y is None else y.repeat_interleave(steps), torch.device(device))
+    return generate(g, z, None if y is None else y.repeat_interleave(steps), torch.device(device),
+                    **truncation_in_w(g, truncation))

@@ -138,10 +138,12 @@ ARCHS = Registry("architecture", modules=(
     "pixforge.models.decoder", "pixforge.models.inception", "pixforge.models.classifier", "pixforge.models.rrdbnet",
     "pixforge.models.pix2pix", "pixforge.models.pix2pixhd", "pixforge.models.spade", "pixforge.models.discogan",
     "pixforge.models.sr", "pixforge.models.waifu2x",
+    "pixforge.models.stylegan2", "pixforge.models.stylegan", "pixforge.models.pggan", "pixforge.models.biggan",
 ))
 LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))
-TASKS = Registry("training task", modules=("pixforge.tasks.gan", "pixforge.tasks.fast_style", "pixforge.tasks.adain",
+TASKS = Registry("training task", modules=("pixforge.tasks.gan", "pixforge.tasks.stylegan2", "pixforge.tasks.pggan",
+                                            "pixforge.tasks.fast_style", "pixforge.tasks.adain",
                                             "pixforge.tasks.wct", "pixforge.tasks.classifier"))
 METHODS = Registry("style method", modules=(
     "pixforge.style.gatys", "pixforge.style.fast", "pixforge.style.adain", "pixforge.style.wct",

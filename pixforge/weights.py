@@ -70,7 +70,7 @@ class WeightSpec:
 WEIGHTS = Registry("weights", modules=(
     "pixforge.nn.vgg", "pixforge.models.transformer_net", "pixforge.models.magenta", "pixforge.models.decoder",
     "pixforge.models.inception", "pixforge.models.pix2pix", "pixforge.models.rrdbnet", "pixforge.models.sr",
-    "pixforge.models.waifu2x",
+    "pixforge.models.waifu2x", "pixforge.models.gan",
 ), error=WeightsError)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from click.testing import CliRunner
 
 
 def tiny_images(size: int = 0, n: int = 512):
@@ -31,3 +32,24 @@ def install(monkeypatch) -> None:
     import pixforge.data.gan as data
 
     monkeypatch.setattr(data, "load_dataset", fake_dataset)
+
+
+def cli(*args, ok=True):
+    """Run a pixforge command in-process; with ``ok``, require exit code 0."""
+    from pixforge.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def same(a, b):
+    """Nested state dicts equal bit for bit."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if torch.is_tensor(a):
+        return torch.equal(a, b)
+    return a == b

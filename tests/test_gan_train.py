@@ -7,11 +7,9 @@ import socket
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
-from gan_fakes import install
+from gan_fakes import cli, install, same
 from torch import nn
 
-from pixforge.cli import main
 from pixforge.losses.adversarial import gan_losses
 from pixforge.train import load_checkpoint
 
@@ -23,30 +21,12 @@ def _setup(monkeypatch, one_thread):
     install(monkeypatch)
 
 
-def cli(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
 def train(out, steps, *extra, ok=True):
     return cli("train", "gan", "--data", "grid25", "--steps", steps, "--out", out, *FAST, *extra, ok=ok)
 
 
 def modules(out):
     return load_checkpoint(out / "checkpoints" / "last.pt")["task"]
-
-
-def same(a, b):
-    """Nested state dicts equal bit for bit."""
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if torch.is_tensor(a):
-        return torch.equal(a, b)
-    return a == b
 
 
 @pytest.mark.parametrize("data,loss", [("grid25", "wgan-gp"), ("grid25", "nonsaturating"), ("tiny", "hinge")])

@@ -125,7 +125,10 @@ def test_models_info_format(isolated_home):
     assert "parameters: 14714688" in vgg and "output[relu5_3]: (1, 512, 14, 14)" in vgg
     assert any(re.match(r"\s+vgg16-hed\s+missing\s", line) for line in vgg)
     gan = CliRunner().invoke(main, ["models", "info", "dcgan-generator"]).output.splitlines()
-    assert "input: (1, 100)" in gan and "output: (1, 3, 64, 64)" in gan and "weights: none registered" in gan
+    assert "input: (1, 100)" in gan and "output: (1, 3, 64, 64)" in gan
+    assert any(re.match(r"\s+dcgan-faces64\s+missing\s", line) for line in gan)
+    resnet = CliRunner().invoke(main, ["models", "info", "resnet-generator"]).output.splitlines()
+    assert "weights: none registered" in resnet
 
 
 def test_models_info_unknown_name_is_one_line_exit_2():

@@ -70,7 +70,8 @@ def test_upfirdn2d_matches_the_2d_reference(up, down, pad):
 
 def test_blur_is_the_normalised_1331_filter():
     blur = Blur(pad=(2, 1))
-    assert torch.allclose(blur.kernel, torch.tensor([1, 3, 3, 1]) / 8.0)
+    k = torch.tensor([1.0, 3, 3, 1])
+    assert torch.allclose(blur.kernel, torch.outer(k, k) / 64.0)  # rosinality's 2-D layout
     x = torch.zeros(1, 1, 9, 9)
     x[0, 0, 4, 4] = 1.0
     out = blur(x)
@@ -80,7 +81,7 @@ def test_blur_is_the_normalised_1331_filter():
     assert torch.allclose(out[0, 0, 3:7, 3:7], expected)  # an impulse gives the kernel (4x4 around it)
     const = Blur(pad=(0, 0))(torch.full((1, 2, 8, 8), 5.0))
     assert const.shape == (1, 2, 5, 5) and torch.allclose(const, torch.full_like(const, 5.0))
-    assert torch.allclose(Blur(upsample_factor=2).kernel.sum(), torch.tensor(2.0))  # 4 over both axes
+    assert torch.allclose(Blur(upsample_factor=2).kernel.sum(), torch.tensor(4.0))  # 2 per axis, 4 over both
 
 
 def test_equalised_learning_rate_scales_at_run_time():

@@ -9,6 +9,7 @@ from . import style  # noqa: E402,F401
 from . import data  # noqa: E402,F401
 from . import doodle  # noqa: E402,F401
 from . import gan  # noqa: E402,F401
+from . import stylegan  # noqa: E402,F401
 from . import demo  # noqa: E402,F401
 from . import models  # noqa: E402,F401
 from . import translate  # noqa: E402,F401

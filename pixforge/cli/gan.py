@@ -10,7 +10,8 @@ from .app import main, output_option
 def generator_options(func):
     for option in reversed([
         click.option("--ema/--no-ema", default=None, help="use the EMA generator (default: when the run has one)"),
-        click.option("--truncation", type=float, default=None, help="resample latent entries with |z| above this"),
+        click.option("--truncation", type=float, default=None,
+                     help="StyleGAN: psi in W (0.7 is common; 1 = none); others: resample latents with |z| above this"),
         click.option("--class", "label", type=int, default=None, help="class to generate (conditional models)"),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--device", default=None),
@@ -20,16 +21,18 @@ def generator_options(func):
 
 
 @main.command()
-@click.argument("run", type=click.Path(exists=True))
+@click.argument("run")
 @click.option("-n", "count", type=click.IntRange(1), default=64, show_default=True)
 @output_option(".npy (raw samples in [-1, 1]) or .png (grid / 2D scatter)", required=True)
 @generator_options
 def sample(run, count, output, ema, truncation, label, seed, device):
-    """Draw samples from a trained GAN (a run folder or its checkpoints/last.pt).
+    """Draw samples from a trained GAN (a run folder or its checkpoints/last.pt) or a pretrained generator.
 
     \b
     Examples:
       pixforge sample runs/dcgan -n 64 -o grid.png
+      pixforge sample dcgan-faces64 -n 16 -o faces.png
+      pixforge sample runs/sg2-mnist -n 64 --truncation 0.7 -o grid.png
       pixforge sample runs/dcgan -n 5000 -o samples.npy --truncation 1.5
       pixforge sample runs/ring8 -n 2500 -o points.png
     """

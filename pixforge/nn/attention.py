@@ -11,13 +11,14 @@ class SelfAttention(nn.Module):
     ``forward(x, y=None)``: the label is ignored, so the layer sits in class-conditional stacks unchanged.
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, value_channels: int | None = None):
         super().__init__()
         inner = max(1, channels // 8)
+        value = value_channels or inner  # BigGAN's attention uses C/2 for the values
         self.f = nn.Conv2d(channels, inner, 1, bias=False)
         self.g = nn.Conv2d(channels, inner, 1, bias=False)
-        self.h = nn.Conv2d(channels, inner, 1, bias=False)
-        self.v = nn.Conv2d(inner, channels, 1, bias=False)
+        self.h = nn.Conv2d(channels, value, 1, bias=False)
+        self.v = nn.Conv2d(value, channels, 1, bias=False)
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -66,40 +66,77 @@ def tf_same_pad(x: Tensor, kernel_size: int, stride: int) -> Tensor:
 
 
 # ------------------------------------------------------------------------------------------------ StyleGAN2
+def make_kernel(kernel: Sequence[float] | Tensor) -> Tensor:
+    """A 2-D FIR kernel normalised to sum 1; a 1-D one (``[1, 3, 3, 1]``) is made separable (outer product)."""
+    k = torch.as_tensor(kernel, dtype=torch.float32)
+    if k.ndim == 1:
+        k = torch.outer(k, k)
+    return k / k.sum()
+
+
 def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[int, int] = (0, 0)) -> Tensor:
-    """Upsample by zero insertion, pad (negative values crop), convolve with the separable FIR ``kernel`` (1-D,
-    applied along H then W) and keep every ``down``-th pixel: rosinality's ``upfirdn2d`` with equal x/y factors."""
+    """Upsample by zero insertion, pad (negative values crop), convolve with the 2-D FIR ``kernel`` and keep every
+    ``down``-th pixel: rosinality's ``upfirdn2d`` with equal x/y factors, as one depthwise convolution (faster on
+    CPUs than two separable passes; a 1-D ``kernel`` is taken as separable)."""
     n, c, h, w = x.shape
+    if kernel.ndim == 1:
+        kernel = torch.outer(kernel, kernel)
     if up > 1:
         x = F.pad(x.reshape(n, c, h, 1, w, 1), (0, up - 1, 0, 0, 0, up - 1)).reshape(n, c, h * up, w * up)
     x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
-    k = kernel.flip(0).to(x.dtype)
-    x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    k = kernel.flip(0, 1).to(x.dtype)
+    x = F.conv2d(x, k.expand(c, 1, *k.shape), groups=c)
     return x[..., ::down, ::down] if down > 1 else x
 
 
 class Blur(nn.Module):
-    """Separable FIR low-pass filter (default [1, 3, 3, 1], normalised to sum 1 per axis) with upfirdn padding.
+    """FIR low-pass filter (default [1, 3, 3, 1] made 2-D, normalised to sum 1) with upfirdn padding.
 
-    ``upsample_factor`` scales the kernel by that factor per axis, which keeps the mean after zero insertion.
+    ``upsample_factor`` f multiplies the kernel by f², which keeps the mean after zero insertion. The kernel is a
+    buffer of rosinality's layout (``...blur.kernel``, 4x4), so its state dicts load by key.
     """
 
     def __init__(self, kernel: Sequence[float] = (1, 3, 3, 1), pad: tuple[int, int] = (0, 0),
                  upsample_factor: int = 1):
         super().__init__()
-        k = torch.tensor(kernel, dtype=torch.float32)
-        self.register_buffer("kernel", k / k.sum() * upsample_factor)
+        self.register_buffer("kernel", make_kernel(kernel) * upsample_factor ** 2)
         self.pad = tuple(pad)
 
     def forward(self, x: Tensor) -> Tensor:
         return upfirdn2d(x, self.kernel, pad=self.pad)
 
 
-def fused_leaky_relu(x: Tensor, bias: Tensor, negative_slope: float = 0.2, scale: float = 2 ** 0.5) -> Tensor:
-    """StyleGAN's bias + leaky ReLU, scaled by sqrt(2) to keep the signal's magnitude."""
-    bias = bias.view(1, -1, *[1] * (x.ndim - 2))
-    return F.leaky_relu(x + bias, negative_slope) * scale
+class Upsample(Blur):
+    """2x FIR upsampling (zero insertion, then the blur kernel times 4): StyleGAN2's skip-connection upsampler."""
+
+    def __init__(self, kernel: Sequence[float] = (1, 3, 3, 1), factor: int = 2):
+        p = len(kernel) - factor
+        super().__init__(kernel, pad=((p + 1) // 2 + factor - 1, p // 2), upsample_factor=factor)
+        self.factor = factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
+
+
+def fused_leaky_relu(x: Tensor, bias: Tensor | None = None, negative_slope: float = 0.2,
+                     scale: float = 2 ** 0.5) -> Tensor:
+    """StyleGAN's bias + leaky ReLU, scaled by √2 so that the output keeps the input's second moment (for zero-mean
+    symmetric input, E[lrelu(x)²] = (1 + 0.2²)/2 E[x²], times 2 ≈ E[x²]). Plain PyTorch, no custom kernel."""
+    if bias is not None:
+        x = x + bias.view(1, -1, *[1] * (x.ndim - 2)).to(x.dtype)
+    return F.leaky_relu(x, negative_slope) * scale
+
+
+class FusedLeakyReLU(nn.Module):
+    """:func:`fused_leaky_relu` with its own per-channel ``bias`` (rosinality's module of that name)."""
+
+    def __init__(self, channels: int, bias: bool = True, negative_slope: float = 0.2, scale: float = 2 ** 0.5):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+        self.negative_slope, self.scale = negative_slope, scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        return fused_leaky_relu(x, self.bias, self.negative_slope, self.scale)
 
 
 class EqualConv2d(nn.Module):
@@ -136,25 +173,30 @@ class EqualLinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         bias = self.bias * self.lr_mul if self.bias is not None else None
         if self.activation:
-            out = F.linear(x, self.weight * self.scale)
-            return fused_leaky_relu(out, bias) if bias is not None else F.leaky_relu(out, 0.2) * 2 ** 0.5
+            return fused_leaky_relu(F.linear(x, self.weight * self.scale), bias)
         return F.linear(x, self.weight * self.scale, bias)
 
 
 class ModulatedConv2d(nn.Module):
     """StyleGAN2's convolution: the weights are scaled per sample and input channel by an affine map of the style
-    vector (modulation), then normalised per output channel to unit norm (demodulation), and run as one
-    grouped convolution over the batch. ``upsample``: a stride-2 transposed conv followed by a blur;
-    ``downsample``: a blur followed by a stride-2 conv (rosinality's padding arithmetic)."""
+    vector (modulation), then normalised per output channel to unit norm (demodulation), so that unit-variance
+    input gives unit-variance output whatever the style. ``upsample``: a stride-2 transposed conv followed by a
+    blur; ``downsample``: a blur followed by a stride-2 conv (rosinality's padding arithmetic).
+
+    ``fused=True`` runs one grouped convolution over per-sample weights (rosinality's default); ``fused=False``
+    scales the input by the style, convolves with the shared weight and scales the output by the demodulation
+    coefficients (NVIDIA's training path): the same numbers, and faster whenever the batch is larger than one.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int, demodulate: bool = True,
-                 upsample: bool = False, downsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+                 upsample: bool = False, downsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1),
+                 fused: bool = False):
         super().__init__()
         if upsample and downsample:
             raise ValueError("a modulated conv upsamples or downsamples, not both")
         self.eps = 1e-8
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
-        self.upsample, self.downsample, self.demodulate = upsample, downsample, demodulate
+        self.upsample, self.downsample, self.demodulate, self.fused = upsample, downsample, demodulate, fused
         factor = 2
         if upsample:
             p = (len(blur_kernel) - factor) - (kernel_size - 1)
@@ -175,19 +217,26 @@ class ModulatedConv2d(nn.Module):
             weight = weight * torch.rsqrt(weight.pow(2).sum((2, 3, 4)) + self.eps).view(n, self.out_channels, 1, 1, 1)
         return weight
 
+    def _conv(self, x: Tensor, weight: Tensor, groups: int) -> Tensor:
+        """The (grouped) convolution with up/down sampling; ``weight`` (groups * out, in, k, k)."""
+        if self.upsample:
+            k = self.kernel_size
+            w = weight.view(groups, self.out_channels, -1, k, k).transpose(1, 2).reshape(-1, self.out_channels, k, k)
+            return self.blur(F.conv_transpose2d(x, w, stride=2, groups=groups))
+        if self.downsample:
+            return F.conv2d(self.blur(x), weight, stride=2, groups=groups)
+        return F.conv2d(x, weight, padding=self.padding, groups=groups)
+
     def forward(self, x: Tensor, style: Tensor) -> Tensor:
         n, c, h, w = x.shape
-        k = self.kernel_size
-        weight = self.modulated_weight(style)
-        x = x.reshape(1, n * c, h, w)
-        if self.upsample:
-            weight = weight.transpose(1, 2).reshape(n * c, self.out_channels, k, k)
-            out = F.conv_transpose2d(x, weight, stride=2, groups=n)
-            return self.blur(out.view(n, self.out_channels, *out.shape[-2:]))
-        weight = weight.reshape(n * self.out_channels, c, k, k)
-        if self.downsample:
-            x = self.blur(x)
-            out = F.conv2d(x, weight, stride=2, groups=n)
-        else:
-            out = F.conv2d(x, weight, padding=self.padding, groups=n)
-        return out.view(n, self.out_channels, *out.shape[-2:])
+        if self.fused:
+            weight = self.modulated_weight(style).reshape(n * self.out_channels, c, *self.weight.shape[-2:])
+            out = self._conv(x.reshape(1, n * c, h, w), weight.to(x.dtype), groups=n)
+            return out.view(n, self.out_channels, *out.shape[-2:])
+        styles = self.modulation(style)  # (N, in)
+        weight = self.scale * self.weight[0]
+        out = self._conv(x * styles.view(n, c, 1, 1).to(x.dtype), weight.to(x.dtype), groups=1)
+        if self.demodulate:
+            demod = torch.rsqrt((weight[None] * styles.view(n, 1, c, 1, 1)).pow(2).sum((2, 3, 4)) + self.eps)
+            out = out * demod.view(n, self.out_channels, 1, 1).to(out.dtype)
+        return out

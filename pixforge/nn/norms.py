@@ -5,7 +5,8 @@ shift from a label, a style or a segmentation map.
   Wu & He (2018), 32 groups (or the largest divisor of the channel count below that); "layer" normalises each
   sample over (C, H, W) with a per-channel affine, as MUNIT's LayerNorm (GroupNorm with one group).
 * :class:`ConditionalInstanceNorm2d` (Dumoulin et al. 2017): one (gamma, beta) per style, blended by weights.
-* :class:`ConditionalBatchNorm2d` (de Vries et al. 2017) and :class:`Norm2d` (BN, or CBN when class-conditional).
+* :class:`ConditionalBatchNorm2d` (de Vries et al. 2017) and :class:`Norm2d` (BN, or CBN when class-conditional);
+  :class:`LinearConditionalBatchNorm2d` (BigGAN): the scale and shift are linear maps of a condition vector.
 * :func:`adain` (Huang & Belongie 2017): the AdaIN operation on features; :class:`AdaIN`: instance norm whose
   scale and shift are linear maps of a style vector (MUNIT, StyleGAN, Magenta's style-predicted norm).
 * :class:`AdaLIN` (U-GAT-IT, Kim et al. 2020): a learned mix rho of instance and layer norm, then AdaIN's affine.
@@ -150,6 +151,20 @@ class ConditionalBatchNorm2d(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return self.bn(x) * self.gamma(y)[:, :, None, None] + self.beta(y)[:, :, None, None]
+
+
+class LinearConditionalBatchNorm2d(nn.Module):
+    """BatchNorm without its own affine part, then γ = 1 + W_γ c and β = W_β c from a condition *vector* c
+    (BigGAN's ``ccbn``: c is the shared class embedding concatenated with the layer's chunk of z)."""
+
+    def __init__(self, channels: int, cond_dim: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Linear(cond_dim, channels, bias=False)
+        self.bias = nn.Linear(cond_dim, channels, bias=False)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        return self.bn(x) * (1 + self.gain(c))[:, :, None, None] + self.bias(c)[:, :, None, None]
 
 
 class Norm2d(nn.Module):

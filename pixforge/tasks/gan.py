@@ -46,7 +46,7 @@ class GanConfig:
 
     data: str = "grid25"  # built-in dataset name or image folder
     loss: str = "nonsaturating"  # see pixforge.losses.adversarial.LOSSES
-    arch: str = "auto"  # mlp | dcgan | resnet; auto = mlp for 2D data, dcgan for images
+    arch: str = "auto"  # mlp | dcgan | resnet | biggan; auto = mlp for 2D data, dcgan for images
     z_dim: int = 64
     width: int = 0  # hidden units (mlp, default 128) or base channels (dcgan/resnet, default 64)
     depth: int = 3  # hidden layers of the MLPs
@@ -57,13 +57,14 @@ class GanConfig:
     betas: tuple[float, float] | None = None
     n_critic: int | None = None
     gp: float | None = None  # gradient-penalty weight (wgan-gp: 10)
+    drift: float = 0.0  # drift penalty ε·E[D(x)²] keeping a WGAN critic near 0 (PGGAN: 0.001)
     clip: float | None = None  # weight clipping (wgan: 0.01)
     r1: float = 0.0  # R1 weight γ (adds γ/2·E‖∇D(x)‖²)
     r1_every: int = 1  # lazy R1: the penalty on every k-th D step only, weighted by k (StyleGAN2: 16)
     ortho: float = 0.0  # BigGAN orthogonal regularisation β on G (1e-4 in the paper)
     ema: float = 0.0  # EMA decay of G's weights (e.g. 0.999); 0 = off
     ema_start: int = 0  # steps before the average starts (it copies the weights until then)
-    spectral_norm: bool | None = None  # SN on D (default: on for resnet)
+    spectral_norm: bool | None = None  # SN on D (default: on for resnet and biggan; BigGAN's G has its own)
     attention: bool = False
     conditional: bool = False  # class-conditional G (conditional BN) and projection D; needs labels
     image_size: int = 0  # resize images to this (0 = the data's own size)
@@ -80,10 +81,34 @@ class GanConfig:
 
     def __post_init__(self) -> None:
         check(self, positive=("z_dim", "depth", "batch_size", "lr_g", "lr_d", "n_critic", "r1_every"),
-              non_negative=("width", "gp", "clip", "r1", "ortho", "ema_start", "image_size", "max_items",
+              non_negative=("width", "gp", "drift", "clip", "r1", "ortho", "ema_start", "image_size", "max_items",
                             "num_classes"),
-              choices={"arch": ("auto", "mlp", "dcgan", "resnet"), "optimizer": (None, "adam", "rmsprop")},
+              choices={"arch": ("auto", "mlp", "dcgan", "resnet", "biggan"), "optimizer": (None, "adam", "rmsprop")},
               ranges={"ema": (0, 1), "betas": (0, 1)})
+
+
+class FixedGanSettings:
+    """Mixin for the configs of GAN tasks built on :class:`GanTask` with their own networks (stylegan2, pggan):
+    the GanConfig settings that GanTask reads and those tasks fix, and one Adam learning rate ``lr`` for G and D."""
+
+    optimizer: ClassVar[str] = "adam"
+    num_classes: ClassVar[int] = 0
+    channels_last: ClassVar[bool] = False
+    ema_start: ClassVar[int] = 0
+    n_critic: ClassVar[int] = 1
+    r1: ClassVar[float] = 0.0
+    r1_every: ClassVar[int] = 1
+    clip: ClassVar[float] = 0.0
+    ortho: ClassVar[float] = 0.0
+    drift: ClassVar[float] = 0.0
+
+    @property
+    def lr_g(self) -> float:
+        return self.lr
+
+    @property
+    def lr_d(self) -> float:
+        return self.lr
 
 
 def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0) -> GanConfig:
@@ -103,7 +128,7 @@ def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0)
         optimizer=cfg.optimizer or paper.optimizer, lr_g=cfg.lr_g or paper.lr_g, lr_d=cfg.lr_d or paper.lr_d,
         betas=tuple(cfg.betas) if cfg.betas else paper.betas, n_critic=cfg.n_critic or paper.n_critic,
         gp=paper.gp if cfg.gp is None else cfg.gp, clip=paper.clip if cfg.clip is None else cfg.clip,
-        spectral_norm=(arch == "resnet") if cfg.spectral_norm is None else cfg.spectral_norm,
+        spectral_norm=(arch in ("resnet", "biggan")) if cfg.spectral_norm is None else cfg.spectral_norm,
         sample_shape=list(sample_shape), num_classes=num_classes if cfg.conditional else 0)
 
 
@@ -118,6 +143,16 @@ def fast_bf16(device: str) -> bool:
         return dev.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def training_data(cfg) -> tuple[torch.Tensor | TrainImages, torch.Tensor | None, tuple[int, ...]]:
+    """(samples or a streamed image folder, labels or None, sample shape) for ``cfg.data`` at ``cfg.image_size``."""
+    if Path(cfg.data).is_dir():
+        size = cfg.image_size or 64
+        data = TrainImages(cfg.data, size, random_crop=False, signed=True, max_items=cfg.max_items)
+        return data, None, (3, size, size)
+    data, labels = load_gan_data(cfg.data, cfg.image_size, cfg.max_items)
+    return data, labels, tuple(data.shape[1:])
 
 
 def build_models(cfg: GanConfig) -> tuple[nn.Module, nn.Module]:
@@ -185,13 +220,7 @@ class GanTask(Task):
     def from_config(cls, cfg: GanConfig, device: torch.device, generator: nn.Module | None = None,
                     discriminator: nn.Module | None = None) -> "GanTask":
         """Load the data (an image folder is streamed, not loaded) and fill the automatic fields."""
-        if Path(cfg.data).is_dir():
-            size = cfg.image_size or 64
-            data, labels = TrainImages(cfg.data, size, random_crop=False, signed=True, max_items=cfg.max_items), None
-            shape: tuple[int, ...] = (3, size, size)
-        else:
-            data, labels = load_gan_data(cfg.data, cfg.image_size, cfg.max_items)
-            shape = tuple(data.shape[1:])
+        data, labels, shape = training_data(cfg)
         n_classes = int(labels.max()) + 1 if labels is not None else 0
         return cls(resolve(cfg, shape, n_classes), data, labels, device, generator, discriminator)
 
@@ -234,6 +263,8 @@ class GanTask(Task):
                 d_real, d_fake = self.critic(self.D, real, c), self.critic(self.D, fake.detach(), c_fake)
                 loss_d = loss.d_loss(d_real.float(), d_fake.float())
             logs["d_loss"] = loss_d.detach()
+            if cfg.drift:
+                loss_d = loss_d + cfg.drift * d_real.float().pow(2).mean()
             if cfg.gp:
                 gp = gradient_penalty(lambda x: self.critic(self.D, x, c), real, fake)
                 loss_d = loss_d + cfg.gp * gp
@@ -302,13 +333,13 @@ class GanTask(Task):
 
 @torch.no_grad()
 def generate(g: nn.Module, z: torch.Tensor, y: torch.Tensor | None, device: torch.device,
-             batch_size: int = 500) -> torch.Tensor:
-    """G(z, y) in eval mode (BN running statistics), in batches, on the CPU as float32."""
+             batch_size: int = 500, **kw: Any) -> torch.Tensor:
+    """G(z, y, **kw) in eval mode (BN running statistics), in batches, on the CPU as float32."""
     was_training = g.training
     g.eval()
     try:
-        out = [g(z[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device)).float().cpu()
-               for i in range(0, len(z), batch_size)]
+        out = [g(z[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device), **kw)
+               .float().cpu() for i in range(0, len(z), batch_size)]
     finally:
         g.train(was_training)
     return torch.cat(out).contiguous()
@@ -375,31 +406,90 @@ def class_labels(cfg: GanConfig, n: int, label: int | None, seed: int) -> torch.
 
 def sample_run(run: str | Path, count: int, ema: bool | None = None, truncation: float | None = None,
                label: int | None = None, seed: int = 0, device: str | torch.device = "cpu"):
-    """(samples, config): ``count`` samples (N, ...) in [-1, 1] from a run folder or its ``last.pt``."""
+    """(samples, config): ``count`` samples (N, ...) in [-1, 1] from a run folder, its ``last.pt`` or a
+    registered pretrained generator. ``truncation`` is ψ in W for StyleGAN generators (1 = none), else the
+    |z| threshold of BigGAN's truncation trick."""
     from ..models.gan import truncated_noise
 
     g, cfg = load_generator(run, ema, device)
-    z = truncated_noise(count, cfg.z_dim, truncation, torch.Generator().manual_seed(seed))
-    return generate(g, z, class_labels(cfg, count, label, seed), torch.device(device)), cfg
+    z = truncated_noise(count, cfg.z_dim, None if hasattr(g, "truncate") else truncation,
+                        torch.Generator().manual_seed(seed))
+    return generate(g, z, class_labels(cfg, count, label, seed), torch.device(device),
+                    **truncation_in_w(g, truncation)), cfg
+
+
+def truncation_in_w(g: nn.Module, truncation: float | None) -> dict[str, float]:
+    """The generator keywords of ``--truncation``: ψ in W for StyleGAN generators, nothing for the others
+    (whose latents are truncated in Z instead)."""
+    return {"truncation": 1.0 if truncation is None else truncation} if hasattr(g, "truncate") else {}
 
 
 def load_generator(path: str | Path, ema: bool | None = None, device: str | torch.device = "cpu"):
-    """(G, config) from a run folder or a ``last.pt``; ``ema=None`` takes the EMA weights when present."""
+    """(G, config) from a run folder, a ``last.pt`` or a registered pretrained generator (``dcgan-faces64``);
+    ``ema=None`` takes a run's EMA weights when present."""
     from ..errors import BadInputError
+    from ..registry import TASKS
+    from ..weights import WEIGHTS
 
+    if not Path(path).exists():
+        known = [n for n in WEIGHTS.list() if WEIGHTS.meta(n).get("arch", "").endswith("-generator")]
+        if str(path) not in known:
+            raise BadInputError(f"{path}: no such run folder or checkpoint, nor a pretrained generator "
+                                f"({', '.join(known) or 'none registered'})")
+        return pretrained_generator(str(path), device)
     path = Path(path)
     ckpt = path / "checkpoints" / "last.pt" if path.is_dir() else path
-    state = load_checkpoint(ckpt)
+    if ckpt.suffix == ".pkl":
+        return released_generator(ckpt, device)
+    if ckpt.is_file():  # a pixforge checkpoint, or a rosinality/stylegan2-pytorch file
+        from ..models.released import is_rosinality, read_torch
+
+        state = read_torch(ckpt, "a pixforge checkpoint or a StyleGAN2 .pt file")
+        if is_rosinality(state):
+            return released_generator(ckpt, device, state)
+    else:
+        state = load_checkpoint(ckpt)
     raw = state.get("config") or {}
     if "sample_shape" not in raw:
         raise BadInputError(f"{ckpt}: not a pixforge GAN checkpoint (no GAN config inside)")
-    cfg = from_dict(GanConfig, raw)
     mods = state["task"]["modules"]
     key = "G_ema" if (ema or ema is None) and "G_ema" in mods else "G"
     if ema and key != "G_ema":
         raise BadInputError(f"{ckpt}: this run has no EMA generator (train with ema=0.999)")
-    g, _ = build_models(dataclasses.replace(cfg, spectral_norm=False))
+    if raw.get("arch") in TASKS:  # a GAN with a task of its own (stylegan2, pggan) builds its generator
+        task = TASKS.get(raw["arch"])
+        cfg = from_dict(task.Config, raw)
+        g = task.build_generator(cfg)
+    else:
+        cfg = from_dict(GanConfig, raw)
+        g, _ = build_models(dataclasses.replace(cfg, spectral_norm=False))
     g.load_state_dict(mods[key])
+    return g.to(device).eval(), cfg
+
+
+def released_generator(path: Path, device: str | torch.device = "cpu", contents: Any = None):
+    """(G, config) for a released StyleGAN2 file: NVIDIA ``.pkl`` or rosinality ``.pt`` (see models/released.py)."""
+    from ..models.released import load_nvidia, load_rosinality
+    from .stylegan2 import StyleGAN2Config
+
+    g = load_nvidia(path) if path.suffix == ".pkl" else load_rosinality(path, contents)
+    channels = g.to_rgb1.conv.out_channels
+    cfg = StyleGAN2Config(data=path.name, image_size=g.size, z_dim=g.style_dim, n_mlp=g.n_mlp,
+                          sample_shape=[channels, g.size, g.size])
+    return g.to(device).eval(), cfg
+
+
+def pretrained_generator(name: str, device: str | torch.device = "cpu"):
+    """(G, config) for registered generator weights: the network named by the spec's ``arch`` built with its
+    ``kwargs``, loaded strictly; the config says what sampling needs (z_dim, sample shape)."""
+    from ..registry import ARCHS
+    from ..weights import get_spec, load_strict, resolve
+
+    meta = get_spec(name).meta
+    g = ARCHS.create(meta["arch"], **meta.get("kwargs", {}))
+    load_strict(g, resolve(name), name)
+    shape = list(generate(g, torch.zeros(1, g.z_dim), None, torch.device("cpu")).shape[1:])
+    cfg = GanConfig(data=name, arch=meta["arch"].rsplit("-", 1)[0], z_dim=g.z_dim, sample_shape=shape)
     return g.to(device).eval(), cfg
 
 
@@ -448,7 +538,8 @@ def interpolate_run(run: str | Path, steps: int = 8, rows: int = 4, ema: bool | 
     if len(cfg.sample_shape) != 3:
         raise BadInputError("interpolate needs an image GAN; for 2D data use `pixforge sample -o points.png`")
     gen = torch.Generator().manual_seed(seed)
-    a, b = (truncated_noise(rows, cfg.z_dim, truncation, gen) for _ in range(2))
+    a, b = (truncated_noise(rows, cfg.z_dim, None if hasattr(g, "truncate") else truncation, gen) for _ in range(2))
     z = slerp(a, b, torch.linspace(0, 1, steps)).reshape(rows * steps, cfg.z_dim)
     y = class_labels(cfg, rows, label, seed)
-    return generate(g, z, None if y is None else y.repeat_interleave(steps), torch.device(device))
+    return generate(g, z, None if y is None else y.repeat_interleave(steps), torch.device(device),
+                    **truncation_in_w(g, truncation))

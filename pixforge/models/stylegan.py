@@ -1,0 +1,77 @@
+"""StyleGAN (Karras et al. 2019, "v1"): the style-based generator, registered as ``stylegan-generator``.
+
+The mapping network, tracked mean w, truncation and style mixing are StyleGAN2's
+(:class:`~pixforge.models.stylegan2.StyleBasedGenerator`); the synthesis network is the original one: a learned
+4x4 constant, then per resolution nearest upsampling, 3x3 conv and [1, 2, 1] blur, each layer followed by
+per-channel noise, bias + leaky ReLU and AdaIN whose scale and shift come from that layer's w, and one ToRGB at
+the end. Channels ``min(channel_base / resolution, channel_max)``, 16384 / 512 in the paper. Train it with
+StyleGAN2's discriminator and losses (``pixforge train stylegan2`` builds the v2 generator; this one is for
+comparisons and for loading into).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..nn.conv import Blur, EqualConv2d, FusedLeakyReLU
+from ..nn.stylegan import ConstantInput, NoiseInjection, StyleAdaIN
+from ..registry import ARCHS
+from .stylegan2 import StyleBasedGenerator, channels_at
+
+Tensor = torch.Tensor
+
+
+class StyleLayer(nn.Module):
+    """[upsample,] [3x3 conv, [1, 2, 1] blur,] per-channel noise, bias + leaky ReLU, AdaIN: one StyleGAN layer
+    (the first one at 4 px has no conv)."""
+
+    def __init__(self, in_channels: int, out_channels: int, style_dim: int, conv: bool = True,
+                 upsample: bool = False):
+        super().__init__()
+        self.upsample = upsample
+        self.conv = EqualConv2d(in_channels, out_channels, 3, padding=1, bias=False) if conv else None
+        self.blur = Blur((1, 2, 1), pad=(1, 1)) if upsample else None
+        self.noise = NoiseInjection(out_channels)
+        self.activate = FusedLeakyReLU(out_channels)
+        self.adain = StyleAdaIN(out_channels, style_dim)
+
+    def forward(self, x: Tensor, w: Tensor, noise: Tensor | None = None) -> Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        if self.conv is not None:
+            x = self.conv(x)
+        if self.blur is not None:
+            x = self.blur(x)
+        return self.adain(self.activate(self.noise(x, noise)), w)
+
+
+@ARCHS.register("stylegan-generator", family="gan", input=("z_dim",),
+                description="StyleGAN generator (Karras et al. 2019): mapping net, AdaIN, noise, constant input")
+class StyleGANGenerator(StyleBasedGenerator):
+    def __init__(self, size: int = 1024, style_dim: int = 512, n_mlp: int = 8, channel_base: int = 16384,
+                 channel_max: int = 512, lr_mlp: float = 0.01, channels: int = 3, w_avg_beta: float = 0.995):
+        super().__init__(size, style_dim, n_mlp, lr_mlp, w_avg_beta)
+        ch = [channels_at(2 ** i, channel_base, channel_max) for i in range(2, self.log_size + 1)]
+        self.input = ConstantInput(ch[0])
+        layers = [StyleLayer(ch[0], ch[0], style_dim, conv=False), StyleLayer(ch[0], ch[0], style_dim)]
+        for a, b in zip(ch, ch[1:]):
+            layers += [StyleLayer(a, b, style_dim, upsample=True), StyleLayer(b, b, style_dim)]
+        self.layers = nn.ModuleList(layers)  # n_latent of them: layer i takes the i-th w
+        self.to_rgb = EqualConv2d(ch[-1], channels, 1)
+        self.register_buffer("w_avg", torch.zeros(style_dim))
+
+    def synthesis(self, latent: Tensor, noise: str | Sequence[Tensor | None] | None = None) -> Tensor:
+        """Images from per-layer latents (N, n_latent, D); ``noise``: None (fresh), or a list of maps per layer
+        (``"const"``: fixed maps drawn from seed 0)."""
+        if isinstance(noise, str):
+            gen = torch.Generator().manual_seed(0)
+            noise = [torch.randn(1, 1, 2 ** (i // 2 + 2), 2 ** (i // 2 + 2), generator=gen).to(latent.device)
+                     for i in range(self.n_latent)]
+        noise = noise or [None] * self.n_latent
+        x = self.input(latent.shape[0])
+        for i, (layer, n) in enumerate(zip(self.layers, noise)):
+            x = layer(x, latent[:, i], n)
+        return self.to_rgb(x)

@@ -1,0 +1,114 @@
+"""Progressive growing (Karras et al. 2018) on the GAN task: the networks of :mod:`pixforge.models.pggan` grow
+from 4 px to ``image_size``, each new resolution first faded in over ``stage_kimg`` thousand images, then
+trained at full weight for as many. WGAN-GP with the drift term ε·E[D(x)²], Adam (lr 0.001, betas 0 and 0.99),
+EMA of G; real images are shown at the current resolution (area downsampling) and blended between the two
+resolutions during a fade-in exactly as the generator's output is.
+
+The stage and α are functions of the step, so a resume is exact, also across a growth step. Single process
+only: the layers of later stages are unused at first, which DistributedDataParallel refuses.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from ..config import check
+from ..models.pggan import PGGANDiscriminator, PGGANGenerator
+from ..models.stylegan2 import log2_size
+from ..registry import TASKS
+from ..train import LoopConfig
+from .gan import FixedGanSettings, GanTask, training_data
+
+
+@dataclass
+class PGGANConfig(FixedGanSettings):
+    """A progressive GAN run; the defaults are the paper's (CelebA-HQ) apart from the image size."""
+
+    data: str = "mnist5k"  # built-in dataset name or image folder
+    arch: str = "pggan"  # what the run holds (read by `pixforge sample`)
+    image_size: int = 32  # the final resolution, a power of two >= 8; the data are resized to it
+    max_items: int = 0
+    z_dim: int = 512
+    channel_base: int = 16384  # channels min(channel_base / resolution, channel_max): the paper's 8192 / 2^stage
+    channel_max: int = 512
+    stage_kimg: float = 800.0  # thousands of images per fade-in and per stabilisation phase
+    loss: str = "wgan-gp"  # see pixforge.losses.adversarial.LOSSES
+    gp: float = 10.0
+    drift: float = 0.001
+    batch_size: int = 16
+    lr: float = 0.001
+    betas: tuple[float, float] = (0.0, 0.99)
+    ema: float = 0.999
+    fused_optim: bool = True
+    sample_shape: list[int] = field(default_factory=list)  # filled from the data
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(sample_every=1000, ckpt_every=1000))
+
+    resume_may_change: ClassVar[tuple[str, ...]] = ("lr", "betas", "fused_optim")
+
+    def __post_init__(self) -> None:
+        check(self, positive=("z_dim", "channel_base", "channel_max", "stage_kimg", "batch_size", "lr"),
+              non_negative=("max_items", "gp", "drift"), choices={"arch": ("pggan",)},
+              ranges={"betas": (0, 1), "ema": (0, 1)})
+        log2_size(self.image_size)
+
+
+def build_generator(cfg: PGGANConfig) -> PGGANGenerator:
+    return PGGANGenerator(cfg.image_size, cfg.z_dim, cfg.channel_base, cfg.channel_max, cfg.sample_shape[0])
+
+
+def schedule(step: int, batch_size: int, stage_kimg: float, stages: int) -> tuple[int, float]:
+    """(stage, α) at ``step``: stage 0 trains for one phase, then every new stage fades in (α 0 -> 1) for a
+    phase and stabilises (α = 1) for one; the last stage stays."""
+    per_phase = max(1, round(stage_kimg * 1000))
+    images = step * batch_size
+    phase = images // per_phase
+    stage = min((phase + 1) // 2, stages - 1)
+    fading = phase % 2 == 1 and (phase + 1) // 2 <= stages - 1
+    return stage, (images % per_phase) / per_phase if fading else 1.0
+
+
+@TASKS.register("pggan", examples=(
+    "pixforge train pggan --config pixforge/configs/pggan_mnist32.yaml --out runs/pggan-mnist",
+    "pixforge train pggan --data ~/celeba-hq --config pixforge/configs/pggan_paper.yaml --out runs/celebahq",
+))
+class PGGANTask(GanTask):
+    """Train a progressive GAN (growing from 4 px with fade-in, WGAN-GP + drift, EMA of G) on a built-in
+    dataset or an image folder; `pixforge sample OUT` draws at the resolution the run has reached."""
+
+    Config = PGGANConfig
+    build_generator = staticmethod(build_generator)  # what `pixforge sample` rebuilds from a run's config
+
+    def __init__(self, cfg: PGGANConfig, data, labels, device: torch.device):
+        d = PGGANDiscriminator(cfg.image_size, cfg.channel_base, cfg.channel_max, cfg.sample_shape[0])
+        super().__init__(cfg, data, None, device, build_generator(cfg), d)
+        self.stage, self.alpha = 0, 1.0
+
+    @classmethod
+    def from_config(cls, cfg: PGGANConfig, device: torch.device) -> "PGGANTask":
+        data, _, shape = training_data(cfg)
+        return cls(dataclasses.replace(cfg, sample_shape=list(shape)), data, None, device)
+
+    def grow(self, step: int) -> None:
+        """Set every network to the (stage, α) of ``step``."""
+        self.stage, self.alpha = schedule(step, self.cfg.batch_size, self.cfg.stage_kimg, self.g.stages)
+        for net in (self.g, self.d, *([self.ema.module] if self.ema else [])):
+            net.grow(self.stage, self.alpha)
+
+    def real(self, index: int) -> tuple[torch.Tensor, Any]:
+        """The real batch at the current resolution, blended with its lower-resolution version while fading."""
+        x, _ = super().real(index)
+        factor = x.shape[-1] // self.g.resolution
+        if factor > 1:
+            x = F.avg_pool2d(x, factor)
+        if self.alpha < 1:
+            x = torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest"), x, self.alpha)
+        return x, None
+
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        self.grow(step)
+        logs = super().train_step(step)
+        return {**logs, "resolution": float(self.g.resolution), "alpha": self.alpha}

@@ -1,0 +1,101 @@
+"""StyleGAN2 / PGGAN training end to end through the CLI (tiny 8 px networks): exact resume, lazy Adam, sampling."""
+from __future__ import annotations
+
+import pytest
+import torch
+from gan_fakes import cli, install, same
+
+from pixforge.losses.regularizers import lazy_adam
+from pixforge.train import load_checkpoint
+
+TINY = ["--data", "tiny", "image_size=8", "z_dim=8", "n_mlp=2", "channel_base=64", "channel_max=16",
+        "--batch-size", "8", "loop.progress=false", "loop.tensorboard=false", "loop.sample_every=0"]
+
+
+@pytest.fixture(autouse=True)
+def _setup(monkeypatch, one_thread):
+    install(monkeypatch)
+
+
+def test_stylegan2_resume_is_bit_identical_and_regularisers_run_lazily(tmp_path):
+    extra = [*TINY, "r1_every=2", "pl_every=3", "ema_kimg=0.05", "loop.log_every=1", "loop.ckpt_every=3"]
+    cli("train", "stylegan2", "--steps", 6, "--out", tmp_path / "full", *extra)
+    cli("train", "stylegan2", "--steps", 3, "--out", tmp_path / "split", *extra)  # "interrupted" at step 3
+    cli("train", "stylegan2", "--out", tmp_path / "split", "--steps", 6, "--resume")
+    full = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]
+    split = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")["task"]
+    assert set(full["modules"]) == {"G", "D", "G_ema"} and same(full, split)
+    assert full["extra"]["pl_mean"] > 0  # the running path length is checkpointed
+    assert not torch.equal(full["modules"]["G"]["w_avg"], torch.zeros(8))  # w_avg tracked ...
+    assert torch.equal(full["modules"]["G"]["w_avg"], full["modules"]["G_ema"]["w_avg"])  # ... and copied to G_ema
+
+    rows = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    logged = {name: [r.split(",")[header.index(name)] != "" for r in rows[1:]] for name in ("r1", "path_length")}
+    assert logged["r1"] == [True, False, True, False, True, False]  # steps 0, 2, 4
+    assert logged["path_length"] == [True, False, False, True, False, False]  # steps 0, 3
+
+    opt = full["optimizers"]  # Adam corrected for the extra regularisation steps (c = k / (k + 1))
+    lr_g, betas_g = lazy_adam(0.002, (0.0, 0.99), 3)
+    lr_d, betas_d = lazy_adam(0.002, (0.0, 0.99), 2)
+    assert opt["G"]["param_groups"][0]["lr"] == pytest.approx(lr_g) and opt["D"]["param_groups"][0]["lr"] == pytest.approx(lr_d)
+    assert tuple(opt["G"]["param_groups"][0]["betas"]) == pytest.approx(betas_g)
+    assert tuple(opt["D"]["param_groups"][0]["betas"]) == pytest.approx((0.0, 0.99 ** (2 / 3)))
+
+
+def test_stylegan2_sampling_with_truncation_in_w(tmp_path):
+    out = tmp_path / "run"
+    cli("train", "stylegan2", "--steps", 2, "--out", out, *TINY)
+    cli("sample", out, "-n", 5, "-o", tmp_path / "a.npy", "--truncation", 0.0)
+    import numpy as np
+
+    x = np.load(tmp_path / "a.npy")
+    assert x.shape == (5, 1, 8, 8)
+    # psi 0: every latent maps to w_avg; only the per-pixel noise differs between the images
+    spread = np.abs(x - x.mean(0)).mean()
+    cli("sample", out, "-n", 5, "-o", tmp_path / "b.npy")
+    assert spread < np.abs(np.load(tmp_path / "b.npy") - np.load(tmp_path / "b.npy").mean(0)).mean()
+    cli("sample", out, "-n", 4, "-o", tmp_path / "grid.png", "--no-ema")
+    assert (tmp_path / "grid.png").stat().st_size > 0
+    for psi in (0.0, 1.0):
+        cli("interpolate", out, "-o", tmp_path / f"lerp{psi}.npy", "--rows", 2, "--steps", 3, "--truncation", psi)
+    frames, free = np.load(tmp_path / "lerp0.0.npy"), np.load(tmp_path / "lerp1.0.npy")
+    assert frames.shape == (6, 1, 8, 8)  # psi 0 in W: every frame is the average image (up to the noise)
+    assert np.abs(frames - frames.mean(0)).mean() < np.abs(free - free.mean(0)).mean()
+    cli("stylemix", out, "-o", tmp_path / "mix.npy", "--rows", 2, "--cols", 3, "--truncation", 0.7)
+    assert np.load(tmp_path / "mix.npy").shape == (12, 1, 8, 8)
+    r = cli("stylemix", out, "-o", tmp_path / "mix.png", "--crossover", 9, ok=False)
+    assert r.exit_code == 2 and "--crossover must be in 1..3" in r.output
+
+
+def test_stylegan2_config_errors(tmp_path):
+    r = cli("train", "stylegan2", "--out", tmp_path / "x", *TINY, "image_size=12", ok=False)
+    assert r.exit_code == 2 and "power of two >= 8" in r.output
+    r = cli("train", "stylegan2", "--out", tmp_path / "x", *TINY, "mixing=1.5", ok=False)
+    assert r.exit_code == 2 and "mixing" in r.output
+
+
+def test_pggan_schedule():
+    from pixforge.tasks.pggan import schedule
+
+    # 3 stages (16 px), 16 images per phase at batch 8: 2 steps per phase
+    got = [schedule(step, 8, 0.016, 3) for step in range(10)]
+    assert got == [(0, 1.0), (0, 1.0), (1, 0.0), (1, 0.5), (1, 1.0), (1, 1.0), (2, 0.0), (2, 0.5), (2, 1.0), (2, 1.0)]
+
+
+def test_pggan_resume_through_growth_stages_is_bit_identical(tmp_path):
+    tiny = [t for t in TINY if not t.startswith(("n_mlp", "image_size"))] + ["image_size=16", "stage_kimg=0.016",
+                                                                            "loop.log_every=1", "loop.ckpt_every=3"]
+    cli("train", "pggan", "--steps", 8, "--out", tmp_path / "full", *tiny)
+    cli("train", "pggan", "--steps", 3, "--out", tmp_path / "split", *tiny)  # interrupted while fading in 8 px
+    cli("train", "pggan", "--out", tmp_path / "split", "--steps", 8, "--resume")
+    full = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]
+    split = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")["task"]
+    assert same(full, split)
+    assert full["modules"]["G_ema"]["_extra_state"] == {"stage": 2, "alpha": 0.5}
+    rows = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
+    assert [float(r.split(",")[rows[0].split(",").index("resolution")]) for r in rows[1:]] == [4, 4, 8, 8, 8, 8, 16, 16]
+    cli("sample", tmp_path / "full", "-n", 3, "-o", tmp_path / "s.npy")
+    import numpy as np
+
+    assert np.load(tmp_path / "s.npy").shape == (3, 1, 16, 16)

@@ -156,7 +156,7 @@ def make_optimizer(params, kind: str, lr: float, betas: tuple[float, float], fus
 
 
 @TASKS.register("gan", examples=(
-    "pixforge train gan --data grid25 --loss wgan-gp --steps 20000 --out runs/grid25",
+    "pixforge train gan --data grid25 --loss wgan-gp --out runs/grid25",
     "pixforge train gan --data mnist5k --loss hinge --arch resnet conditional=true ema=0.999 --out runs/mnist",
     "pixforge train gan --data ~/photos image_size=64 loop.lr_schedule=linear loop.lr_decay_start=25000 "
     "--steps 50000 --out runs/photos",

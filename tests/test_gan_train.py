@@ -245,7 +245,7 @@ def test_resume_applies_changed_learning_rates_and_says_so(tmp_path):
     train(out, 3)
     r = cli("train", "gan", "--out", out, "--steps", 5, "--resume", "lr_g=0.005", "lr_d=0.007")
     assert "resumed from step 3" in r.output
-    assert "resume: G lr 0.0002 -> 0.005" in r.output and "resume: D lr 0.0002 -> 0.007" in r.output
+    assert "resume: G lr 0.001 -> 0.005" in r.output and "resume: D lr 0.001 -> 0.007" in r.output  # from the recipe
     assert "trained 2 steps (steps 4-5)" in r.output
     state = modules(out)
     assert [g["lr"] for g in state["optimizers"]["G"]["param_groups"]] == [0.005]

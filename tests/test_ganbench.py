@@ -38,7 +38,7 @@ def test_a_finished_run_is_reused_only_for_the_same_config(bench, tmp_path):
     assert not bench.is_done(path, cfg)
     path.write_text(json.dumps({"request": bench.request(cfg)}))
     assert bench.is_done(path, bench.gan_config("grid25", "hinge", 0))
-    assert not bench.is_done(path, bench.gan_config("grid25", "hinge", 0, {"lr_d": "1e-3"}))
+    assert not bench.is_done(path, bench.gan_config("grid25", "hinge", 0, {"lr_d": "2e-3"}))
     assert not bench.is_done(path, bench.gan_config("grid25", "hinge", 1))
 
 

@@ -1,27 +1,31 @@
 """GAN loss comparison in the spirit of 'Are GANs Created Equal?' (Lucic et al. 2018), on a CPU budget.
 
-Every GAN loss (``pixforge.losses.adversarial.gan_losses()``, each with its paper's optimiser recipe from
-``pixforge/configs/gan/recipes``) is trained with the same architecture and the same number of generator steps
-per dataset, for several seeds:
+Every GAN loss is trained on each dataset for several seeds with the shipped recipe for that dataset and loss
+(``pixforge/configs/gan/<data>_<loss>.yaml``, as ``pixforge train gan --data D --loss L`` does), or, where
+there is none, with the dataset budget of ``BUDGETS`` and the loss's paper optimiser
+(``pixforge/configs/gan/recipes/<loss>.yaml``):
 
-* ring8 / grid25 (2D mixtures, MLP G and D): modes covered and the fraction of high-quality samples (within
-  3 std of the nearest centre; VEEGAN / PacGAN's counting, ``pixforge.metrics.modes.mixture_modes``) on 2,500
-  samples;
+* ring8 / grid25 (2D mixtures, MLP G and D), 2,500 samples: modes covered by at least one high-quality
+  sample (within 3 std of the nearest centre; VEEGAN / PacGAN's count, ``pixforge.metrics.mixture_modes``),
+  modes holding at least 20 high-quality samples (``modes_strict``), the share of high-quality samples and
+  the KL of their mode histogram to uniform;
 * mnist5k (DCGAN at 28 px): FID in the feature space of the mnist5k digit classifier (trained once and
   cached in benchmarks/results/mnist-classifier), improved precision/recall on the same features, and
   the digit histogram of the samples (KL to uniform);
-* stacked-mnist (``--stacked``): DCGAN with one loss, modes covered out of 1000 and KL to uniform on 26,000
-  samples (PacGAN's protocol), each channel classified by the same classifier.
+* stacked-mnist: modes covered out of 1000 and KL to uniform on 26,000 samples (PacGAN's protocol), each
+  channel classified by the same classifier.
 
-Variants (``--variant``) are named, documented settings on top of the recipe defaults (see VARIANTS).
-Each run writes ``benchmarks/results/gan_losses/<variant>/<data>/<loss>-s<seed>.json`` and is skipped when
-that file exists, so the benchmark can be run in parts; ``--report`` only aggregates:
-``benchmarks/results/gan_losses.json``, ``gan_losses.png`` (modes vs high quality) and
-``gan_losses_grid25_<variant>.png`` (sample scatter per loss).
+Each run writes ``benchmarks/results/gan_losses/<variant>/<data>/<loss>-s<seed>.json`` (and its samples as
+``.npy``) and is skipped when that file holds a run of the same config, so a sweep can be stopped and resumed
+(a changed recipe runs again). ``--set KEY=VALUE`` runs other settings on top of the recipes, into
+``--variant NAME``. ``--report`` only aggregates: ``benchmarks/results/gan_losses.json``,
+``gan_losses_tables.md``, and for the default variant ``docs/img/gan_losses_bars.png`` (mean, std and every
+seed) and ``docs/img/gan_<data>_samples.png`` (samples per loss and seed).
 
-    .venv/bin/python benchmarks/ganbench.py --data ring8 grid25 mnist5k --seeds 0 1 2 --workers 2
-    .venv/bin/python benchmarks/ganbench.py --data grid25 --variant long
-    .venv/bin/python benchmarks/ganbench.py --stacked --stacked-loss hinge
+    .venv/bin/python benchmarks/ganbench.py --data ring8 grid25 --seeds 0 1 2 3 4 --workers 2
+    .venv/bin/python benchmarks/ganbench.py --data grid25 --losses hinge --seeds 100 101 --variant lr5e-4 \\
+        --set lr_g=5e-4 lr_d=5e-4     # trying other settings (on seeds that are not reported)
+    .venv/bin/python benchmarks/ganbench.py --data mnist5k --seeds 0 1 2
     .venv/bin/python benchmarks/ganbench.py --report
     .venv/bin/python benchmarks/ganbench.py --quick   # smoke run: few steps, one seed, into benchmarks/out/
 
@@ -31,6 +35,7 @@ shared cores.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import math
@@ -48,61 +53,59 @@ import torch
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
+IMAGES = ROOT.parent / "docs" / "img"
 CLASSIFIER = RESULTS / "mnist-classifier"
 SAMPLES_2D = 2500
 SAMPLES_IMG = 5000
 SAMPLES_STACKED = 26000
+STRICT = 20  # high-quality samples (of 2,500) a mode needs for the strict count
 
-#: per-dataset budget shared by every loss: generator steps, batch size, G/D width. Sized for 2 shared CPU cores
-#: (a width-128 MLP step took ~26 ms of wall time there, a width-32 DCGAN-28 step ~150 ms; wgan/wgan-gp do 5 D
-#: steps per G step, so they cost ~3x more per generator step).
-DATASETS = {
-    "ring8": dict(steps=1000, batch_size=64, width=128),
-    "grid25": dict(steps=1000, batch_size=64, width=128),
-    "mnist5k": dict(steps=600, batch_size=64, width=32),
-    "stacked-mnist": dict(steps=1000, batch_size=64, width=32),
+#: published results on the same protocol: (name, modes, high-quality share or None, KL or None)
+ANCHORS = {
+    "grid25": [("PacGAN (PacDCGAN2)", 23.8, 0.91, None), ("VEEGAN", 24.6, 0.40, None)],
+    "stacked-mnist": [("PacGAN (PacDCGAN2)", 1000.0, None, 0.07)],
 }
 
-#: named settings on top of the papers' recipes; every key is a GanConfig field or ``steps``.
-VARIANTS = {
-    "default": {},
-    # wider MLPs and bigger batches, 3x the steps, EMA of G's weights (Yazici et al. 2019): costs ~15x the
-    # default per run on a CPU (width dominates) and was not enough (see RESULTS_ganbench.md).
-    "wide3k": dict(width=256, batch_size=256, steps=3000, ema=0.999, ema_start=500),
-    # 10x the default steps at the default width and batch, plus the EMA of G's weights, which removes most
-    # of the off-mode scatter that lowers "high quality".
-    "long": dict(steps=10000, ema=0.999, ema_start=2000),
-    # big batches (nearly free for a 2D MLP, whose step cost is per-call overhead), 5x the learning rate, EMA.
-    "fast": dict(batch_size=512, lr_g=1e-3, lr_d=1e-3, steps=3000, ema=0.999, ema_start=1000),
-    # "fast" with a 2-d latent, as some 2D-toy papers use (fewer directions for G to spread mass along).
-    "fast-z2": dict(z_dim=2, batch_size=512, lr_g=1e-3, lr_d=1e-3, steps=3000, ema=0.999, ema_start=1000),
-    # the same, 4x longer.
-    "fast-z2-long": dict(z_dim=2, batch_size=512, lr_g=1e-3, lr_d=1e-3, steps=12000, ema=0.999, ema_start=4000),
-    "ema": dict(ema=0.999, ema_start=500),
+#: settings for a dataset and loss without a shipped recipe (config keys). Sized for 2 shared CPU cores (a
+#: width-32 DCGAN-28 step took ~150 ms of wall time there; wgan/wgan-gp take 5 D steps per G step).
+BUDGETS = {
+    "ring8": {"loop.steps": 1000, "batch_size": 64, "width": 128},
+    "grid25": {"loop.steps": 1000, "batch_size": 64, "width": 128},
+    "mnist5k": {"loop.steps": 600, "batch_size": 64, "width": 32},
+    "stacked-mnist": {"loop.steps": 1000, "batch_size": 64, "width": 32},
 }
 
 
-def run_dir(variant: str, data: str) -> Path:
-    return RESULTS / "gan_losses" / variant / data
+def run_path(variant: str, data: str, loss: str, seed: int, root: Path | None = None) -> Path:
+    return (root or RESULTS) / "gan_losses" / variant / data / f"{loss}-s{seed}.json"
 
 
-def run_path(variant: str, data: str, loss: str, seed: int) -> Path:
-    return run_dir(variant, data) / f"{loss}-s{seed}.json"
+def gan_config(data: str, loss: str, seed: int, overrides: dict | None = None, steps: int | None = None):
+    """The run's config: the shipped recipe (or the dataset budget), then ``overrides``, then ``steps``; quiet,
+    on the CPU, one checkpoint at the end."""
+    from pixforge.tasks.gan import config_from, recipe_file
+
+    values = {"data": data, "loss": loss, **({} if recipe_file(data, loss) else BUDGETS[data]), **(overrides or {})}
+    if steps:
+        values["loop.steps"] = steps
+    cfg = config_from(None, values)
+    n = cfg.loop.steps
+    return dataclasses.replace(cfg, loop=dataclasses.replace(
+        cfg.loop, seed=seed, device="cpu", log_every=max(1, n // 10), sample_every=0, val_every=0, ckpt_every=n,
+        progress=False, tensorboard=False, out=""))
 
 
-def gan_config(data: str, loss: str, seed: int, variant: str, steps: int | None, out: str):
-    from pixforge.tasks.gan import GanConfig
-    from pixforge.train import LoopConfig
+def request(cfg) -> dict:
+    """What decides a run (its unresolved config): a finished run is reused only when this is unchanged."""
+    from pixforge.config import to_dict
 
-    budget = dict(DATASETS[data])
-    extra = dict(VARIANTS[variant])
-    n_steps = steps or extra.pop("steps", budget.pop("steps"))
-    extra.pop("steps", None)
-    budget.pop("steps", None)
-    budget.update(extra)
-    loop = LoopConfig(steps=n_steps, out=out, seed=seed, device="cpu", log_every=max(1, n_steps // 10),
-                      sample_every=0, ckpt_every=n_steps, progress=False, tensorboard=False)
-    return GanConfig(data=data, loss=loss, loop=loop, **budget)
+    return to_dict(cfg)
+
+
+def is_done(path: Path, cfg) -> bool:
+    if not path.is_file():
+        return False
+    return json.loads(path.read_text()).get("request", request(cfg)) == request(cfg)  # older records: done
 
 
 def samples_from(task, n: int, seed: int) -> torch.Tensor:
@@ -118,7 +121,9 @@ def evaluate(data: str, x: torch.Tensor) -> dict:
 
     if data in ("ring8", "grid25"):
         r = mixture_modes(x.numpy(), data)
-        return {k: r[k] for k in ("modes", "total_modes", "high_quality", "kl", "counts")}
+        strict = int((np.asarray(r["counts"]) >= STRICT).sum())
+        return {"modes": r["modes"], "modes_strict": strict,
+                **{k: r[k] for k in ("total_modes", "high_quality", "kl", "counts")}}
     clf = str(CLASSIFIER)
     if data == "stacked-mnist":
         from pixforge.metrics import compute_modes
@@ -146,8 +151,8 @@ def real_features():
 
 
 def run_one(job: tuple) -> dict:
-    """Train one (data, loss, seed, variant) config, evaluate it, write its JSON; returns the record."""
-    data, loss, seed, variant, steps, path = job
+    """Train one config, evaluate it, write its JSON (and samples); returns the record."""
+    cfg, variant, path = job
     torch.set_num_threads(1)
     os.environ.setdefault("PIXFORGE_OFFLINE", "1")
     from pixforge.config import to_dict
@@ -156,17 +161,17 @@ def run_one(job: tuple) -> dict:
     path = Path(path)
     work = Path(tempfile.mkdtemp(prefix="ganbench-"))
     try:
-        cfg = gan_config(data, loss, seed, variant, steps, str(work / "run"))
         t0 = time.perf_counter()
-        task, _ = train_gan(cfg)
+        task, _ = train_gan(dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, out=str(work / "run"))))
         train_s = time.perf_counter() - t0
+        data, seed = cfg.data, cfg.loop.seed
         n = {"ring8": SAMPLES_2D, "grid25": SAMPLES_2D, "stacked-mnist": SAMPLES_STACKED}.get(data, SAMPLES_IMG)
         x = samples_from(task, n, seed)
         t1 = time.perf_counter()
         metrics = evaluate(data, x)
-        record = {"data": data, "loss": loss, "seed": seed, "variant": variant, "steps": task.cfg.loop.steps,
+        record = {"data": data, "loss": cfg.loss, "seed": seed, "variant": variant, "steps": task.cfg.loop.steps,
                   "train_seconds": round(train_s, 1), "eval_seconds": round(time.perf_counter() - t1, 1),
-                  "metrics": metrics, "config": to_dict(task.cfg)}
+                  "metrics": metrics, "request": request(cfg), "config": to_dict(task.cfg)}
         record["config"]["loop"].pop("out", None)
         path.parent.mkdir(parents=True, exist_ok=True)
         keep = x[:SAMPLES_2D] if x.dim() == 2 else x[:64]
@@ -226,98 +231,95 @@ def aggregate(records: list[dict]) -> dict:
     return out
 
 
-def plot(records: list[dict], path: Path) -> None:
-    """2D datasets: modes covered vs % high quality, one colour per loss, one marker per variant, every seed."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _losses(records: list[dict]) -> list[str]:
     from pixforge.losses.adversarial import gan_losses
 
-    datasets = [d for d in ("ring8", "grid25") if any(r["data"] == d for r in records)]
-    image_runs = [r for r in records if r["data"] == "mnist5k"]
-    ncols = len(datasets) + (1 if image_runs else 0)
-    if ncols == 0:
-        return
-    fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 4.6), dpi=110, squeeze=False)
-    colours = dict(zip(gan_losses(), plt.cm.tab10.colors))
-    markers = dict(zip(VARIANTS, "os^DvP*X"))
-    for ax, data in zip(axes[0], datasets):
-        for r in (r for r in records if r["data"] == data):
-            m = r["metrics"]
-            jitter = (r["seed"] - 1) * 0.15  # seeds side by side
-            ax.scatter(100 * m["high_quality"], m["modes"] + jitter, color=colours[r["loss"]],
-                       marker=markers.get(r["variant"], "x"), s=40, alpha=0.8, edgecolor="k", linewidth=0.4)
-        total = next(r["metrics"]["total_modes"] for r in records if r["data"] == data)
-        ax.axhline(total, color="grey", lw=0.6, ls=":")
-        if data == "grid25":
-            ax.scatter([91.0, 40.0], [23.8, 24.6], marker="*", s=140, color="gold", edgecolor="k", zorder=5)
-            ax.annotate("PacGAN", (91.0, 23.8), textcoords="offset points", xytext=(-40, -14), fontsize=8)
-            ax.annotate("VEEGAN", (40.0, 24.6), textcoords="offset points", xytext=(6, -12), fontsize=8)
-        ax.set_xlim(-3, 103)
-        ax.set_ylim(-0.5, total + 1)
-        ax.set_xlabel("high-quality samples (%)")
-        ax.set_ylabel(f"modes covered (of {total})")
-        ax.set_title(data)
-        ax.grid(alpha=0.3)
-    if image_runs:
-        ax = axes[0][-1]
-        losses = [l for l in gan_losses() if any(r["loss"] == l for r in image_runs)]
-        for i, loss in enumerate(losses):
-            fids = [r["metrics"]["fid"] for r in image_runs if r["loss"] == loss]
-            ax.scatter([i] * len(fids), fids, color=colours[loss], edgecolor="k", linewidth=0.4, s=40)
-            ax.plot([i - 0.25, i + 0.25], [statistics.fmean(fids)] * 2, color=colours[loss], lw=2)
-        ax.set_xticks(range(len(losses)), losses, rotation=30, fontsize=8)
-        ax.set_ylabel("FID (classifier features, lower is better)")
-        ax.set_yscale("log")
-        ax.set_title("mnist5k (DCGAN-28)")
-        ax.grid(alpha=0.3, which="both")
-    handles = [plt.Line2D([], [], ls="", marker="o", color=c, markeredgecolor="k", label=l)
-               for l, c in colours.items() if any(r["loss"] == l for r in records)]
-    handles += [plt.Line2D([], [], ls="", marker=markers[v], color="w", markeredgecolor="k", label=f"variant {v}")
-                for v in VARIANTS if any(r["variant"] == v for r in records)]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 9), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(path)
-    plt.close(fig)
+    return [l for l in gan_losses() if any(r["loss"] == l for r in records)]
 
 
-def scatter_grid(root: Path, variant: str, data: str, path: Path) -> bool:
-    """One panel per loss: the seed-0 samples (or the lowest seed) over the mixture's centres."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pixforge.losses.adversarial import gan_losses
+def samples_grid(records: list[dict], root: Path, data: str, path: Path) -> bool:
+    """One small scatter per loss (rows) and seed (columns) over the mixture's centres, titled with the
+    modes covered (strict count) and % high quality."""
     from pixforge.metrics import get_mixture
 
-    found = []
-    for loss in gan_losses():
-        files = sorted(run_dir(variant, data).glob(f"{loss}-s*.npy")) if root == RESULTS else \
-            sorted((root / "gan_losses" / variant / data).glob(f"{loss}-s*.npy"))
-        if files:
-            found.append((loss, files[0]))
-    if not found:
+    runs = {(r["loss"], r["seed"]): r for r in records if r["data"] == data}
+    if not runs:
         return False
+    losses, seeds = _losses(list(runs.values())), sorted({s for _, s in runs})
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(losses), len(seeds), figsize=(1.25 * len(seeds) + 0.5, 1.3 * len(losses)), dpi=72,
+                             squeeze=False)
     c = get_mixture(data).centres
-    fig, axes = plt.subplots(1, len(found), figsize=(2.6 * len(found), 2.8), dpi=110, squeeze=False)
-    for ax, (loss, f) in zip(axes[0], found):
-        pts = np.load(f)
-        rec = json.loads(f.with_suffix(".json").read_text())["metrics"]
-        ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.4)
-        ax.scatter(c[:, 0], c[:, 1], s=12, marker="x", color="red", linewidth=0.8)
-        lim = abs(c).max() * 1.4
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(f"{loss}\n{rec['modes']}/{rec['total_modes']} modes, {100 * rec['high_quality']:.0f}% HQ",
-                     fontsize=8)
-    fig.suptitle(f"{data}, variant {variant}, seed {f.stem.split('-s')[-1]}", fontsize=9)
-    fig.tight_layout()
+    lim = abs(c).max() * 1.35
+    for i, loss in enumerate(losses):
+        for j, seed in enumerate(seeds):
+            ax = axes[i][j]
+            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], aspect="equal")
+            r = runs.get((loss, seed))
+            if r is None:
+                continue
+            pts = np.load(run_path(r["variant"], data, loss, seed, root).with_suffix(".npy"))
+            ax.scatter(pts[:, 0], pts[:, 1], s=0.2, alpha=0.3, color="tab:blue", rasterized=True)
+            ax.scatter(c[:, 0], c[:, 1], s=4, marker="x", color="red", linewidth=0.5)
+            m = r["metrics"]
+            ax.set_title(("" if i else f"seed {seed}\n") + f"{m['modes']} ({m['modes_strict']}), "
+                         f"{100 * m['high_quality']:.0f}%", fontsize=6, pad=2)
+            if j == 0:
+                ax.set_ylabel(loss, fontsize=7)
+    fig.suptitle(f"{data}: modes (>= {STRICT}), HQ %", fontsize=7)
+    fig.tight_layout(pad=0.3, h_pad=0.5, w_pad=0.2)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def bars(records: list[dict], path: Path) -> bool:
+    """Per 2D dataset: modes covered (both counts) and % high quality per loss, bar = mean, error bar = std,
+    dots = the seeds, with the published anchors."""
+    datasets = [d for d in ("ring8", "grid25") if any(r["data"] == d for r in records)]
+    if not datasets:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(8, 2.4 * len(datasets)), dpi=80, squeeze=False)
+    for row, data in zip(axes, datasets):
+        runs = [r for r in records if r["data"] == data]
+        losses = _losses(runs)
+        x = np.arange(len(losses))
+        total = runs[0]["metrics"]["total_modes"]
+        panels = [(row[0], [("modes", "covered (>= 1)", -0.2), ("modes_strict", f">= {STRICT} samples", 0.2)], 1,
+                   f"{data}: modes of {total}", total, 1),
+                  (row[1], [("high_quality", "high quality", 0.0)], 100, f"{data}: high-quality samples (%)", 100, 2)]
+        for ax, metrics, scale, title, top, anchor_col in panels:
+            width = 0.8 / len(metrics)
+            for key, label, dx in metrics:
+                per_loss = [[scale * r["metrics"][key] for r in runs if r["loss"] == l] for l in losses]
+                ax.bar(x + dx, [np.mean(v) for v in per_loss], width, yerr=[np.std(v) for v in per_loss],
+                       capsize=2, label=label, alpha=0.75, error_kw={"lw": 0.8})
+                for i, v in enumerate(per_loss):
+                    ax.scatter(np.full(len(v), i + dx), v, s=5, color="k", zorder=3)
+            for k, (name, *values) in enumerate(ANCHORS.get(data, [])):
+                if values[anchor_col - 1] is not None:  # anchor labels alternate between the right and left end
+                    ax.axhline(scale * values[anchor_col - 1], ls="--", lw=0.8, color="grey")
+                    ax.text((len(losses) - 0.5) if k % 2 == 0 else -0.5, scale * values[anchor_col - 1],
+                            name.split()[0], fontsize=6, ha="right" if k % 2 == 0 else "left", va="bottom",
+                            color="grey")
+            ax.set_xticks(x, losses, fontsize=7, rotation=20)
+            ax.set_ylim(0, top * 1.05)
+            ax.set_title(title, fontsize=8)
+            ax.tick_params(labelsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, [f"modes {l}" for l in labels], fontsize=7, loc="upper left", ncol=2, frameon=False)
+    fig.suptitle("bar: mean over seeds, error bar: std, dots: the seeds", fontsize=7, x=0.98, ha="right")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(path)
     plt.close(fig)
     return True
@@ -339,18 +341,21 @@ def image_rows(root: Path, variant: str, data: str, path: Path, per_row: int = 1
     return True
 
 
-def report(root: Path) -> dict:
+def report(root: Path, images: Path) -> dict:
     records = collect(root)
-    summary = {"machine": {"cpu_count": os.cpu_count(), "note": "2 CPU cores shared with ~7 other jobs",
-                           "platform": platform.platform(), "torch": torch.__version__, "threads_per_run": 1},
-               "datasets": DATASETS, "variants": VARIANTS, "results": aggregate(records)}
+    summary = {"machine": {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                           "note": "2 CPU cores shared with other jobs", "platform": platform.platform(),
+                           "torch": torch.__version__, "threads_per_run": 1},
+               "budgets": BUDGETS, "anchors": ANCHORS, "results": aggregate(records)}
     clf = root / "mnist-classifier" / "classifier.json"
     if clf.is_file():
         summary["classifier"] = {k: v for k, v in json.loads(clf.read_text()).items() if k != "config"}
     (root / "gan_losses.json").write_text(json.dumps(summary, indent=1) + "\n")
-    plot(records, root / "gan_losses.png")
-    for variant in {r["variant"] for r in records if r["data"] == "grid25"}:
-        scatter_grid(root, variant, "grid25", root / f"gan_losses_grid25_{variant}.png")
+    default = [r for r in records if r["variant"] == "default"]
+    images.mkdir(parents=True, exist_ok=True)
+    bars(default, images / "gan_losses_bars.png")
+    for data in ("ring8", "grid25"):
+        samples_grid(default, root, data, images / f"gan_{data}_samples.png")
     for data in ("mnist5k", "stacked-mnist"):
         for variant in {r["variant"] for r in records if r["data"] == data}:
             image_rows(root, variant, data, root / f"gan_losses_{data}_{variant}.png")
@@ -363,69 +368,89 @@ def _fmt(e: dict, key: str, scale: float = 1.0, fmt: str = ".1f") -> str:
         return "-"
     text = f"{scale * v['mean']:{fmt}}"
     if v["n"] > 1:
-        text += f" ± {scale * v['std']:{fmt}} [{scale * v['min']:{fmt}}–{scale * v['max']:{fmt}}]"
+        text += f" ± {scale * v['std']:{fmt}} ({scale * v['min']:{fmt}}–{scale * v['max']:{fmt}})"
     return text
 
 
+def _anchor_rows(data: str, columns: int, place: dict[int, str]) -> list[str]:
+    """Published results as table rows: ``place`` maps an anchor field (1 modes, 2 HQ, 3 KL) to a column."""
+    rows = []
+    for name, *values in ANCHORS.get(data, []):
+        cells = ["-"] * columns
+        cells[0], cells[1] = data, f"*{name}*"
+        for field, col in place.items():
+            v = values[field - 1]
+            if v is not None:
+                cells[col] = f"*{100 * v:.0f}*" if field == 2 else f"*{v:g}*"
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
 def markdown_tables(summary: dict) -> str:
-    """One markdown table per dataset kind: mean ± std [min–max] over seeds."""
-    rows2d, rows_img, rows_stk = [], [], []
-    for variant, by_data in summary["results"].items():
-        for data, by_loss in by_data.items():
+    """One markdown table per dataset kind: mean ± std (min–max) over seeds, with the published anchors."""
+    tables = {"2d": [], "img": [], "stk": []}
+    for variant, by_data in sorted(summary["results"].items(), key=lambda kv: kv[0] != "default"):
+        for data, by_loss in sorted(by_data.items()):
             for loss, e in by_loss.items():
-                head = f"| {data} | {variant} | {loss} | {len(e['seeds'])} | {e['steps']} |"
+                name = loss if variant == "default" else f"{loss} ({variant})"
+                head = f"| {data} | {name} | {len(e['seeds'])} | {e['steps']} |"
                 secs = _fmt(e, "train_seconds", fmt=".0f")
                 if "high_quality" in e:
-                    rows2d.append(f"{head} {_fmt(e, 'modes')} | {_fmt(e, 'high_quality', 100)} | {secs} |")
+                    tables["2d"].append(f"{head} {_fmt(e, 'modes')} | {_fmt(e, 'modes_strict')} | "
+                                        f"{_fmt(e, 'high_quality', 100)} | {_fmt(e, 'kl', fmt='.2f')} | {secs} |")
                 elif "fid" in e:
-                    rows_img.append(f"{head} {_fmt(e, 'fid')} | {_fmt(e, 'precision', fmt='.2f')} | "
-                                    f"{_fmt(e, 'recall', fmt='.2f')} | {_fmt(e, 'digit_kl', fmt='.3f')} | {secs} |")
+                    tables["img"].append(f"{head} {_fmt(e, 'fid')} | {_fmt(e, 'precision', fmt='.2f')} | "
+                                         f"{_fmt(e, 'recall', fmt='.2f')} | {_fmt(e, 'digit_kl', fmt='.3f')} | {secs} |")
                 else:
-                    rows_stk.append(f"{head} {_fmt(e, 'modes', fmt='.0f')} | {_fmt(e, 'kl', fmt='.2f')} | {secs} |")
+                    tables["stk"].append(f"{head} {_fmt(e, 'modes', fmt='.0f')} | {_fmt(e, 'kl', fmt='.2f')} | {secs} |")
     out = []
-    if rows2d:
-        out += ["| data | variant | loss | seeds | G steps | modes covered | high quality % | train s |",
-                "|---|---|---|---|---|---|---|---|", *sorted(rows2d), ""]
-    if rows_img:
-        out += ["| data | variant | loss | seeds | G steps | FID (classifier) | precision | recall | digit KL | train s |",
-                "|---|---|---|---|---|---|---|---|---|---|", *rows_img, ""]
-    if rows_stk:
-        out += ["| data | variant | loss | seeds | G steps | modes (of 1000) | KL to uniform | train s |",
-                "|---|---|---|---|---|---|---|---|", *rows_stk, ""]
+    if tables["2d"]:
+        data_2d = sorted({row.split(" | ")[0][2:] for row in tables["2d"]})
+        out += ["| data | loss | seeds | G steps | modes covered | modes ≥ 20 samples | high quality % | KL | s / run |",
+                "|---|---|---|---|---|---|---|---|---|", *tables["2d"],
+                *(r for d in data_2d for r in _anchor_rows(d, 9, {1: 4, 2: 6})), ""]
+    if tables["img"]:
+        out += ["| data | loss | seeds | G steps | FID (classifier) | precision | recall | digit KL | s / run |",
+                "|---|---|---|---|---|---|---|---|---|", *tables["img"], ""]
+    if tables["stk"]:
+        out += ["| data | loss | seeds | G steps | modes (of 1000) | KL to uniform | s / run |",
+                "|---|---|---|---|---|---|---|", *tables["stk"], *_anchor_rows("stacked-mnist", 7, {1: 4, 3: 5}), ""]
     return "\n".join(out)
 
 
 # ------------------------------------------------------------------------------------------------ main
 def main() -> None:
+    from pixforge.config import parse_overrides
     from pixforge.losses.adversarial import gan_losses
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", nargs="+", default=["ring8", "grid25", "mnist5k"], choices=list(DATASETS))
+    ap.add_argument("--data", nargs="+", default=["ring8", "grid25"], choices=list(BUDGETS))
     ap.add_argument("--losses", nargs="+", default=gan_losses(), choices=gan_losses())
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--variant", default="default", choices=list(VARIANTS))
-    ap.add_argument("--steps", type=int, default=None, help="generator steps (default: per dataset/variant)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config keys over the recipes")
+    ap.add_argument("--variant", default=None, help="results folder for --set runs (default: 'default')")
+    ap.add_argument("--steps", type=int, default=None, help="generator steps (default: the recipe's)")
     ap.add_argument("--workers", type=int, default=1, help="process pool size (each process uses 1 thread)")
-    ap.add_argument("--stacked", action="store_true", help="also Stacked MNIST with --stacked-loss, seed 0")
-    ap.add_argument("--stacked-loss", default="nonsaturating", choices=gan_losses())
     ap.add_argument("--report", action="store_true", help="only aggregate existing results")
     ap.add_argument("--quick", action="store_true", help="smoke run: 200 steps, seed 0, into benchmarks/out/")
     args = ap.parse_args()
     global RESULTS
+    images = IMAGES
     if args.quick:
-        RESULTS = ROOT / "out" / "ganbench-quick"
+        RESULTS = images = ROOT / "out" / "ganbench-quick"
         args.steps, args.seeds = args.steps or 200, args.seeds[:1]
+    overrides = parse_overrides(args.set)
+    if overrides and not args.variant:
+        ap.error("--set needs --variant NAME (the results folder of these settings)")
+    variant = args.variant or "default"
     torch.set_num_threads(1)
     os.environ.setdefault("PIXFORGE_OFFLINE", "1")
     if not args.report:
-        jobs = [(d, l, s, args.variant, args.steps, str(run_path(args.variant, d, l, s)))
+        jobs = [(gan_config(d, l, s, overrides, args.steps), variant, str(run_path(variant, d, l, s)))
                 for d in args.data for s in args.seeds for l in args.losses]
-        if args.stacked:
-            jobs.append(("stacked-mnist", args.stacked_loss, 0, args.variant, args.steps,
-                         str(run_path(args.variant, "stacked-mnist", args.stacked_loss, 0))))
-        todo = [j for j in jobs if not Path(j[-1]).exists()]
+        todo = [j for j in jobs if not is_done(Path(j[-1]), j[0])]
         print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done already; running {len(todo)}", flush=True)
-        if any(j[0] in ("mnist5k", "stacked-mnist") for j in todo):
+        if any(j[0].data in ("mnist5k", "stacked-mnist") for j in todo):
             ensure_classifier()
         done = 0
         t0 = time.perf_counter()
@@ -433,12 +458,13 @@ def main() -> None:
             for r in pool.map(run_one, todo):
                 done += 1
                 m = r["metrics"]
-                brief = (f"modes {m['modes']}/{m['total_modes']}" + (f" HQ {100 * m['high_quality']:.0f}%"
-                                                                     if "high_quality" in m else f" KL {m['kl']:.2f}")
-                         if "modes" in m else f"FID {m['fid']:.2f} P {m['precision']:.2f} R {m['recall']:.2f}")
+                brief = (f"modes {m['modes']}/{m['total_modes']}" + (
+                    f" ({m['modes_strict']} strict) HQ {100 * m['high_quality']:.1f}%" if "high_quality" in m
+                    else f" KL {m['kl']:.2f}") if "modes" in m
+                    else f"FID {m['fid']:.2f} P {m['precision']:.2f} R {m['recall']:.2f}")
                 print(f"[{done}/{len(todo)} {time.perf_counter() - t0:.0f}s] {r['variant']} {r['data']} {r['loss']} "
                       f"s{r['seed']}: {brief} ({r['train_seconds']:.0f}s train)", flush=True)
-    tables = markdown_tables(report(RESULTS))
+    tables = markdown_tables(report(RESULTS, images))
     (RESULTS / "gan_losses_tables.md").write_text(tables)
     print(tables)
 

@@ -32,7 +32,7 @@ def modules(out):
 @pytest.mark.parametrize("data,loss", [("grid25", "wgan-gp"), ("grid25", "nonsaturating"), ("tiny", "hinge")])
 def test_resume_after_interruption_is_bit_identical(tmp_path, data, loss):
     # tiny: a DCGAN on 8x8 images, with bf16 autocast where the CPU supports it
-    extra = ["--data", data, "--loss", loss, "ema=0.9", "loop.ckpt_every=4", "loop.sample_every=0"]
+    extra = ["--data", data, "--loss", loss, "ema=0.9", "ema_start=0", "loop.ckpt_every=4", "loop.sample_every=0"]
     train(tmp_path / "full", 8, *extra[:-1], "loop.sample_every=4")  # sampling must not change the training
     train(tmp_path / "split", 5, *extra)  # "interrupted" after 5 steps
     cli("train", "gan", "--out", tmp_path / "split", "--steps", 8, "--resume")  # rest from OUT/config.yaml
@@ -98,6 +98,34 @@ def test_image_gan_conditional_sample_truncation_interpolate(tmp_path):
     assert read_image(tmp_path / "strip.png").shape[-1] == 5 * 8 + 6 * 2  # 5 frames of 8 px, 2 px padding
     r = cli("sample", out, "-o", tmp_path / "x.npy", "--class", 7, ok=False)
     assert "out of range" in r.output
+
+
+def test_the_recipe_for_data_and_loss_is_the_default_and_overridable(tmp_path):
+    import yaml
+
+    from pixforge.tasks.gan import CONFIGS, config_from, recipe_file
+
+    path = recipe_file("grid25", "hinge")
+    recipe = yaml.safe_load(path.read_text())
+    out = tmp_path / "r"
+    r = cli("train", "gan", "--data", "grid25", "--loss", "hinge", "--steps", 2, "--out", out, "width=16",
+            "loop.progress=false", "loop.tensorboard=false")
+    assert f"pixforge: recipe {path}" in r.stderr and "pixforge: recipe" not in r.stdout
+    used = yaml.safe_load((out / "config.yaml").read_text())
+    assert (used["z_dim"], used["batch_size"], used["ema"]) == (recipe["z_dim"], recipe["batch_size"], recipe["ema"])
+    assert (used["width"], used["loop"]["steps"]) == (16, 2)  # the command line wins
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("data: grid25\nloss: hinge\n")
+    r = cli("train", "gan", "--config", plain, "--steps", 2, "--out", tmp_path / "p", "width=16", "batch_size=8",
+            "loop.progress=false", "loop.tensorboard=false")
+    assert "pixforge: recipe" not in r.stderr  # an explicit config replaces the recipe
+    assert yaml.safe_load((tmp_path / "p" / "config.yaml").read_text())["z_dim"] == 64
+    assert recipe_file("mnist5k", "hinge") is None and recipe_file(str(CONFIGS / "grid25"), "hinge") is None
+    assert config_from(None, {"data": "grid25", "loss": "hinge", "z_dim": "5"}).z_dim == 5
+    assert config_from(None, {"data": "grid25", "loss": "hinge"}).batch_size == recipe["batch_size"]
+    for yaml_file in sorted(CONFIGS.glob("*_*.yaml")):  # every recipe is named after its data and loss
+        cfg = config_from(yaml_file)
+        assert yaml_file.stem == f"{cfg.data}_{cfg.loss}" and recipe_file(cfg.data, cfg.loss) == yaml_file
 
 
 def test_bad_config_is_one_line_error(tmp_path):
@@ -197,7 +225,7 @@ def test_resume_applies_changed_learning_rates_and_says_so(tmp_path):
     train(out, 3)
     r = cli("train", "gan", "--out", out, "--steps", 5, "--resume", "lr_g=0.005", "lr_d=0.007")
     assert "resumed from step 3" in r.output
-    assert "resume: G lr 0.0002 -> 0.005" in r.output and "resume: D lr 0.0002 -> 0.007" in r.output
+    assert "resume: G lr 0.001 -> 0.005" in r.output and "resume: D lr 0.001 -> 0.007" in r.output  # from the recipe
     assert "trained 2 steps (steps 4-5)" in r.output
     state = modules(out)
     assert [g["lr"] for g in state["optimizers"]["G"]["param_groups"]] == [0.005]

@@ -16,14 +16,30 @@ def bench():
     return mod
 
 
-def test_config_uses_dataset_budget_and_variant(bench, tmp_path):
-    cfg = bench.gan_config("grid25", "wgan-gp", 2, "default", None, str(tmp_path))
-    assert (cfg.loss, cfg.loop.seed, cfg.width) == ("wgan-gp", 2, bench.DATASETS["grid25"]["width"])
-    assert cfg.loop.steps == bench.DATASETS["grid25"]["steps"] and cfg.loop.progress is False
-    assert cfg.lr_g is None and cfg.n_critic is None  # left to the recipe of the loss
-    tuned = bench.gan_config("grid25", "hinge", 0, "wide3k", None, str(tmp_path))
-    assert tuned.loop.steps == bench.VARIANTS["wide3k"]["steps"] and tuned.ema == bench.VARIANTS["wide3k"]["ema"]
-    assert bench.gan_config("grid25", "hinge", 0, "wide3k", 7, str(tmp_path)).loop.steps == 7
+def test_config_starts_from_the_shipped_recipe_or_the_dataset_budget(bench):
+    from pixforge.tasks.gan import config_from, recipe_file
+
+    cfg = bench.gan_config("grid25", "wgan-gp", 2)
+    shipped = config_from(recipe_file("grid25", "wgan-gp"))
+    assert (cfg.loss, cfg.loop.seed, cfg.z_dim, cfg.batch_size) == ("wgan-gp", 2, shipped.z_dim, shipped.batch_size)
+    assert cfg.loop.steps == shipped.loop.steps and cfg.loop.progress is False and cfg.loop.val_every == 0
+    tuned = bench.gan_config("grid25", "hinge", 0, {"lr_g": "5e-4", "ema": "0"}, steps=7)
+    assert (tuned.lr_g, tuned.ema, tuned.loop.steps) == (5e-4, 0.0, 7)
+    image = bench.gan_config("mnist5k", "wgan", 0)  # no recipe: the dataset budget, the loss's paper optimiser
+    assert image.width == bench.BUDGETS["mnist5k"]["width"] and image.loop.steps == bench.BUDGETS["mnist5k"]["loop.steps"]
+    assert image.lr_g is None and image.n_critic is None
+
+
+def test_a_finished_run_is_reused_only_for_the_same_config(bench, tmp_path):
+    import json
+
+    cfg = bench.gan_config("grid25", "hinge", 0)
+    path = tmp_path / "hinge-s0.json"
+    assert not bench.is_done(path, cfg)
+    path.write_text(json.dumps({"request": bench.request(cfg)}))
+    assert bench.is_done(path, bench.gan_config("grid25", "hinge", 0))
+    assert not bench.is_done(path, bench.gan_config("grid25", "hinge", 0, {"lr_d": "2e-3"}))
+    assert not bench.is_done(path, bench.gan_config("grid25", "hinge", 1))
 
 
 def test_aggregate_mean_and_spread_over_seeds(bench):
@@ -35,3 +51,12 @@ def test_aggregate_mean_and_spread_over_seeds(bench):
     assert e["high_quality"]["mean"] == pytest.approx(0.7)
     assert e["kl"]["n"] == 2  # the infinite KL (no high-quality sample) is left out of the mean
     assert e["seeds"] == [0, 1, 2]
+
+
+def test_tables_show_both_mode_counts_and_the_published_anchors(bench):
+    recs = [{"variant": "default", "data": "grid25", "loss": "hinge", "seed": s, "steps": 10, "train_seconds": 60.0,
+             "metrics": {"modes": 25, "modes_strict": m, "total_modes": 25, "high_quality": 0.9, "kl": 0.01}}
+            for s, m in [(0, 24), (1, 22)]]
+    table = bench.markdown_tables({"results": bench.aggregate(recs)})
+    assert "| grid25 | hinge | 2 | 10 | 25.0 ± 0.0 (25.0–25.0) | 23.0 ± 1.0 (22.0–24.0) | 90.0 ± 0.0" in table
+    assert "| grid25 | *PacGAN (PacDCGAN2)* | - | - | *23.8* | - | *91* |" in table

@@ -95,10 +95,13 @@ def train_task(task_class: type, aliases: dict[str, str], args: list[str]) -> No
     from ..train import run
 
     config_file, values = parse_args(task_class.Config, args, aliases)
-    cfg = load_config(task_class.Config, config_file, values)
+    recipe = None if config_file else task_class.default_config(values)
+    cfg = load_config(task_class.Config, config_file or recipe, values)
     saved = Path(cfg.loop.out) / "config.yaml"
     if cfg.loop.resume and config_file is None and saved.is_file():
         cfg = load_config(task_class.Config, saved, values)  # the run's own config; the command line overrides it
+    elif recipe and dist_utils.is_main_process():
+        click.echo(f"pixforge: recipe {recipe} (--config FILE or KEY=VALUE override it)", err=True)
     try:
         task, result = run(task_class, cfg)
     finally:

@@ -111,6 +111,21 @@ class FixedGanSettings:
         return self.lr
 
 
+#: shipped run configs, ``<data>_<loss>.yaml``, and the loss recipes (``recipes/<loss>.yaml``)
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "gan"
+
+
+def recipe_file(data: str, loss: str) -> Path | None:
+    """The shipped recipe for a built-in dataset and a loss, ``pixforge/configs/gan/<data>_<loss>.yaml``, or None.
+
+    A recipe is a whole run config (latent size, width, batch, steps, EMA, and the optimiser settings where they
+    differ from the loss's paper recipe, which :func:`resolve` fills in) chosen so that the loss converges on
+    that dataset; ``pixforge train gan`` and :func:`config_from` start from it unless given a config file.
+    """
+    path = CONFIGS / f"{data}_{loss}.yaml"
+    return path if Path(data).name == data and path.is_file() else None
+
+
 def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0) -> GanConfig:
     """Fill every automatic field: architecture, width, and the optimiser recipe of the loss's paper."""
     get_loss(cfg.loss)  # an unknown loss is a ConfigError naming the GAN losses
@@ -176,22 +191,30 @@ def make_optimizer(params, kind: str, lr: float, betas: tuple[float, float], fus
 
 
 @TASKS.register("gan", examples=(
-    "pixforge train gan --data grid25 --loss wgan-gp --steps 20000 --out runs/grid25",
+    "pixforge train gan --data grid25 --loss wgan-gp --out runs/grid25",
     "pixforge train gan --data mnist5k --loss hinge --arch resnet conditional=true ema=0.999 --out runs/mnist",
     "pixforge train gan --data ~/photos image_size=64 loop.lr_schedule=linear loop.lr_decay_start=25000 "
     "--steps 50000 --out runs/photos",
-    "pixforge train gan --config pixforge/configs/gan_grid25.yaml --out runs/grid25 loop.val_every=1000",
+    "pixforge train gan --data ring8 --loss hinge --out runs/ring8 loop.val_every=1000",
     "pixforge train gan --out runs/grid25 --steps 40000 --resume lr_g=5e-5 lr_d=5e-5",
 ))
 class GanTask(Task):
     """Train a GAN (G and D, optional EMA of G) on a built-in dataset or an image folder.
 
+    Without --config, the run starts from the shipped recipe for the data and loss when there is one
+    (pixforge/configs/gan/<data>_<loss>.yaml, named on stderr; options and KEY=VALUE override it).
     Every key left unset takes the chosen loss's paper defaults (optimiser, learning rates, betas, n_critic, gp,
     clip). For ring8/grid25, loop.val_every=N counts the modes covered and keeps checkpoints/best.pt.
     Under torchrun every process trains on its slice of each batch (DDP); rank 0 writes the files.
     """
 
     Config = GanConfig
+
+    @classmethod
+    def default_config(cls, values: dict[str, Any]) -> Path | None:
+        if cls.Config is not GanConfig:  # subclasses with their own networks (stylegan2, pggan) have own recipes
+            return None
+        return recipe_file(str(values.get("data", GanConfig.data)), str(values.get("loss", GanConfig.loss)))
 
     def __init__(self, cfg: GanConfig, data: torch.Tensor | TrainImages, labels: torch.Tensor | None,
                  device: torch.device, generator: nn.Module | None = None, discriminator: nn.Module | None = None):
@@ -379,8 +402,9 @@ def save_samples(x: torch.Tensor, path: str | Path, data: str = "", nrow: int | 
 
 
 # ------------------------------------------------------------------------------------------------ entry points
-def config_from(config: str | None = None, overrides: dict[str, Any] | None = None) -> GanConfig:
-    return load_config(GanConfig, config, overrides)
+def config_from(config: str | Path | None = None, overrides: dict[str, Any] | None = None) -> GanConfig:
+    """A GanConfig from a YAML file (default: the shipped recipe for the data and loss, if any) and overrides."""
+    return load_config(GanConfig, config or GanTask.default_config(overrides or {}), overrides)
 
 
 def train_gan(cfg: GanConfig, generator: nn.Module | None = None, discriminator: nn.Module | None = None):

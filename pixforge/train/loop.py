@@ -95,6 +95,12 @@ class Task:
         self.schedulers: dict[str, Any] = {}
 
     @classmethod
+    def default_config(cls, values: dict[str, Any]) -> Path | None:
+        """The YAML file ``pixforge train`` starts from when the command line names none, given the command
+        line's ``{dotted key: value}`` (e.g. a shipped recipe for the chosen data); None: the config's defaults."""
+        return None
+
+    @classmethod
     def from_config(cls, cfg: Any, device: torch.device, **kwargs: Any) -> "Task":
         """Build the task for a (validated) config: load data and networks."""
         return cls(cfg, device, **kwargs)

@@ -139,6 +139,7 @@ ARCHS = Registry("architecture", modules=(
     "pixforge.models.pix2pix", "pixforge.models.pix2pixhd", "pixforge.models.spade", "pixforge.models.discogan",
     "pixforge.models.sr", "pixforge.models.waifu2x",
     "pixforge.models.stylegan2", "pixforge.models.stylegan", "pixforge.models.pggan", "pixforge.models.biggan",
+    "pixforge.models.munit", "pixforge.models.stargan", "pixforge.models.stargan2", "pixforge.models.ugatit",
 ))
 LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))
@@ -149,5 +150,5 @@ METHODS = Registry("style method", modules=(
     "pixforge.style.gatys", "pixforge.style.fast", "pixforge.style.adain", "pixforge.style.wct",
     "pixforge.style.photowct", "pixforge.style.swap", "pixforge.style.magenta"))
 DATASETS = Registry("dataset", modules=("pixforge.data.builtin", "pixforge.data.downloads",
-                                       "pixforge.data.paired"), error=BadInputError)
+                                       "pixforge.data.paired", "pixforge.data.domains"), error=BadInputError)
 METRICS = Registry("metric", modules=("pixforge.metrics.evaluate",))

@@ -9,7 +9,8 @@ shift from a label, a style or a segmentation map.
   :class:`LinearConditionalBatchNorm2d` (BigGAN): the scale and shift are linear maps of a condition vector.
 * :func:`adain` (Huang & Belongie 2017): the AdaIN operation on features; :class:`AdaIN`: instance norm whose
   scale and shift are linear maps of a style vector (MUNIT, StyleGAN, Magenta's style-predicted norm).
-* :class:`AdaLIN` (U-GAT-IT, Kim et al. 2020): a learned mix rho of instance and layer norm, then AdaIN's affine.
+* :class:`AdaLIN` (U-GAT-IT, Kim et al. 2020): a learned mix rho of instance and layer norm, then AdaIN's affine;
+  :class:`LIN` the same mix with its own affine; :func:`clip_rho_` keeps rho in [0, 1] after an optimiser step.
 * :class:`SPADE` (Park et al. 2019): parameter-free norm, then a per-pixel scale and shift from the
   segmentation map.
 * :class:`PixelNorm` (Karras et al. 2018): each position's feature vector scaled to unit RMS.
@@ -89,8 +90,9 @@ class AdaIN(nn.Module):
 class AdaLIN(nn.Module):
     """U-GAT-IT's adaptive layer-instance norm: ``rho * IN(x) + (1 - rho) * LN(x)``, then ``* gamma + beta``.
 
-    ``rho`` (per channel, starting at 0.9 as in the reference) is learned and kept in [0, 1]; ``gamma`` and
-    ``beta`` (N, C) come from the style. Variances are unbiased, as in the reference code.
+    ``rho`` (per channel, starting at 0.9 as in the reference) is learned and kept in [0, 1] (clamped where it is
+    used; :func:`clip_rho_` clips the parameter itself after an optimiser step, as the reference's RhoClipper);
+    ``gamma`` and ``beta`` (N, C) come from the style. Variances are unbiased, as in the reference code.
     """
 
     def __init__(self, channels: int, eps: float = 1e-5, rho: float = 0.9):
@@ -98,11 +100,38 @@ class AdaLIN(nn.Module):
         self.eps = eps
         self.rho = nn.Parameter(torch.full((1, channels, 1, 1), rho))
 
-    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+    def mix(self, x: Tensor) -> Tensor:
+        """``rho * IN(x) + (1 - rho) * LN(x)``, before any affine."""
         inst = (x - x.mean((2, 3), keepdim=True)) / (x.var((2, 3), keepdim=True) + self.eps).sqrt()
         layer = (x - x.mean((1, 2, 3), keepdim=True)) / (x.var((1, 2, 3), keepdim=True) + self.eps).sqrt()
         rho = self.rho.clamp(0, 1)
-        return (rho * inst + (1 - rho) * layer) * gamma[:, :, None, None] + beta[:, :, None, None]
+        return rho * inst + (1 - rho) * layer
+
+    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        return self.mix(x) * gamma[:, :, None, None] + beta[:, :, None, None]
+
+
+class LIN(AdaLIN):
+    """U-GAT-IT's ``ILN`` (in its upsampling layers): AdaLIN's mix with ``rho`` starting at 0 (layer norm) and a
+    learned per-channel ``gamma`` (1) and ``beta`` (0) of its own."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__(channels, eps, rho=0.0)
+        self.gamma = nn.Parameter(torch.ones(1, channels, 1, 1))
+        self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mix(x) * self.gamma + self.beta
+
+
+@torch.no_grad()
+def clip_rho_(module: nn.Module, low: float = 0.0, high: float = 1.0) -> nn.Module:
+    """Clip the ``rho`` of every :class:`AdaLIN` / :class:`LIN` in ``module`` to [low, high], in place (U-GAT-IT's
+    ``RhoClipper``, applied after each generator step)."""
+    for m in module.modules():
+        if isinstance(m, AdaLIN):
+            m.rho.clamp_(low, high)
+    return module
 
 
 # ------------------------------------------------------------------------------------------------ conditional

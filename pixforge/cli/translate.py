@@ -1,10 +1,12 @@
-"""``pixforge translate``: image-to-image translation with a trained generator (pix2pix, CycleGAN, pix2pixHD)."""
+"""``pixforge translate``: image-to-image translation with a trained generator (pix2pix, CycleGAN, pix2pixHD), and
+multimodal / multi-domain translation (MUNIT, UNIT, StarGAN, StarGAN v2, U-GAT-IT: :mod:`pixforge.multimodal`)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
+from ..errors import ConfigError
 from .app import CONTEXT, main
 
 
@@ -22,9 +24,18 @@ from .app import CONTEXT, main
 @click.option("--eval", "eval_mode", is_flag=True, default=None,
               help="pix2pix U-Nets: dropout off and batch norm running statistics (default: as the reference's "
                    "test script, dropout on and the image's own statistics).")
+@click.option("--style-image", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="MUNIT / StarGAN v2: translate to the style of this reference image.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="MUNIT / StarGAN v2: seed of the random style codes.")
+@click.option("--n", "n", type=int, default=1, show_default=True,
+              help="MUNIT / StarGAN v2: number of random styles; more than 1 writes a grid (input | outputs).")
+@click.option("--target-domain", default=None,
+              help="StarGAN / StarGAN v2: target domain, an index or a name (StarGAN attributes: 1,0,0,1,1).")
 @click.option("--device", default="auto", show_default=True)
 def translate(source: Path, output: Path, model: str, direction: str, tile: int | None, random_weights: bool,
-              eval_mode: bool | None, device: str) -> None:
+              eval_mode: bool | None, style_image: Path | None, seed: int, n: int, target_domain: str | None,
+              device: str) -> None:
     """Translate SOURCE (an image, or a folder of images) with a trained generator; any image size.
 
     \b
@@ -32,11 +43,30 @@ def translate(source: Path, output: Path, model: str, direction: str, tile: int 
       pixforge translate photo.jpg -o vintage.jpg --model cyclegan-vintage
       pixforge translate photos/ -o out/ --model checkpoints/horse2zebra --direction BtoA
       pixforge translate facade.png -o out.png --model latest_net_G.pth --tile 512
+      pixforge translate edges.png -o shoes.png --model runs/munit --seed 0 --n 8
+      pixforge translate digit.png -o red.png --model runs/stargan2 --target-domain red --style-image ref.png
     """
-    from ..io import list_images, read_image, save_image
+    from ..io import image_grid, list_images, read_image, save_image
+    from ..multimodal import NotGuided, load_model
     from ..translate import Translator, load_generator
 
-    run = Translator(load_generator(model, direction, random_weights), device, eval_mode)
+    try:
+        guided = load_model(model, device)
+    except NotGuided:
+        guided = None
+        if style_image or target_domain is not None or n != 1:
+            raise ConfigError(f"{model}: --style-image, --n and --target-domain need a MUNIT, StarGAN, StarGAN v2 "
+                              "or U-GAT-IT checkpoint or run folder") from None
+    if guided is not None:
+        if tile or random_weights:
+            raise ConfigError(f"--tile and --random-weights do not apply to {guided.kind} models")
+        style = read_image(style_image)[None] if style_image else None
+
+        def run(batch, tile):  # (1, C, H, W) -> the output, or input | outputs as one grid
+            outs = guided(batch, direction, style, seed, n, target_domain)[0]
+            return outs if len(outs) == 1 else image_grid([batch[0].to(outs), *outs], nrow=len(outs) + 1)[None]
+    else:
+        run = Translator(load_generator(model, direction, random_weights), device, eval_mode)
     if source.is_dir():
         files = list_images(source)
         targets = [output / f.relative_to(source) for f in files]

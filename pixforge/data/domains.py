@@ -25,7 +25,9 @@ from .builtin import digits, mnist5k
 Tensor = torch.Tensor
 MNIST_DOMAINS = ("red", "green", "blue", "bold")
 COLOURS = {"red": (1.0, 0.1, 0.1), "green": (0.1, 1.0, 0.1), "blue": (0.2, 0.4, 1.0), "bold": (1.0, 1.0, 1.0)}
-NAMES = ("mnist-domains", "digits2mnist", "edges2photos")
+#: the domains of each built-in set, in label order
+DOMAIN_NAMES = {"mnist-domains": MNIST_DOMAINS, "digits2mnist": ("digits", "mnist"), "edges2photos": ("edges", "photos")}
+NAMES = tuple(DOMAIN_NAMES)
 
 
 @dataclass
@@ -90,7 +92,7 @@ def domain_data(name: str, size: int = 0, items: int = 1000, seed: int = 0) -> D
         return _mnist_domains(size or 32, seed)
     if name == "digits2mnist":
         (a, ya), (b, yb) = digits(size=size or 32, channels=1), mnist5k(size=size or 32, channels=1)
-        return _two(a, b, ("digits", "mnist"), (ya, yb))
+        return _two(a, b, DOMAIN_NAMES[name], (ya, yb))
     if name == "edges2photos":
         from .paired import edges2photos
 
@@ -98,5 +100,5 @@ def domain_data(name: str, size: int = 0, items: int = 1000, seed: int = 0) -> D
         half = items // 2
         a = torch.stack([pairs[i]["A"] for i in range(half)])
         b = torch.stack([pairs[i]["B"] for i in range(half, items)])
-        return _two(a, b, ("edges", "photos"))
+        return _two(a, b, DOMAIN_NAMES[name])
     raise BadInputError(f"unknown domain dataset {name!r}; known: {', '.join(NAMES)}")

@@ -1,0 +1,281 @@
+"""Multimodal and multi-domain translation with a trained model: MUNIT/UNIT, StarGAN, StarGAN v2, U-GAT-IT.
+
+    from pixforge.multimodal import translate_guided
+    outs = translate_guided("edges.png", "runs/munit", seed=0, n=8)          # (8, 3, H, W): 8 styles
+    out = translate_guided("x.png", "100000_nets_ema.ckpt", target_domain=1, style_image="ref.png")[0]
+
+``model`` is a pixforge run folder of the ``munit``, ``stargan``, ``stargan2`` or ``ugatit`` task (its
+``checkpoints/last.pt``; the EMA networks of stargan2), or a reference checkpoint: NVlabs/MUNIT's ``gen_*.pt``
+(MUNIT or UNIT), yunjey/stargan's ``*-G.ckpt``, clovaai/stargan-v2's ``*_nets_ema.ckpt``, znxlwm/UGATIT-pytorch's
+``*_params_*.pt``, all read with ``torch.load(weights_only=True)`` and sized from their tensors.
+
+How the output is chosen:
+* MUNIT: the content of the input (domain A for ``direction="AtoB"``) with a style of the other domain: the style
+  code of ``style_image`` (reference-guided), else ``n`` codes drawn from N(0, I) with ``seed`` (latent-guided).
+* StarGAN v2: ``target_domain`` (an index or a name) and a style from ``style_image`` (through the style encoder)
+  or ``n`` latent codes through the mapping network.
+* StarGAN: ``target_domain``: an index or name (one-hot), or for attribute models (CelebA) a 0/1 vector
+  ``1,0,0,1,1``; one output. UNIT and U-GAT-IT: ``direction``; one output.
+
+Images of any size: padded (reflection) to the generator's multiple and cropped back; the full U-GAT-IT generator
+takes one size only, so the image is resized to it and back. Reference images are resized to the StarGAN v2 style
+encoder's size. Outputs are (N, K, C, H, W) in [0, 1]: K = ``n`` styles (or 1).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError, WeightsError
+from .io import resize
+from .nn.conv import pad_to_multiple
+from .translate import DIRECTIONS, _fit_channels, as_batch
+from .utils import default_device
+
+Tensor = torch.Tensor
+
+
+class NotGuided(Exception):
+    """``model`` is none of this module's kinds (the caller may try the image-to-image loaders)."""
+
+
+class GuidedModel:
+    """A loaded multimodal / multi-domain model; ``__call__`` translates a batch (see the module docstring)."""
+
+    kind = ""
+    multimodal = False  # takes style images / latent codes
+    multi_domain = False  # takes a target domain
+    num_domains = 0
+
+    def __init__(self, nets: dict[str, nn.Module], names: Sequence[str] = ()):
+        self.nets, self.names = nets, tuple(names)
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device) -> "GuidedModel":
+        self.device = device
+        for net in self.nets.values():
+            net.to(device).eval()
+        return self
+
+    @property
+    def channels(self) -> int:
+        return next(iter(self.nets.values())).in_channels
+
+    def domain(self, target: str | int | None, count: int) -> Tensor:
+        """The target domain as a (count,) index tensor, from an index or a domain name."""
+        if target is None or str(target) == "":
+            known = f" ({', '.join(f'{i}: {n}' for i, n in enumerate(self.names))})" if self.names else ""
+            raise ConfigError(f"a {self.kind} model needs --target-domain: an index{known}")
+        text = str(target)
+        if text in self.names:
+            index = self.names.index(text)
+        elif text.lstrip("-").isdigit() and 0 <= int(text) < self.num_domains:
+            index = int(text)
+        else:
+            names = f": {', '.join(self.names)}" if self.names else ""
+            raise ConfigError(f"unknown target domain {text!r}; the model has {self.num_domains} domains "
+                              f"(0..{self.num_domains - 1}{names})")
+        return torch.full((count,), index, dtype=torch.int64, device=self.device)
+
+    def check_options(self, style: Tensor | None, n: int, target: Any, direction: str) -> None:
+        if (style is not None or n != 1) and not self.multimodal:
+            raise ConfigError(f"a {self.kind} model gives one output per input: --style-image and --n apply to "
+                              "MUNIT and StarGAN v2 models")
+        if target not in (None, "") and not self.multi_domain:
+            raise ConfigError(f"a {self.kind} model translates between two domains: use --direction, not "
+                              "--target-domain")
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"unknown direction {direction!r}; known: {', '.join(DIRECTIONS)}")
+        if n < 1:
+            raise ConfigError(f"--n must be at least 1, got {n}")
+
+    @torch.no_grad()
+    def __call__(self, images: Tensor, direction: str = "AtoB", style: Tensor | None = None, seed: int = 0,
+                 n: int = 1, target: str | int | None = None) -> Tensor:
+        """``images`` (N, C, H, W) in [0, 1] -> (N, K, C, H, W) in [0, 1]; ``style``: reference images (R, C, h, w)
+        in [0, 1] (K = R), else K = ``n`` latent codes from ``seed``."""
+        self.check_options(style, n, target, direction)
+        x = _fit_channels(images.to(self.device, torch.float32), self.channels) * 2 - 1
+        if style is not None:
+            style = _fit_channels(style.to(self.device, torch.float32), self.channels) * 2 - 1
+        out = self.run(x, direction, style, torch.Generator().manual_seed(seed), n, target)
+        return ((out + 1) / 2).clamp(0, 1)
+
+    def run(self, x: Tensor, direction: str, style: Tensor | None, gen: torch.Generator, n: int,
+            target: Any) -> Tensor:
+        raise NotImplementedError
+
+
+def fully_convolutional(net, x: Tensor, multiple: int, *args: Tensor) -> Tensor:
+    """``net(x, *args)`` with x padded to ``multiple`` and the result cropped back."""
+    padded, (h, w) = pad_to_multiple(x, multiple)
+    out = net(padded, *args)
+    return (out[0] if isinstance(out, tuple) else out)[..., :h, :w]
+
+
+class Munit(GuidedModel):
+    kind = "MUNIT"
+    multimodal = True
+
+    def run(self, x, direction, style, gen, n, target):
+        src, dst = (self.nets["a"], self.nets["b"]) if direction == "AtoB" else (self.nets["b"], self.nets["a"])
+        padded, (h, w) = pad_to_multiple(x, src.size_multiple)
+        content = src.enc_content(padded)
+        codes = dst.enc_style(style) if style is not None else \
+            torch.randn(n, dst.style_dim, 1, 1, generator=gen).to(self.device)
+        outs = [dst.decode(content, code[None].expand(len(x), -1, -1, -1)) for code in codes]
+        return torch.stack(outs, 1)[..., :h, :w]
+
+
+class Unit(GuidedModel):
+    kind = "UNIT"
+
+    def run(self, x, direction, style, gen, n, target):
+        src, dst = (self.nets["a"], self.nets["b"]) if direction == "AtoB" else (self.nets["b"], self.nets["a"])
+        return fully_convolutional(lambda t: dst.decode(src.encode(t)[0]), x, src.size_multiple)[:, None]
+
+
+class StarGan(GuidedModel):
+    kind = "StarGAN"
+    multi_domain = True
+
+    @property
+    def num_domains(self) -> int:
+        return self.nets["G"].c_dim
+
+    def labels(self, target: Any, count: int) -> Tensor:
+        """One-hot for an index or name; a 0/1 vector ``1,0,1,...`` as it is (attribute models)."""
+        text = str(target or "")
+        if "," in text:
+            values = [float(v) for v in text.split(",")]
+            if len(values) != self.num_domains:
+                raise ConfigError(f"--target-domain {text}: {len(values)} values for {self.num_domains} attributes")
+            return torch.tensor(values, device=self.device).expand(count, -1)
+        return F.one_hot(self.domain(target, count), self.num_domains).float()
+
+    def run(self, x, direction, style, gen, n, target):
+        g = self.nets["G"]
+        return fully_convolutional(g, x, g.size_multiple, self.labels(target, len(x)))[:, None]
+
+
+class StarGan2(GuidedModel):
+    kind = "StarGAN v2"
+    multimodal = multi_domain = True
+
+    @property
+    def num_domains(self) -> int:
+        return self.nets["mapping_network"].num_domains
+
+    def run(self, x, direction, style, gen, n, target):
+        g, f, e = self.nets["generator"], self.nets["mapping_network"], self.nets["style_encoder"]
+        if style is not None:
+            side = 2 ** (sum(1 for m in e.shared if type(m).__name__ == "ResBlk") + 2)
+            ref = resize((style + 1) / 2, (side, side)) * 2 - 1
+            codes = e(ref, self.domain(target, len(ref)))
+        else:
+            codes = f(torch.randn(n, f.latent_dim, generator=gen).to(self.device), self.domain(target, n))
+        outs = [fully_convolutional(g, x, g.size_multiple, code[None].expand(len(x), -1)) for code in codes]
+        return torch.stack(outs, 1)
+
+
+class Ugatit(GuidedModel):
+    kind = "U-GAT-IT"
+
+    def run(self, x, direction, style, gen, n, target):
+        g = self.nets["genA2B" if direction == "AtoB" else "genB2A"]
+        if g.light:
+            return fully_convolutional(g, x, g.size_multiple)[:, None]
+        h, w = x.shape[-2:]
+        out = g(resize((x + 1) / 2, (g.img_size, g.img_size)) * 2 - 1)[0]
+        return (resize((out + 1) / 2, (h, w)) * 2 - 1)[:, None]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------------------------
+
+def from_modules(states: dict[str, Any], what: str, names: Sequence[str] = (), w_hpf: float | None = None
+                 ) -> GuidedModel:
+    """The model that a dict of state dicts (a reference checkpoint, or a pixforge run's modules) holds."""
+    from .models import munit, stargan, stargan2, ugatit
+
+    if isinstance(states.get("a"), dict) and isinstance(states.get("b"), dict):
+        nets = {d: munit.generator_from_state_dict(states[d], f"{what} ({d})") for d in "ab"}
+        return (Munit if isinstance(nets["a"], munit.AdaINGen) else Unit)(nets, names)
+    if isinstance(states.get("generator"), dict):
+        ema = {k[:-4]: v for k, v in states.items() if k.endswith("_ema")}
+        wanted = {k: v for k, v in (ema or states).items() if k in ("generator", "mapping_network", "style_encoder")}
+        missing = {"generator", "mapping_network", "style_encoder"} - set(wanted)
+        if missing:
+            raise WeightsError(f"{what}: a StarGAN v2 checkpoint without {', '.join(sorted(missing))}")
+        return StarGan2(stargan2.networks_from_state_dicts(wanted, what, w_hpf), names)
+    if isinstance(states.get("genA2B"), dict):
+        return Ugatit({k: ugatit.network_from_state_dict(states[k], f"{what} ({k})") for k in ("genA2B", "genB2A")
+                       if isinstance(states.get(k), dict)}, names)
+    if "main.0.weight" in states and any(".main.0.weight" in k for k in states):  # yunjey/stargan *-G.ckpt
+        return StarGan({"G": stargan.network_from_state_dict(states, what)}, names)
+    raise NotGuided(what)
+
+
+def load_run(checkpoint: dict[str, Any], what: str) -> GuidedModel:
+    """A model from a pixforge checkpoint of the munit, stargan, stargan2 or ugatit task (which record their name
+    in the checkpoint's extra state); NotGuided for other tasks' checkpoints."""
+    from .data.domains import DOMAIN_NAMES
+
+    task = checkpoint["task"]
+    kind, modules = (task.get("extra") or {}).get("task"), task.get("modules") or {}
+    names = DOMAIN_NAMES.get((checkpoint.get("config") or {}).get("data", ""), ())
+    if kind == "munit":
+        return from_modules({"a": modules["gen_a"], "b": modules["gen_b"]}, what, names)
+    if kind == "stargan":
+        return from_modules(modules["G"], what, names)
+    if kind in ("stargan2", "ugatit"):
+        return from_modules(modules, what, names, w_hpf=0)
+    raise NotGuided(what)
+
+
+def load_model(model: str | os.PathLike, device: str | torch.device | None = None) -> GuidedModel:
+    """The model at ``model`` (a run folder or a checkpoint file; see the module docstring), on ``device``.
+    Raises :class:`NotGuided` when it is none of the kinds here."""
+    from .weights import torch_load
+
+    path = Path(model)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+        if not path.is_file():
+            raise NotGuided(str(model))
+    if not path.is_file():
+        raise NotGuided(str(model))
+    obj = torch_load(path, "a checkpoint")
+    if not isinstance(obj, dict):
+        raise NotGuided(str(path))
+    if isinstance(obj.get("task"), dict) and "modules" in obj["task"]:
+        found = load_run(obj, str(path))
+    else:
+        found = from_modules(obj, str(path))
+    return found.to(default_device(device))
+
+
+def translate_guided(image: Tensor | str | os.PathLike, model: str | os.PathLike | GuidedModel,
+                     direction: str = "AtoB", style_image: Tensor | str | os.PathLike | None = None, seed: int = 0,
+                     n: int = 1, target_domain: str | int | None = None,
+                     device: str | torch.device | None = None) -> Tensor:
+    """Translate ``image`` (a file or a tensor (C, H, W) / (N, C, H, W) in [0, 1]) with a multimodal or
+    multi-domain ``model``; returns (K, C, H, W) for one image, (N, K, C, H, W) for a batch, in [0, 1]."""
+    batch, single = as_batch(image)
+    if isinstance(model, GuidedModel):
+        net = model
+    else:
+        try:
+            net = load_model(model, device)
+        except NotGuided:
+            raise WeightsError(f"{model}: not a MUNIT, UNIT, StarGAN, StarGAN v2 or U-GAT-IT checkpoint or run "
+                               "folder") from None
+    style = as_batch(style_image)[0] if style_image is not None else None
+    out = net(batch, direction, style, seed, n, target_domain)
+    return out[0] if single else out

@@ -225,11 +225,9 @@ def from_modules(states: dict[str, Any], what: str, names: Sequence[str] = (), w
 def load_run(checkpoint: dict[str, Any], what: str) -> GuidedModel:
     """A model from a pixforge checkpoint of the munit, stargan, stargan2 or ugatit task (which record their name
     in the checkpoint's extra state); NotGuided for other tasks' checkpoints."""
-    from .data.domains import DOMAIN_NAMES
-
     task = checkpoint["task"]
-    kind, modules = (task.get("extra") or {}).get("task"), task.get("modules") or {}
-    names = DOMAIN_NAMES.get((checkpoint.get("config") or {}).get("data", ""), ())
+    extra, modules = task.get("extra") or {}, task.get("modules") or {}
+    kind, names = extra.get("task"), tuple(extra.get("domains", ()))
     if kind == "munit":
         return from_modules({"a": modules["gen_a"], "b": modules["gen_b"]}, what, names)
     if kind == "stargan":

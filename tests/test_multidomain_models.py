@@ -213,7 +213,7 @@ def test_munit_style_codes_swap():
     torch.manual_seed(0)
     gen = munit.AdaINGen(3, dim=4, style_dim=8, n_downsample=2, n_res=1, mlp_dim=16).eval()
     x1, x2 = torch.rand(2, 1, 3, 16, 16) * 2 - 1
-    (c1, s1), (c2, s2) = gen.encode(x1), gen.encode(x2)
+    (c1, s1), (_, s2) = gen.encode(x1), gen.encode(x2)
     assert s1.shape == (1, 8, 1, 1) and c1.shape == (1, 16, 4, 4)
     assert torch.equal(gen.decode(c1, s1), gen(x1))
     swapped = gen.decode(c1, s2)

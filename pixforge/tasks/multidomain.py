@@ -17,6 +17,7 @@ StarGAN uses ``wgan-gp``, StarGAN v2 the non-saturating loss with R1 (γ = 1, i.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Iterator, Sequence
@@ -106,7 +107,11 @@ class DomainConfig:
 
 
 class DomainTask(Task):
-    """Holds the domain data and the step-indexed batches; subclasses build networks and write ``train_step``."""
+    """Holds the domain data and the step-indexed batches; subclasses build networks and write ``train_step``.
+
+    The config defaults are the reference's settings; without ``--config``, a built-in dataset's shipped recipe,
+    ``pixforge/configs/translate/<task>_<data>.yaml`` (smaller networks for 32/64 px data), is the starting point.
+    """
 
     Config: ClassVar[type] = DomainConfig
     name: ClassVar[str] = ""  # the task's registry name
@@ -138,9 +143,9 @@ class DomainTask(Task):
     def batch(self, domain: int, step: int) -> Tensor:
         return self.domains[domain].batch(step)[0]
 
-    def extra_state(self) -> dict[str, str]:
-        """The task's name, by which ``pixforge translate --model RUN`` knows how to read the checkpoint."""
-        return {"task": self.name}
+    def extra_state(self) -> dict:
+        """The task's name and domain names, by which ``pixforge translate --model RUN`` reads the checkpoint."""
+        return {"task": self.name, "domains": list(self.data.names)}
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -182,7 +187,9 @@ class MunitConfig(DomainConfig):
 class MunitTask(DomainTask):
     """MUNIT (Huang et al. 2018): per domain a content encoder, a style encoder and an AdaIN decoder; LSGAN with
     3-scale discriminators, image (10), style (1) and content (1) reconstruction. Defaults are the reference's
-    edges2shoes config (Adam 1e-4, betas 0.5/0.999, weight decay 1e-4, batch 1, step decay x0.5 every 100k)."""
+    edges2shoes config (Adam 1e-4, betas 0.5/0.999, weight decay 1e-4, batch 1, step decay x0.5 every 100k).
+    Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
+    """
 
     Config = MunitConfig
     name = "munit"
@@ -304,7 +311,9 @@ class StarGanTask(MultiDomainTask):
     """StarGAN (Choi et al. 2018): one generator for all domains, conditioned on the target-domain label; D with
     an auxiliary domain classifier; WGAN-GP (10), classification (1), cycle reconstruction (10), n_critic 5.
     Defaults are the reference's (Adam 1e-4, betas 0.5/0.999, batch 16, 200k steps, linear decay after 100k).
-    Domains are single labels here (cross-entropy, as the reference's RaFD setting)."""
+    Domains are single labels here (cross-entropy, as the reference's RaFD setting).
+    Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
+    """
 
     Config = StarGanConfig
     name = "stargan"
@@ -321,6 +330,8 @@ class StarGanTask(MultiDomainTask):
         opt = dict(lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         self.optimizers = {"G": adam([self.G], **opt), "D": adam([self.D], **opt)}
         self.wgan = get_loss("wgan-gp")
+        # fit steps G's schedule from step 0, G's optimiser first steps at n_critic - 1: expected, not a misuse
+        warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
 
     def train_step(self, step: int) -> dict[str, Tensor]:
         cfg = self.cfg
@@ -402,7 +413,9 @@ class StarGan2Task(MultiDomainTask):
     code) or a style encoder (from a reference image) gives per domain; multi-task D with R1. Each step: D on a
     latent-guided then a reference-guided translation, G (with F and E) on latent-guided, G alone on
     reference-guided ones; EMA 0.999. Defaults are the reference's (Adam 1e-4, mapping 1e-6, betas 0/0.99, weight
-    decay 1e-4, batch 8, 100k steps, diversity weight decayed to 0 over 100k); no face masks (w_hpf 0)."""
+    decay 1e-4, batch 8, 100k steps, diversity weight decayed to 0 over 100k); no face masks (w_hpf 0).
+    Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
+    """
 
     Config = StarGan2Config
     name = "stargan2"
@@ -532,7 +545,9 @@ class UgatitTask(DomainTask):
     """U-GAT-IT (Kim et al. 2020): two generators with CAM attention and AdaLIN, global and local discriminators
     with CAM per domain; LSGAN on the outputs and the CAM logits, cycle (10), identity (10) and CAM (1000) losses,
     rho clipped to [0, 1] after each generator step. Defaults are the reference's (Adam 1e-4, betas 0.5/0.999,
-    weight decay 1e-4, batch 1, 1M steps with linear decay over the second half)."""
+    weight decay 1e-4, batch 1, 1M steps with linear decay over the second half).
+    Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
+    """
 
     Config = UgatitConfig
     name = "ugatit"

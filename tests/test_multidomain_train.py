@@ -1,0 +1,179 @@
+"""The munit, stargan, stargan2 and ugatit tasks (a few steps on tiny networks, an exact resume), the built-in
+mnist-domains set, and ``pixforge translate`` with style images, seeds and target domains on a trained run and on
+reference checkpoints."""
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from pixforge.cli import main
+from pixforge.config import load_config
+from pixforge.data.domains import MNIST_DOMAINS, Domains, domain_data, render_domain
+from pixforge.errors import ConfigError
+from pixforge.io import read_image, save_image
+from pixforge.models import munit
+from pixforge.multimodal import Munit, load_model, translate_guided
+from pixforge.registry import DATASETS, TASKS
+from pixforge.train import run
+
+pytestmark = pytest.mark.usefixtures("one_thread", "no_loss_plot")
+
+
+@pytest.fixture
+def no_loss_plot(monkeypatch):
+    """The loss plot at the end of a run takes longer than these tiny trainings (test_train_loop covers it)."""
+    monkeypatch.setattr("pixforge.train.loop.plot_losses", lambda *args, **kwargs: None)
+
+TINY = {
+    "munit": {"dim": 4, "mlp_dim": 8, "n_res": 1, "style_dim": 4, "dis_dim": 4, "dis_layers": 2, "dis_scales": 2,
+              "batch_size": 2, "recon_x_cyc_w": 1.0},
+    "stargan": {"conv_dim": 4, "repeat_num": 1, "d_conv_dim": 4, "d_repeat_num": 2, "batch_size": 4, "n_critic": 2},
+    "stargan2": {"dim_in": 4, "max_conv_dim": 8, "mapping_dim": 8, "style_dim": 4, "latent_dim": 4, "batch_size": 3},
+    "ugatit": {"ngf": 2, "n_res": 1, "ndf": 2, "global_layers": 4, "local_layers": 3, "light": True, "batch_size": 2},
+}
+
+
+def tiny_domains(count: int, domains: int, channels: int) -> Domains:
+    """``count`` 16 px digits (scikit-learn's), domain = index mod ``domains``."""
+    from pixforge.data.builtin import digits
+
+    images, labels = digits(size=16, channels=channels)
+    images, labels = images[:count], labels[:count]
+    return Domains(images, torch.arange(count) % domains, tuple(f"d{i}" for i in range(domains)), labels)
+
+
+def train(name: str, out, steps: int, resume: bool = False, data: Domains | None = None):
+    cls = TASKS.get(name)
+    cfg = load_config(cls.Config, None, {**TINY[name], "loop.steps": steps, "loop.out": str(out), "loop.resume": resume,
+                                          "loop.progress": False, "loop.tensorboard": False, "loop.device": "cpu",
+                                          "loop.sample_every": 0, "loop.ckpt_every": 2, "loop.log_every": 1})
+    if data is None:
+        data = tiny_domains(24, 2 if cls.Config.two_domains else 3, 1 if name == "ugatit" else 3)
+    return run(cls, cfg, data=data)
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_resume_is_bit_identical(tmp_path, name):
+    whole, _ = train(name, tmp_path / "whole", 4)
+    train(name, tmp_path / "split", 2)
+    split, result = train(name, tmp_path / "split", 4, resume=True)
+    assert result.start == 2 and result.step == 4
+    for key, module in whole.modules.items():
+        a, b = module.state_dict(), split.modules[key].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), f"{name}: {key} differs after resuming"
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.last_losses.values())
+
+
+def test_ugatit_keeps_rho_in_the_unit_interval(tmp_path):
+    task, _ = train("ugatit", tmp_path / "u", 1)
+    with torch.no_grad():
+        for p in task.genA2B.UpBlock1_1.norm1.parameters():
+            p.fill_(3.0)
+    task.optimizers["G"].param_groups[0]["lr"] = 10.0  # a large step pushes rho far out of [0, 1]
+    task.train_step(1)
+    rhos = torch.cat([m.rho.flatten() for g in (task.genA2B, task.genB2A) for m in g.modules() if hasattr(m, "rho")])
+    assert rhos.min() >= 0 and rhos.max() <= 1 and (rhos == 1).any()
+
+
+def test_two_domain_tasks_refuse_more_domains(tmp_path):
+    with pytest.raises(ConfigError, match="two domains"):
+        train("munit", tmp_path / "m", 1, data=tiny_domains(12, 3, 3))
+    with pytest.raises(ConfigError, match="d_repeat_num"):
+        cls = TASKS.get("stargan")
+        cls(load_config(cls.Config, None, {"d_repeat_num": 6}), torch.device("cpu"), tiny_domains(12, 3, 3))
+
+
+def test_mnist_domains():
+    data = domain_data("mnist-domains")
+    assert data.images.shape == (5000, 3, 32, 32) and data.names == MNIST_DOMAINS
+    assert torch.bincount(data.domains).tolist() == [1250] * 4
+    assert data.classes is not None and len(data.classes) == 5000
+    images, labels = DATASETS.get("mnist-domains")()
+    assert torch.equal(images, data.images) and torch.equal(labels, data.domains)
+    x01 = (data.images + 1) / 2
+    red = x01[data.domains == 0]
+    assert red[:, 0].sum() > 5 * red[:, 1].sum()  # red strokes
+    stroke = torch.zeros(1, 1, 8, 8)
+    stroke[..., 4, 2:6] = 1
+    assert render_domain(stroke, "bold").sum() > render_domain(stroke, "blue").sum() * 2  # bold: dilated and white
+    assert torch.equal(render_domain(stroke, "green")[:, 1], stroke[:, 0])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    with torch.random.fork_rng(), pytest.MonkeyPatch.context() as mp:
+        mp.setattr("pixforge.train.loop.plot_losses", lambda *args, **kwargs: None)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        for name in ("munit", "stargan2"):
+            train(name, root / name, 2)
+        torch.set_num_threads(threads)
+    return root
+
+
+def test_translate_latent_and_reference_guided(runs, tmp_path):
+    x = torch.rand(3, 16, 16)
+    model = load_model(runs / "munit", "cpu")
+    assert isinstance(model, Munit) and model.names == ("d0", "d1")
+    outs = translate_guided(x, model, seed=3, n=4)
+    assert outs.shape == (4, 3, 16, 16) and outs.min() >= 0 and outs.max() <= 1
+    assert torch.equal(outs, translate_guided(x, model, seed=3, n=4))  # a seed fixes the styles
+    assert not torch.allclose(outs[0], outs[1]) and not torch.allclose(outs, translate_guided(x, model, seed=4, n=4))
+    ref = torch.rand(3, 20, 20)
+    by_ref = translate_guided(x, model, style_image=ref)
+    a, b = model.nets["a"], model.nets["b"]
+    with torch.no_grad():
+        expected = b.decode(a.enc_content(x[None] * 2 - 1), b.enc_style(ref[None] * 2 - 1))
+    assert torch.allclose(by_ref[0], ((expected + 1) / 2).clamp(0, 1)[0], atol=1e-6)
+    odd = translate_guided(torch.rand(3, 18, 22), model, direction="BtoA")  # padded to 4 and cropped back
+    assert odd.shape == (1, 3, 18, 22)
+
+    v2 = load_model(runs / "stargan2", "cpu")
+    assert v2.names == ("d0", "d1", "d2")
+    grid = translate_guided(x, v2, target_domain="d2", seed=0, n=2)
+    assert grid.shape == (2, 3, 16, 16) and torch.equal(grid, translate_guided(x, v2, target_domain=2, seed=0, n=2))
+    assert not torch.allclose(grid, translate_guided(x, v2, target_domain=0, seed=0, n=2))
+    assert translate_guided(x, v2, target_domain=1, style_image=torch.rand(3, 40, 30)).shape == (1, 3, 16, 16)
+    with pytest.raises(ConfigError, match="target-domain"):
+        translate_guided(x, v2)
+    with pytest.raises(ConfigError, match="unknown target domain"):
+        translate_guided(x, v2, target_domain="d7")
+    with pytest.raises(ConfigError, match="--direction"):
+        translate_guided(x, model, target_domain=1)
+
+
+def test_translate_cli(runs, tmp_path):
+    src = save_image(torch.rand(3, 16, 16), tmp_path / "in.png")
+    save_image(torch.rand(3, 16, 16), tmp_path / "ref.png")
+    cli = CliRunner()
+    result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "grid.png"), "--model", str(runs / "munit"),
+                               "--seed", "1", "--n", "3"])
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "grid.png").shape == (3, 16 + 4, 4 * 16 + 5 * 2)  # input | 3 outputs
+    result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "one.png"), "--model",
+                               str(runs / "stargan2"), "--target-domain", "d1", "--style-image", str(tmp_path / "ref.png")])
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "one.png").shape == (3, 16, 16)
+    result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "x.png"), "--model", str(runs / "stargan2")])
+    assert result.exit_code == 2 and "needs --target-domain" in result.output
+    result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "x.png"), "--model", "cyclegan-vintage",
+                               "--n", "4"])
+    assert result.exit_code == 2 and "need a MUNIT" in result.output
+
+
+def test_translate_with_a_released_munit_file(tmp_path):
+    torch.manual_seed(0)
+    a, b = (munit.AdaINGen(3, dim=4, style_dim=8, n_downsample=2, n_res=1, mlp_dim=8) for _ in "ab")
+    for net in (a, b):  # running statistics as a trained model has them
+        for m in net.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+    torch.save({"a": a.state_dict(), "b": b.state_dict()}, tmp_path / "gen_01000000.pt")
+    x = torch.rand(1, 3, 16, 16)
+    out = translate_guided(x, tmp_path / "gen_01000000.pt", seed=5, n=2, device="cpu")
+    styles = torch.randn(2, 8, 1, 1, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():  # the reference's test.py: eval(), so the content encoder uses its running statistics
+        expected = b.eval().decode(a.eval().enc_content(x * 2 - 1), styles[1:])
+    assert torch.allclose(out[0, 1], ((expected + 1) / 2).clamp(0, 1)[0], atol=1e-6)

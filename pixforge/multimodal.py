@@ -242,7 +242,12 @@ def load_model(model: str | os.PathLike, device: str | torch.device | None = Non
     Raises :class:`NotGuided` when it is none of the kinds here."""
     from .weights import torch_load
 
+    from .registry import ARCHS
+
     path = Path(model)
+    if not path.exists() and str(model) in ARCHS.list(guided=True):
+        raise ConfigError(f"{model}: an architecture; give a run folder of `pixforge train` or a reference "
+                          "checkpoint (untrained multimodal networks are not run)")
     if path.is_dir():
         path = path / "checkpoints" / "last.pt"
         if not path.is_file():

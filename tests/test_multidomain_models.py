@@ -195,7 +195,8 @@ def test_munit_adain_parameters_are_assigned_in_the_reference_order():
     seen = []
     for m in gen.dec.modules():
         if isinstance(m, munit.AdaptiveInstanceNorm2d):
-            m.register_forward_hook(lambda mod, inp, out: seen.append((inp[0], out.clone())))  # before the in-place ReLU
+            # clone: the block's in-place ReLU overwrites the output after the hook
+            m.register_forward_hook(lambda mod, inp, out: seen.append((inp[0], out.clone())))
     gen.decode(gen.enc_content(torch.randn(2, 1, 8, 8)), style)
     # the reference walks the AdaIN layers in module order, each taking (mean, std) = the next 2C values
     assert len(seen) == 4
@@ -339,8 +340,9 @@ def stargan_states(c_dim=5, dim=8, blocks=2, size=32, layers=3) -> tuple[dict, d
         return {f"{p}.weight": randn(ch), f"{p}.bias": randn(ch), f"{p}.running_mean": torch.zeros(ch),
                 f"{p}.running_var": torch.ones(ch), f"{p}.num_batches_tracked": torch.tensor(0)}
 
-    g = {"main.0.weight": randn(dim, 3 + c_dim, 7, 7), **norm("main.1", dim), "main.3.weight": randn(2 * dim, dim, 4, 4),
-         **norm("main.4", 2 * dim), "main.6.weight": randn(4 * dim, 2 * dim, 4, 4), **norm("main.7", 4 * dim)}
+    g = {"main.0.weight": randn(dim, 3 + c_dim, 7, 7), **norm("main.1", dim),
+         "main.3.weight": randn(2 * dim, dim, 4, 4), **norm("main.4", 2 * dim),
+         "main.6.weight": randn(4 * dim, 2 * dim, 4, 4), **norm("main.7", 4 * dim)}
     for i in range(blocks):
         p = f"main.{9 + i}.main"
         g.update({f"{p}.0.weight": randn(4 * dim, 4 * dim, 3, 3), **norm(f"{p}.1", 4 * dim),

@@ -153,7 +153,8 @@ def test_translate_cli(runs, tmp_path):
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "grid.png").shape == (3, 16 + 4, 4 * 16 + 5 * 2)  # input | 3 outputs
     result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "one.png"), "--model",
-                               str(runs / "stargan2"), "--target-domain", "d1", "--style-image", str(tmp_path / "ref.png")])
+                               str(runs / "stargan2"), "--target-domain", "d1", "--style-image",
+                               str(tmp_path / "ref.png")])
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "one.png").shape == (3, 16, 16)
     result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "x.png"), "--model", str(runs / "stargan2")])
@@ -161,6 +162,9 @@ def test_translate_cli(runs, tmp_path):
     result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "x.png"), "--model", "cyclegan-vintage",
                                "--n", "4"])
     assert result.exit_code == 2 and "need a MUNIT" in result.output
+    result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "x.png"), "--model", "stargan-generator",
+                               "--random-weights"])
+    assert result.exit_code == 2 and "an architecture" in result.output
 
 
 def test_translate_with_a_released_munit_file(tmp_path):

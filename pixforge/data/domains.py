@@ -26,7 +26,8 @@ Tensor = torch.Tensor
 MNIST_DOMAINS = ("red", "green", "blue", "bold")
 COLOURS = {"red": (1.0, 0.1, 0.1), "green": (0.1, 1.0, 0.1), "blue": (0.2, 0.4, 1.0), "bold": (1.0, 1.0, 1.0)}
 #: the domains of each built-in set, in label order
-DOMAIN_NAMES = {"mnist-domains": MNIST_DOMAINS, "digits2mnist": ("digits", "mnist"), "edges2photos": ("edges", "photos")}
+DOMAIN_NAMES = {"mnist-domains": MNIST_DOMAINS, "digits2mnist": ("digits", "mnist"),
+                "edges2photos": ("edges", "photos")}
 NAMES = tuple(DOMAIN_NAMES)
 
 

@@ -232,7 +232,7 @@ def munit_init(net: nn.Module, kind: str = "kaiming") -> nn.Module:
     return net
 
 
-@ARCHS.register("munit-generator", family="translation", input=(3, 256, 256),
+@ARCHS.register("munit-generator", family="translation", guided=True, input=(3, 256, 256),
                 description="MUNIT AdaINGen: content encoder + style encoder (style_dim 8) + AdaIN decoder with MLP")
 class AdaINGen(nn.Module):
     """One domain's auto-encoder: ``encode(x) -> (content, style)``, ``decode(content, style) -> image``;
@@ -259,7 +259,7 @@ class AdaINGen(nn.Module):
         return self.decode(*self.encode(x))
 
 
-@ARCHS.register("unit-generator", family="translation", input=(3, 256, 256),
+@ARCHS.register("unit-generator", family="translation", guided=True, input=(3, 256, 256),
                 description="UNIT VAEGen (MUNIT repository): content encoder, instance-norm decoder, shared latent")
 class VAEGen(nn.Module):
     """``encode(x) -> (hidden, noise)``, ``decode(hidden) -> image``; ``forward`` adds the noise while training."""
@@ -285,7 +285,7 @@ class VAEGen(nn.Module):
         return self.decode(hidden + noise if self.training else hidden)
 
 
-@ARCHS.register("munit-discriminator", family="translation", input=(3, 256, 256),
+@ARCHS.register("munit-discriminator", family="translation", guided=True, input=(3, 256, 256),
                 description="MUNIT MsImageDis: 3 scales of 4 stride-2 convs (64..512, LeakyReLU), LSGAN")
 class MsImageDis(nn.Module):
     """``forward(x)`` -> one (N, 1, h, w) output per scale, the image 2x average-pooled between scales."""

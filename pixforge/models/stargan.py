@@ -56,7 +56,7 @@ def tile_labels(x: Tensor, c: Tensor) -> Tensor:
     return torch.cat([x, c.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
 
 
-@ARCHS.register("stargan-generator", family="translation", input=((3, 128, 128), (5,)),
+@ARCHS.register("stargan-generator", family="translation", guided=True, input=((3, 128, 128), (5,)),
                 description="StarGAN generator: image + tiled domain label, 2 downsamplings, 6 residual blocks")
 class Generator(nn.Module):
     """``forward(x, c)``: x (N, channels, H, W) in [-1, 1], c (N, c_dim) target-domain labels (one-hot, or
@@ -85,7 +85,7 @@ class Generator(nn.Module):
         return self.main(tile_labels(x, c))
 
 
-@ARCHS.register("stargan-discriminator", family="translation", input=(3, 128, 128),
+@ARCHS.register("stargan-discriminator", family="translation", guided=True, input=(3, 128, 128),
                 description="StarGAN discriminator: 6 stride-2 convs, PatchGAN real/fake map + domain classifier")
 class Discriminator(nn.Module):
     """``forward(x)`` -> (real/fake map (N, 1, H/64, W/64), domain logits (N, c_dim)); x must be

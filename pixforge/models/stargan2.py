@@ -120,7 +120,7 @@ class HighPass(nn.Module):
         return F.conv2d(x, self.filter.to(x.dtype).expand(x.shape[1], 1, 3, 3), padding=1, groups=x.shape[1])
 
 
-@ARCHS.register("stargan2-generator", family="translation", input=((3, 256, 256), (64,)),
+@ARCHS.register("stargan2-generator", family="translation", guided=True, input=((3, 256, 256), (64,)),
                 description="StarGAN v2 generator: IN residual encoder, AdaIN residual decoder (style 64)")
 class Generator(nn.Module):
     """``forward(x, s, masks=None)``: x (N, 3, H, W) in [-1, 1], s (N, style_dim) -> (N, 3, H, W)."""
@@ -164,7 +164,7 @@ class Generator(nn.Module):
         return self.to_rgb(x)
 
 
-@ARCHS.register("stargan2-mapping", family="translation", input=(16,),
+@ARCHS.register("stargan2-mapping", family="translation", guided=True, input=(16,),
                 description="StarGAN v2 mapping network: latent 16 -> style 64 per domain (4 shared + 4 per domain)")
 class MappingNetwork(nn.Module):
     def __init__(self, latent_dim: int = 16, style_dim: int = 64, num_domains: int = 2, hidden: int = 512):
@@ -197,7 +197,7 @@ def _trunk(img_size: int, max_conv_dim: int, channels: int, dim_in: int) -> tupl
     return blocks, dim_out
 
 
-@ARCHS.register("stargan2-style-encoder", family="translation", input=(3, 256, 256),
+@ARCHS.register("stargan2-style-encoder", family="translation", guided=True, input=(3, 256, 256),
                 description="StarGAN v2 style encoder: residual trunk -> style 64 per domain")
 class StyleEncoder(nn.Module):
     def __init__(self, img_size: int = 256, style_dim: int = 64, num_domains: int = 2, max_conv_dim: int = 512,
@@ -212,7 +212,7 @@ class StyleEncoder(nn.Module):
         return _pick(torch.stack([head(h) for head in self.unshared], 1), y)
 
 
-@ARCHS.register("stargan2-discriminator", family="translation", input=(3, 256, 256),
+@ARCHS.register("stargan2-discriminator", family="translation", guided=True, input=(3, 256, 256),
                 description="StarGAN v2 multi-task discriminator: residual trunk -> one logit per domain")
 class Discriminator(nn.Module):
     def __init__(self, img_size: int = 256, num_domains: int = 2, max_conv_dim: int = 512, channels: int = 3,

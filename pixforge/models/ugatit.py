@@ -82,7 +82,7 @@ class ResnetAdaILNBlock(nn.Module):
         return x + self.norm2(self.conv2(self.pad2(out)), gamma, beta)
 
 
-@ARCHS.register("ugatit-generator", family="translation", input=(3, 256, 256),
+@ARCHS.register("ugatit-generator", family="translation", guided=True, input=(3, 256, 256),
                 description="U-GAT-IT generator: CAM attention + AdaLIN residual decoder (full: 256 px inputs only)")
 class ResnetGenerator(nn.Module):
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 4, img_size: int = 256,
@@ -131,7 +131,7 @@ class ResnetGenerator(nn.Module):
         return self.UpBlock2(x), cam_logit, heatmap
 
 
-@ARCHS.register("ugatit-generator-light", family="translation", input=(3, 256, 256),
+@ARCHS.register("ugatit-generator-light", family="translation", guided=True, input=(3, 256, 256),
                 description="U-GAT-IT light generator: the FC layers read the pooled features (any input size)")
 def light_generator(**kwargs) -> ResnetGenerator:
     return ResnetGenerator(**{"light": True, **kwargs})
@@ -165,13 +165,13 @@ class Discriminator(nn.Module):
         return self.conv(self.pad(x)), cam_logit, x.sum(1, keepdim=True)
 
 
-@ARCHS.register("ugatit-discriminator-global", family="translation", input=(3, 256, 256),
+@ARCHS.register("ugatit-discriminator-global", family="translation", guided=True, input=(3, 256, 256),
                 description="U-GAT-IT global discriminator: 7 layers, spectral norm, CAM")
 def global_discriminator(**kwargs) -> Discriminator:
     return Discriminator(**{"n_layers": 7, **kwargs})
 
 
-@ARCHS.register("ugatit-discriminator-local", family="translation", input=(3, 256, 256),
+@ARCHS.register("ugatit-discriminator-local", family="translation", guided=True, input=(3, 256, 256),
                 description="U-GAT-IT local discriminator: 5 layers, spectral norm, CAM")
 def local_discriminator(**kwargs) -> Discriminator:
     return Discriminator(**{"n_layers": 5, **kwargs})

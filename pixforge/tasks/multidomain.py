@@ -253,7 +253,8 @@ class MunitTask(DomainTask):
             for x, own, other in ((self.preview[0], self.gen_a, self.gen_b), (self.preview[1], self.gen_b, self.gen_a)):
                 x = x.to(self.device)
                 c, s = own.encode(x)
-                outs = [other.decode(c, style.expand(len(x), -1, -1, -1).to(self.device)) for style in self.fixed_styles]
+                styles = self.fixed_styles.to(self.device)
+                outs = [other.decode(c, style.expand(len(x), -1, -1, -1)) for style in styles]
                 rows.append(torch.stack([x, own.decode(c, s), *outs], 1).flatten(0, 1))
         save_samples(torch.cat(rows).cpu(), path, nrow=2 + len(self.fixed_styles))
 

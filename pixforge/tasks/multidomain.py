@@ -131,7 +131,7 @@ class DomainTask(Task):
         self.channels, self.size = data.images.shape[1], data.images.shape[-1]
         seed = cfg.loop.seed
         self.domains = [TensorBatches(data.images[data.index(d)], None, cfg.batch_size, seed * 1000 + d, device)
-                        for d in range(data.num_domains)]
+                        for d in range(data.num_domains)] if cfg.two_domains else []
         preview = torch.Generator().manual_seed(seed)
         self.preview = [data.images[data.index(d)][torch.randperm(len(data.index(d)), generator=preview)[:4]]
                         for d in range(data.num_domains)]

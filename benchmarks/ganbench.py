@@ -102,10 +102,25 @@ def request(cfg) -> dict:
     return to_dict(cfg)
 
 
+def _with_new_defaults(old: dict, cfg) -> dict:
+    """``old`` (a stored request) plus the config fields added since it was written, at their defaults: a new
+    option that is left at its default does not invalidate finished runs."""
+    filled = dict(old)
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name not in filled and f.default is not dataclasses.MISSING and value == f.default:
+            filled[f.name] = value
+        elif dataclasses.is_dataclass(value) and isinstance(filled.get(f.name), dict):
+            filled[f.name] = _with_new_defaults(filled[f.name], value)
+    return filled
+
+
 def is_done(path: Path, cfg) -> bool:
     if not path.is_file():
         return False
-    return json.loads(path.read_text()).get("request", request(cfg)) == request(cfg)  # older records: done
+    new = request(cfg)
+    old = json.loads(path.read_text()).get("request", new)  # older records without a request: done
+    return _with_new_defaults(old, cfg) == new
 
 
 def samples_from(task, n: int, seed: int) -> torch.Tensor:

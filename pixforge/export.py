@@ -199,8 +199,12 @@ def frozen(net: nn.Module) -> nn.Module:
 
     net = copy.deepcopy(net).cpu().float().eval()
     for module in list(net.modules()):
-        for name in list(getattr(module, "parametrizations", {}) or {}):
-            parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+        if parametrize.is_parametrized(module):  # (not remove_parametrizations: it edits the class the copy shares)
+            values = {name: getattr(module, name).detach() for name in module.parametrizations}
+            module.__class__ = type(module).__bases__[0]
+            del module.parametrizations
+            for name, value in values.items():
+                module.register_parameter(name, nn.Parameter(value))
         if type(module).get_extra_state is not nn.Module.get_extra_state:  # Python state (PGGAN's stage, alpha):
             module.__class__ = type(type(module).__name__, (type(module),),  # no tensor, and the exporter
                                     {"get_extra_state": nn.Module.get_extra_state})  # reads every state entry
@@ -280,8 +284,8 @@ def export(source: str | Path | nn.Module, output: str | Path, opset: int = DEFA
         import onnx
         import onnxruntime as ort
     except ImportError as exc:
-        raise ExportError(f"export needs onnx and onnxruntime ({exc.name} is missing): pip install onnx onnxruntime") \
-            from None
+        raise ExportError(f"export checks its file with onnxruntime ({exc.name} is missing): "
+                          "pip install 'pixforge[export]'") from None
     start = time.perf_counter()
     if not str(output).endswith(".onnx"):
         raise BadInputError(f"{output}: the output must end in .onnx")

@@ -133,7 +133,8 @@ def resize(image: torch.Tensor, hw: Sequence[int]) -> torch.Tensor:
 
 
 def to_pil(image: torch.Tensor | np.ndarray | Image.Image) -> Image.Image:
-    """A (3, H, W) / (1, 3, H, W) / (H, W) tensor in [0, 1] -> 8-bit PIL image (rounded, clamped)."""
+    """A (C, H, W) / (1, C, H, W) / (H, W) tensor in [0, 1] -> 8-bit PIL image (rounded, clamped; C = 1, 2, 3, 4
+    gives L, LA, RGB, RGBA)."""
     if isinstance(image, Image.Image):
         return image
     t = torch.as_tensor(image).detach().float().cpu()
@@ -144,15 +145,20 @@ def to_pil(image: torch.Tensor | np.ndarray | Image.Image) -> Image.Image:
     if t.dim() == 2:
         t = t[None]
     array = (t.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    if array.shape[2] == 1:
-        return Image.fromarray(array[..., 0], "L")
-    return Image.fromarray(array, "RGBA" if array.shape[2] == 4 else "RGB")
+    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)  # L, LA, RGB or RGBA
+
+
+#: Pillow modes of grey images (kept one channel, or grey + alpha, by ``to_tensor(..., keep_alpha=True)``).
+GREY_MODES = ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 def to_tensor(image: Image.Image, keep_alpha: bool = False) -> torch.Tensor:
-    """PIL image -> float tensor (3, H, W) in [0, 1] (RGBA composited on white, or kept with ``keep_alpha``)."""
+    """PIL image -> float tensor (3, H, W) in [0, 1], RGBA composited on white; with ``keep_alpha`` the channels
+    as they are: grey (1), grey + alpha (2), RGB (3) or RGBA (4)."""
     t = torch.from_numpy(_to_float_array(ImageOps.exif_transpose(image))).permute(2, 0, 1).contiguous()
-    return t if keep_alpha else rgb(t)
+    if not keep_alpha:
+        return rgb(t)
+    return torch.cat([t[:1], t[3:]]) if image.mode in GREY_MODES else t
 
 
 def rgb(image: torch.Tensor) -> torch.Tensor:

@@ -20,17 +20,20 @@ deleted when it stops.
 
 The job functions (:class:`Jobs`) are plain Python over :mod:`pixforge.api`; :func:`build` lays them out.
 """
+import atexit
 import functools
 import inspect
 import math
 import os
 import queue
+import shutil
+import signal
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Union
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: it must not phone home
 
@@ -45,6 +48,7 @@ from ..utils import default_device  # noqa: E402
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NO_DENOISE = "none"
 RUN = "run:"  # prefix of the dropdown values that name a folder under the runs folder
+Upload = Union[dict, str, Path, None]  # an uploaded file: Gradio's record ({"path", "orig_name", ...}) or a path
 
 
 @dataclass
@@ -147,12 +151,16 @@ class Jobs:
         self.settings = settings
 
     # ---- shared checks
-    def read(self, path: Optional[str], what: str, max_pixels: Optional[int] = None, keep_alpha: bool = False):
-        if not path:
+    def read(self, upload: Upload, what: str, max_pixels: Optional[int] = None, keep_alpha: bool = False):
+        """An uploaded image (3 or 4 channels in [0, 1]); one-line errors for a missing, unreadable or too large one."""
+        if not upload:
             raise BadInputError(f"upload {what} first")
-        image = read_image(path, alpha="keep" if keep_alpha else "white",
-                           max_pixels=max_pixels or self.settings.max_pixels)
-        return image
+        path, name = _file(upload)
+        try:
+            return read_image(path, alpha="keep" if keep_alpha else "white",
+                              max_pixels=max_pixels or self.settings.max_pixels)
+        except BadInputError as exc:  # the message names Gradio's cached copy: name the user's file instead
+            raise BadInputError(str(exc).replace(str(path), name)) from None
 
     def choose(self, value: str, choices: list[str], what: str) -> str:
         """``value`` if it is one of ``choices``; run folders resolved inside the runs folder; weights present."""
@@ -166,7 +174,7 @@ class Jobs:
         return value
 
     # ---- Stylize
-    def stylize(self, content: str, style: Optional[str], style2: Optional[str], method: str, model: Optional[str],
+    def stylize(self, content: Upload, style: Upload, style2: Upload, method: str, model: Optional[str],
                 style_index: float, alpha: float, blend: float, preserve_color: str, size: float,
                 steps: float) -> Iterator[tuple[Any, str]]:
         """Stylise ``content``; yields (image, status): Gatys every few steps, the others once."""
@@ -224,7 +232,7 @@ class Jobs:
             stop.set()
 
     # ---- Upscale
-    def upscale(self, image: str, model: str, denoise: str, tile: float) -> tuple[Any, str]:
+    def upscale(self, image: Upload, model: str, denoise: str, tile: float) -> tuple[Any, str]:
         from ..sr import with_denoise
 
         name = with_denoise(self.choose(model, sr_models(), "upscaler"),
@@ -237,7 +245,7 @@ class Jobs:
                              f"{time.perf_counter() - start:.1f} s")
 
     # ---- Translate
-    def translate(self, image: str, model: str, direction: str, tile: float) -> tuple[Any, str]:
+    def translate(self, image: Upload, model: str, direction: str, tile: float) -> tuple[Any, str]:
         from ..translate import translate
 
         source = self.choose(model, translation_models(self.settings.runs), "translation model")
@@ -281,20 +289,28 @@ class Jobs:
                 return plot.convert("RGB")
 
     # ---- Evaluate
-    def evaluate(self, first: Optional[list[str]], second: Optional[list[str]], metrics: list[str]) -> dict:
+    def evaluate(self, first: Optional[list[Upload]], second: Optional[list[Upload]], metrics: list[str]) -> dict:
         if not metrics:
             raise ConfigError("choose at least one metric")
         for name in metrics:
             self.choose(name, set_metrics(), "metric")
         sets = []
         for files, what in ((first, "first set"), (second, "second set")):
-            files = sorted(files or [], key=lambda p: Path(p).name)  # pairs go by file name
+            files = sorted(files or [], key=lambda f: _file(f)[1])  # pairs go by file name
             if not files:
                 raise BadInputError(f"upload the {what}")
             if len(files) > self.settings.max_set:
                 raise BadInputError(f"the {what} has {len(files)} images; the limit is {self.settings.max_set}")
-            sets.append([self.read(f, f"{what}: {Path(f).name}") for f in files])
+            sets.append([self.read(f, f"the {what}") for f in files])
         return {k: round(v, 6) if math.isfinite(v) else str(v) for k, v in api.evaluate(*sets, metrics).items()}
+
+
+def _file(upload: Upload) -> tuple[str, str]:
+    """(path, the user's file name) of an upload: Gradio's file record (events run without Gradio's own
+    preprocessing, whose failures are traces, not messages) or a path."""
+    if isinstance(upload, dict):
+        return upload["path"], upload.get("orig_name") or Path(upload["path"]).name
+    return str(upload), Path(upload).name
 
 
 def _optional(value: Optional[float]) -> Optional[float]:
@@ -337,26 +353,15 @@ def build(settings: Settings | None = None):
     settings = settings or Settings()
     jobs = Jobs(settings)
 
-    class Upload(gr.Image):
-        """An image upload whose unreadable files give a one-line message (Gradio's own check raises a trace)."""
-
-        is_template = True  # rendered by the frontend's Image component
-
-        def preprocess(self, payload):
-            try:
-                return super().preprocess(payload)
-            except Exception as exc:  # PIL cannot open it: not an image, truncated, a decompression bomb ...
-                name = getattr(payload, "orig_name", None) or "the upload"
-                raise gr.Error(f"{name}: not an image pixforge can read ({type(exc).__name__})",
-                               print_exception=False) from None
-
     def upload(label: str, **kw) -> gr.Image:
-        return Upload(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], **kw)
+        return gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"], **kw)
 
     def result(elem_id: str, label: str = "Result") -> gr.Image:
         return gr.Image(label=label, format="png", interactive=False, elem_id=elem_id)
 
-    job = {"concurrency_limit": settings.workers, "concurrency_id": "jobs"}
+    # jobs share one queue; they read uploads themselves (Gradio's preprocessing turns a bad image into a trace;
+    # its check that every file came through the upload route still applies)
+    job = {"concurrency_limit": settings.workers, "concurrency_id": "jobs", "preprocess": False}
     ui_only = {"api_visibility": "private", "queue": False}
 
     with gr.Blocks(title="pixforge", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
@@ -503,12 +508,34 @@ def build(settings: Settings | None = None):
 
 def launch(host: str = "127.0.0.1", port: int = 7860, runs: str | Path = "runs", random_weights: bool = False,
            block: bool = True):
-    """Serve the app on ``host:port`` (weights are never downloaded from here); returns the Blocks when
-    ``block`` is False."""
+    """Serve the app on ``host:port`` until Ctrl-C or SIGTERM (``block``; else return the Blocks at once).
+    Weights are never downloaded from here. Uploads and results live in a folder of their own (inside
+    $GRADIO_TEMP_DIR if set), removed when the server stops."""
     os.environ["PIXFORGE_OFFLINE"] = "1"
-    settings = Settings(runs=Path(runs), random_weights=random_weights)
-    demo = build(settings)
-    demo.launch(server_name=host, server_port=port, max_file_size=f"{settings.max_upload_mb}mb",
-                allowed_paths=[str(EXAMPLES)], footer_links=["api", "settings"], enable_monitoring=False,
-                show_error=False, ssr_mode=False, mcp_server=False, quiet=False, prevent_thread_lock=not block)
-    return demo
+    cache = tempfile.mkdtemp(prefix="pixforge-ui-", dir=os.environ.get("GRADIO_TEMP_DIR"))
+    os.environ["GRADIO_TEMP_DIR"] = cache  # before gradio is imported: some of its paths are fixed then
+    if not block:
+        atexit.register(shutil.rmtree, cache, True)
+    try:
+        try:
+            import gradio  # noqa: F401
+        except ImportError:
+            raise PixforgeError("the web UI needs Gradio: pip install 'pixforge[ui]'") from None
+        if block:  # SIGTERM stops the server as Ctrl-C does
+            signal.signal(signal.SIGTERM, _interrupt)
+        settings = Settings(runs=Path(runs), random_weights=random_weights)
+        demo = build(settings)
+        try:
+            demo.launch(server_name=host, server_port=port, max_file_size=f"{settings.max_upload_mb}mb",
+                        allowed_paths=[str(EXAMPLES)], footer_links=["api", "settings"], enable_monitoring=False,
+                        show_error=False, ssr_mode=False, mcp_server=False, quiet=False, prevent_thread_lock=not block)
+        except OSError as exc:  # the port is taken, the host unknown ...
+            raise ConfigError(f"cannot serve on {host}:{port}: {str(exc).split('. ')[0]}") from None
+        return demo
+    finally:
+        if block:
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -27,12 +27,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(*args: str, timeout: float = 180) -> Iterator[str]:
-    """``pixforge serve ARGS`` on a free localhost port until the block ends; yields its URL. The server's output
-    goes to a temporary log, shown in the error if it does not come up."""
+def served(*args: str, timeout: float = 180, temp_dir: str | Path | None = None) -> Iterator[str]:
+    """``pixforge serve ARGS`` on a free localhost port until the block ends (then stopped with SIGTERM); yields
+    its URL. ``temp_dir``: Gradio's file cache. The server's output goes to a temporary log, shown in the error if
+    it does not come up."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PIXFORGE_OFFLINE": "1"}
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PIXFORGE_OFFLINE": "1",
+           **({"GRADIO_TEMP_DIR": str(temp_dir)} if temp_dir else {})}
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen([sys.executable, "-m", "pixforge", "serve", "--port", str(port), *args],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)

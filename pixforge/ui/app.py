@@ -47,6 +47,7 @@ from ..utils import default_device  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NO_DENOISE = "none"
+DENOISE_LEVELS = [NO_DENOISE, "0", "1", "2", "3"]  # waifu2x's -denoiseN variants
 RUN = "run:"  # prefix of the dropdown values that name a folder under the runs folder
 Upload = Union[dict, str, Path, None]  # an uploaded file: Gradio's record ({"path", "orig_name", ...}) or a path
 
@@ -184,12 +185,13 @@ class Jobs:
         image = self.read(content, "a photo")
         styles = [self.read(s, f"style image {i + 1}") for i, s in enumerate((style, style2)) if s] \
             if takes_styles else []
-        given = {"model": lambda: self.choose(model, style_models(method), "model") if model else None,
-                 "style_index": lambda: int(style_index), "alpha": lambda: float(alpha),
-                 "style_blend": lambda: [1 - float(blend), float(blend)] if len(styles) == 2 else None,
-                 "preserve_color": lambda: None if preserve_color in (None, "", "none") else preserve_color,
-                 "steps": lambda: int(steps), "random_weights": lambda: self.settings.random_weights}
-        opts = {"size": int(size), **{k: value() for k, value in given.items() if k in reads}}
+        given = {"model": model or None, "style_index": int(style_index), "alpha": float(alpha),
+                 "style_blend": [1 - float(blend), float(blend)] if len(styles) == 2 else None,
+                 "preserve_color": None if preserve_color in (None, "", "none") else preserve_color,
+                 "steps": int(steps), "random_weights": self.settings.random_weights}
+        opts = {"size": int(size), **{k: v for k, v in given.items() if k in reads}}  # what the method reads
+        if opts.get("model"):
+            self.choose(opts["model"], style_models(method), "model")
         start = time.perf_counter()
         if "on_step" not in reads:
             out = api.stylize(image, styles, method=method, progress=False, **opts)
@@ -235,8 +237,8 @@ class Jobs:
     def upscale(self, image: Upload, model: str, denoise: str, tile: float) -> tuple[Any, str]:
         from ..sr import with_denoise
 
-        name = with_denoise(self.choose(model, sr_models(), "upscaler"),
-                            None if denoise in (None, "", NO_DENOISE) else int(denoise))
+        level = self.choose(denoise or NO_DENOISE, DENOISE_LEVELS, "denoise level")
+        name = with_denoise(self.choose(model, sr_models(), "upscaler"), None if level == NO_DENOISE else int(level))
         name = self.choose(name, weights.WEIGHTS.list(), "upscaler")
         x = self.read(image, "an image", self.settings.max_upscale_pixels, keep_alpha=True)
         start = time.perf_counter()
@@ -432,7 +434,7 @@ def build(settings: Settings | None = None):
                                                elem_id="upscale-model")
                         from ..sr.load import denoise_bases
 
-                        denoise = gr.Dropdown([NO_DENOISE, "0", "1", "2", "3"], value=NO_DENOISE,
+                        denoise = gr.Dropdown(DENOISE_LEVELS, value=NO_DENOISE,
                                               label="Denoise level (models with variants: "
                                                     f"{', '.join(denoise_bases()) or 'none'})")
                         tile = gr.Slider(0, 512, 128, step=32, label="Tile (input px; 0 = whole image)")

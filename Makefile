@@ -7,13 +7,13 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.pixforge-installed
 OUT ?= out/demo
 
-.PHONY: demo test install weights weights-sr clean bench gpu-check
+.PHONY: demo test install weights weights-sr clean bench gpu-check serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,ui]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,6 +34,12 @@ weights-sr: $(STAMP)
 demo: weights
 	$(PY) -m pixforge demo --out $(OUT)
 
+# The web UI on http://127.0.0.1:7860 (Ctrl-C stops it).
+serve: weights
+	$(PY) -m pixforge serve
+
+# The browser test of the web UI drives Debian's /usr/bin/chromium (`apt-get install chromium`; .ci/run installs
+# it) through Playwright; without it that one test is skipped. No browser is downloaded.
 test: weights
 	PIXFORGE_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadgroup
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -132,7 +133,8 @@ def resize(image: torch.Tensor, hw: Sequence[int]) -> torch.Tensor:
 
 
 def to_pil(image: torch.Tensor | np.ndarray | Image.Image) -> Image.Image:
-    """A (3, H, W) / (1, 3, H, W) / (H, W) tensor in [0, 1] -> 8-bit PIL image (rounded, clamped)."""
+    """A (C, H, W) / (1, C, H, W) / (H, W) tensor in [0, 1] -> 8-bit PIL image (rounded, clamped; C = 1, 2, 3, 4
+    gives L, LA, RGB, RGBA)."""
     if isinstance(image, Image.Image):
         return image
     t = torch.as_tensor(image).detach().float().cpu()
@@ -143,17 +145,102 @@ def to_pil(image: torch.Tensor | np.ndarray | Image.Image) -> Image.Image:
     if t.dim() == 2:
         t = t[None]
     array = (t.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    if array.shape[2] == 1:
-        return Image.fromarray(array[..., 0], "L")
-    return Image.fromarray(array, "RGBA" if array.shape[2] == 4 else "RGB")
+    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)  # L, LA, RGB or RGBA
 
 
-def to_tensor(image: Image.Image) -> torch.Tensor:
-    """PIL image -> float tensor (3, H, W) in [0, 1] (RGBA composited on white)."""
+#: Pillow modes of grey images (kept one channel, or grey + alpha, by ``to_tensor(..., keep_alpha=True)``).
+GREY_MODES = ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def to_tensor(image: Image.Image, keep_alpha: bool = False) -> torch.Tensor:
+    """PIL image -> float tensor (3, H, W) in [0, 1], RGBA composited on white; with ``keep_alpha`` the channels
+    as they are: grey (1), grey + alpha (2), RGB (3) or RGBA (4)."""
     t = torch.from_numpy(_to_float_array(ImageOps.exif_transpose(image))).permute(2, 0, 1).contiguous()
-    if t.shape[0] == 4:
-        t = t[:3] * t[3:] + (1 - t[3:])
-    return t
+    if not keep_alpha:
+        return rgb(t)
+    return torch.cat([t[:1], t[3:]]) if image.mode in GREY_MODES else t
+
+
+def rgb(image: torch.Tensor) -> torch.Tensor:
+    """(…, C, H, W) with C = 1 (grey), 2 (grey + alpha), 3 or 4 (RGBA) -> RGB, transparency composited on white."""
+    channels = image.shape[-3]
+    if channels in (2, 4):
+        colour, alpha = image[..., :-1, :, :], image[..., -1:, :, :]
+        image = colour * alpha + (1 - alpha)
+    if channels in (1, 2):
+        return image.expand(*image.shape[:-3], 3, *image.shape[-2:])
+    if channels not in (3, 4):
+        raise BadInputError(f"expected images with 1 to 4 channels (grey, grey+alpha, RGB, RGBA), got {channels}")
+    return image
+
+
+# ------------------------------------------------------------------- any kind of image in, the same kind out
+@dataclass(frozen=True)
+class ImageKind:
+    """How an image came in, so that a result goes back the same way (:func:`as_batch`, :func:`restore`).
+    A file path counts as a PIL image: what comes back is a PIL image."""
+
+    type: str                  # "pil", "numpy" or "tensor"
+    batched: bool = False      # (N, ...) rather than one image
+    dtype: Any = None          # of arrays and tensors: integer types mean 0..255 (uint8) or 0..65535 (uint16)
+    squeeze: bool = False      # a NumPy (H, W) grey image
+    device: Any = None         # of tensors
+
+
+_INT_PEAKS = {"uint8": 255.0, "uint16": 65535.0}
+
+
+def as_batch(image: Any, keep_alpha: bool = False) -> tuple[torch.Tensor, ImageKind]:
+    """Any image as a float batch (N, C, H, W) in [0, 1], with the :class:`ImageKind` to :func:`restore` results.
+
+    Takes a file path, a PIL image, a NumPy array ((H, W), (H, W, C) or (N, H, W, C)) or a tensor ((C, H, W) or
+    (N, C, H, W)), uint8 (0-255), uint16 (0-65535) or float in [0, 1]. The batch is RGB (grey expanded,
+    transparency composited on white) unless ``keep_alpha``, which keeps grey and alpha channels.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image, alpha="keep" if keep_alpha else "white")[None], ImageKind("pil")
+    if isinstance(image, Image.Image):
+        return to_tensor(image, keep_alpha)[None], ImageKind("pil")
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3, 4) or (image.ndim > 2 and image.shape[-1] not in (1, 2, 3, 4)):
+            raise BadInputError(f"expected a NumPy image (H, W), (H, W, C) or (N, H, W, C) with C <= 4, got an "
+                                f"array of shape {image.shape}")
+        kind = ImageKind("numpy", image.ndim == 4, image.dtype, image.ndim == 2)
+        array = torch.from_numpy(np.ascontiguousarray(image[..., None] if kind.squeeze else image))
+        batch = (array if kind.batched else array[None]).permute(0, 3, 1, 2)
+    elif torch.is_tensor(image):
+        if image.dim() not in (3, 4):
+            raise BadInputError(f"expected an image tensor (C, H, W) or a batch (N, C, H, W), got shape "
+                                f"{tuple(image.shape)}")
+        kind = ImageKind("tensor", image.dim() == 4, image.dtype, device=image.device)
+        batch = (image if kind.batched else image[None]).detach().cpu()
+    else:
+        raise BadInputError(f"expected an image file, a PIL image, a NumPy array or a tensor, not "
+                            f"{type(image).__name__}")
+    peak = _INT_PEAKS.get(str(batch.dtype).removeprefix("torch."))
+    if peak is None and not batch.is_floating_point():
+        raise BadInputError(f"image values of type {batch.dtype} are not supported: use uint8, uint16 or float")
+    batch = batch.float() / peak if peak else batch.float()
+    return (batch if keep_alpha else rgb(batch)).contiguous(), kind
+
+
+def restore(batch: torch.Tensor, kind: ImageKind) -> Any:
+    """A result batch (N, C, H, W) in [0, 1] given back as ``kind``: PIL images (a list for a batch), arrays
+    (H, W, C) / (N, H, W, C) or tensors, in the input's dtype and device."""
+    batch = batch.detach().float().clamp(0, 1)
+    if kind.type == "pil":
+        images = [to_pil(b) for b in batch.cpu()]
+        return images if kind.batched else images[0]
+    name = str(kind.dtype).removeprefix("torch.") if kind.dtype is not None else "float32"
+    peak = _INT_PEAKS.get(name)
+    scaled = (batch * peak).round() if peak else batch
+    if kind.type == "numpy":
+        array = scaled.permute(0, 2, 3, 1).cpu().numpy().astype(kind.dtype or np.float32)
+        if kind.squeeze and array.shape[-1] == 1:
+            array = array[..., 0]
+        return array if kind.batched else array[0]
+    out = scaled.to(kind.device or "cpu", kind.dtype or torch.float32)
+    return out if kind.batched else out[0]
 
 
 def image_format(path: str | os.PathLike) -> str:

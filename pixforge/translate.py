@@ -1,7 +1,7 @@
 """Image-to-image translation with a trained generator (pix2pix, CycleGAN, pix2pixHD):
 
-    from pixforge.translate import translate
-    out = translate("photo.jpg", model="cyclegan-vintage")          # (3, H, W) in [0, 1]
+    import pixforge
+    out = pixforge.translate("photo.jpg", model="cyclegan-vintage")   # a PIL image (tensors give tensors)
 
 ``model`` is a registered weights name (``pixforge weights list``), a generator checkpoint (the reference
 repositories' ``latest_net_G.pth`` / ``latest_net_G_A.pth``, or a .safetensors file in the same layout), a CycleGAN
@@ -19,15 +19,17 @@ the image itself; ``eval_mode=True`` switches both off. All other networks run i
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import torch
-from PIL import Image
 from torch import nn
 
 from . import weights as weights_mod
 from .errors import BadInputError, ConfigError, WeightsError
-from .io import read_image, to_tensor
+from .io import as_batch, restore
 from .nn.conv import pad_to_multiple
 from .registry import ARCHS
 from .utils import default_device
@@ -96,18 +98,6 @@ def load_generator(model: str | os.PathLike, direction: str = "AtoB", random_wei
                        "a checkpoint file or run folder, nor a translation architecture")
 
 
-def as_batch(image: torch.Tensor | Image.Image | str | os.PathLike) -> tuple[torch.Tensor, bool]:
-    """(N, C, H, W) in [0, 1] from a tensor (C, H, W) or (N, C, H, W), a PIL image or a file; and whether a single
-    image came in."""
-    if isinstance(image, (str, os.PathLike)):
-        image = read_image(image)
-    elif isinstance(image, Image.Image):
-        image = to_tensor(image)
-    if not torch.is_tensor(image) or image.dim() not in (3, 4):
-        raise BadInputError(f"expected an image (C, H, W) or a batch (N, C, H, W), got {getattr(image, 'shape', image)}")
-    return (image[None], True) if image.dim() == 3 else (image, False)
-
-
 def _fit_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     """RGB <-> grey to the channels the network takes (grey: ITU-R 601 luma)."""
     if x.shape[1] == channels:
@@ -148,13 +138,24 @@ class Translator:
         return self.forward(x)
 
 
-def translate(image: torch.Tensor | Image.Image | str | os.PathLike, model: str | os.PathLike | nn.Module,
-              direction: str = "AtoB", tile: int | None = None, device: str | torch.device | None = None,
-              random_weights: bool = False, eval_mode: bool | None = None) -> torch.Tensor:
-    """Translate ``image`` (a file, PIL image, or tensor (C, H, W) / (N, C, H, W) in [0, 1]) with ``model`` (a
-    weights name, checkpoint file, run folder, loaded generator, or with ``random_weights`` an architecture name)
-    in ``direction``; returns the same layout in [0, 1]."""
-    batch, single = as_batch(image)
+def translate(image: Any, model: str | os.PathLike | nn.Module, direction: str = "AtoB", tile: int | None = None,
+              device: str | torch.device | None = None, random_weights: bool = False,
+              eval_mode: bool | None = None) -> Any:
+    """Translate ``image`` (a file, PIL image, NumPy array or tensor, one image or a batch: see
+    :func:`pixforge.io.as_batch`) with ``model`` (a weights name, checkpoint file, run folder, loaded generator,
+    or with ``random_weights`` an architecture name) in ``direction``; returns the same kind of image."""
+    batch, kind = as_batch(image)
     net = model if isinstance(model, nn.Module) else load_generator(model, direction, random_weights)
-    out = Translator(net, device, eval_mode)(batch, tile)
-    return out[0] if single else out
+    return restore(Translator(net, device, eval_mode)(batch, tile), kind)
+
+
+class _CallableModule(types.ModuleType):
+    """This module is also the top-level function: ``pixforge.translate(image, model=...)`` calls
+    :func:`translate`, while ``from pixforge.translate import Translator`` and ``import pixforge.translate``
+    keep working (a function bound over the name would be replaced by the module on its first import)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return translate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -14,5 +14,7 @@ from . import demo  # noqa: E402,F401
 from . import models  # noqa: E402,F401
 from . import translate  # noqa: E402,F401
 from . import sr  # noqa: E402,F401
+from . import export  # noqa: E402,F401
+from . import serve  # noqa: E402,F401
 
 __all__ = ["main"]

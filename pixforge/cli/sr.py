@@ -7,22 +7,10 @@ from pathlib import Path
 
 import click
 
-from ..errors import BadInputError, ConfigError
+from ..errors import BadInputError
 from .app import CONTEXT, evaluate, main
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
-
-
-def _model_name(model: str, denoise: int | None) -> str:
-    if denoise is None:
-        return model
-    from ..weights import WEIGHTS
-
-    name = f"{model}-denoise{denoise}"
-    if name not in WEIGHTS:
-        known = sorted(n.rsplit("-denoise", 1)[0] for n in WEIGHTS.list() if "-denoise" in n)
-        raise ConfigError(f"--denoise: no weights {name!r}; denoising variants exist for {', '.join(sorted(set(known)))}")
-    return name
 
 
 @main.command(context_settings=CONTEXT)
@@ -53,11 +41,11 @@ def upscale(source, output, model, scale, tile, overlap, denoise, bf16, device, 
       pixforge upscale frames/ -o frames_x2/ --model realesr-animevideov3 --scale 2
     """
     from ..io import list_images
-    from ..sr import load_model
+    from ..sr import load_model, with_denoise
     from ..sr.upscale import read_input, save_output, upscale as run
     from ..utils import default_device
 
-    model = _model_name(model, denoise)
+    model = with_denoise(model, denoise)
     net = load_model(model, default_device(device), random_weights=random_weights)
     if scale is not None and scale != net.scale:
         click.echo(f"note: {model} upscales x{net.scale}; its output is resized to x{scale:g} "

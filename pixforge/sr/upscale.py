@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from ..errors import BadInputError
-from ..io import read_image, resize, save_image, to_tensor
+from ..io import GREY_MODES, read_image, resize, save_image, to_tensor
 from ..utils import atomic_path
 
 
@@ -85,7 +85,7 @@ def upscale(image: torch.Tensor | Image.Image, model: nn.Module | str = "realesr
 
         model = load_model(model, device)
     device = next(model.parameters()).device
-    x = to_tensor_keep_alpha(image) if isinstance(image, Image.Image) else image
+    x = to_tensor(image, keep_alpha=True) if isinstance(image, Image.Image) else image
     batched = x.dim() == 4
     x = x if batched else x[None]
     if x.dim() != 4 or x.shape[1] not in (1, 2, 3, 4):
@@ -106,19 +106,7 @@ def upscale(image: torch.Tensor | Image.Image, model: nn.Module | str = "realesr
     return out if batched else out[0]
 
 
-def to_tensor_keep_alpha(image: Image.Image) -> torch.Tensor:
-    """A PIL image as (C, H, W) in [0, 1]: grey stays one channel, transparency becomes a last channel."""
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = torch.from_numpy(np.array(image.convert("RGBA"))).permute(2, 0, 1).float() / 255
-        return torch.cat([rgba[:1], rgba[3:]]) if image.mode == "LA" else rgba
-    t = to_tensor(image)
-    return t[:1] if image.mode in GREY_MODES else t
-
-
 # --- files ---------------------------------------------------------------------------------------------
-GREY_MODES = ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
-
-
 def read_input(path: str | Path) -> tuple[torch.Tensor, bool]:
     """An image file as (C, H, W) in [0, 1] keeping grey (C = 1 or 2 -> 1 + alpha) and alpha (C = 4), and whether
     it is 16-bit grey (kept 16-bit on output; Pillow reads colour PNGs at 8 bits)."""

@@ -148,7 +148,7 @@ def check_gatys(opts: StylizeOptions, n_styles: int, hw: Optional[tuple[int, int
 
 @methods.register("gatys", styles=(1, None), check=check_gatys, summary="optimisation (Gatys et al. 2016)", options=(
     *methods.STYLE_OPTIONS, "steps", "content_weight", "style_weight", "tv_weight", "style_scale", "content_layer",
-    "style_layers", "layer_weights", "init", "optimizer", "lr", "scales", "save_every", "save_prefix",
+    "style_layers", "layer_weights", "init", "optimizer", "lr", "scales", "save_every", "save_prefix", "on_step",
     "vgg_weights", "pool"))
 def build_gatys(styles: list[torch.Tensor], opts: StylizeOptions) -> Stylizer:
     """Gatys stylizer: ``stylizer(content (N, 3, H, W)) -> (N, 3, H, W)``; each image is optimised on its own."""
@@ -189,6 +189,8 @@ def build_gatys(styles: list[torch.Tensor], opts: StylizeOptions) -> Stylizer:
 
         def snapshot(image: torch.Tensor, parts: dict) -> None:
             count[0] += 1
+            if opts.on_step is not None:
+                opts.on_step(count[0], finish(image)[0].detach())
             if opts.save_every and count[0] % opts.save_every == 0:
                 from ..io import save_image
 

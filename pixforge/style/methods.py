@@ -67,6 +67,7 @@ class StylizeOptions:
     scales: int = 1                         # coarse-to-fine levels (each one halves the size below the last)
     save_every: int = 0                     # write intermediate results every N steps (0: never)
     save_prefix: Optional[str] = None
+    on_step: Optional[Callable[[int, torch.Tensor], None]] = None  # on_step(pass, image (3, H, W)) after each pass
     vgg_weights: str = "auto"               # a weights registry name, a file, "auto" or "random"
     pool: str = "max"
 

@@ -172,18 +172,28 @@ def _grey(image01: Tensor) -> Tensor:
 
 class PhotoPairs(TranslationDataset):
     """Random square crops (``size`` to 4x ``size`` wide, resized to ``size``, flipped at random) of the photos that
-    scikit-image ships, each paired with ``make_a(crop in [0, 1])``; ``length`` items per epoch."""
+    scikit-image ships, each paired with ``make_a(crop in [0, 1])``; ``length`` items per epoch. ``split`` keeps
+    held-out pixels apart: ``train`` crops lie in the left three quarters of each photo, ``test`` crops in the right
+    quarter, ``all`` anywhere."""
 
-    def __init__(self, make_a, size: int = 64, length: int = 1000, seed: int = 0):
+    SPLITS = ("train", "test", "all")
+
+    def __init__(self, make_a, size: int = 64, length: int = 1000, seed: int = 0, split: str = "train"):
         super().__init__(size=size, augment=False, seed=seed)
-        self.make_a, self.length = make_a, length
+        if split not in self.SPLITS:
+            raise BadInputError(f"unknown split {split!r}; known: {', '.join(self.SPLITS)}")
+        self.make_a, self.length, self.split = make_a, length, split
 
     def __len__(self) -> int:
         return self.length
 
+    def region(self, photo: Tensor) -> Tensor:
+        cut = photo.shape[-1] * 3 // 4
+        return {"train": photo[..., :cut], "test": photo[..., cut:], "all": photo}[self.split]
+
     def item(self, index: int, rng: torch.Generator) -> dict[str, Tensor]:
         photos = _photos()
-        photo = photos[int(torch.randint(0, len(photos), (1,), generator=rng))]
+        photo = self.region(photos[int(torch.randint(0, len(photos), (1,), generator=rng))])
         h, w = photo.shape[-2:]
         side = int(torch.randint(min(self.size, h, w), min(4 * self.size, h, w) + 1, (1,), generator=rng))
         top = int(torch.randint(0, h - side + 1, (1,), generator=rng))
@@ -203,14 +213,15 @@ def canny_edges(image01: Tensor, sigma: float = 2.0) -> Tensor:
 
 @DATASETS.register("edges2photos", family="translation", kind="paired",
                    description="Canny edges -> photo crops (scikit-image photos), 64 px, 1000 items per epoch")
-def edges2photos(size: int = 64, length: int = 1000, seed: int = 0, sigma: float = 2.0) -> PhotoPairs:
-    return PhotoPairs(functools.partial(canny_edges, sigma=sigma), size, length, seed)
+def edges2photos(size: int = 64, length: int = 1000, seed: int = 0, sigma: float = 2.0,
+                 split: str = "train") -> PhotoPairs:
+    return PhotoPairs(functools.partial(canny_edges, sigma=sigma), size, length, seed, split)
 
 
 @DATASETS.register("grey2colour", family="translation", kind="paired",
                    description="grey (1 channel) -> colour photo crops (scikit-image photos), 64 px")
-def grey2colour(size: int = 64, length: int = 1000, seed: int = 0) -> PhotoPairs:
-    return PhotoPairs(_grey, size, length, seed)
+def grey2colour(size: int = 64, length: int = 1000, seed: int = 0, split: str = "train") -> PhotoPairs:
+    return PhotoPairs(_grey, size, length, seed, split)
 
 
 class TensorDomains(TranslationDataset):
@@ -331,17 +342,20 @@ def instance_edges(instance: Tensor) -> Tensor:
     return edge.float()
 
 
+def as_rgb(x: Tensor) -> Tensor:
+    """A side of a pair (C, H, W) in [-1, 1] as a 3-channel picture: one channel repeated; a one-hot label map
+    (C > 3, plus any edge channel) as a grey level per class."""
+    if x.shape[0] > 3:
+        x = x.argmax(0, keepdim=True).float() / (x.shape[0] - 1) * 2 - 1
+    return x.expand(3, -1, -1) if x.shape[0] == 1 else x
+
+
 def preview_pairs(dataset: TranslationDataset, count: int) -> Tensor:
     """(2·n, 3, H, W) in [-1, 1]: the A and B sides of the first ``count`` items, for a picture of the data.
 
     One-channel sides are repeated to RGB; one-hot label maps (C > 3 channels) become a grey level per class.
     """
-    def rgb(x: Tensor) -> Tensor:
-        if x.shape[0] > 3:
-            x = x.argmax(0, keepdim=True).float() / (x.shape[0] - 1) * 2 - 1
-        return x.expand(3, -1, -1) if x.shape[0] == 1 else x
-
     items = [dataset[i] for i in range(min(count, len(dataset)))]
     size = items[0]["B"].shape[-2:]
-    sides = [rgb(item[k]) for item in items for k in ("A", "B")]
+    sides = [as_rgb(item[k]) for item in items for k in ("A", "B")]
     return torch.stack([F.interpolate(x[None], size=size, mode="nearest")[0] for x in sides])

@@ -182,11 +182,11 @@ def translate_all(g: nn.Module, inputs: Tensor, batch_size: int = 16) -> Tensor:
                           for i in range(0, len(inputs), batch_size)])
 
 
-def translation_grid(inputs: Tensor, outputs: Tensor, targets: Tensor | None = None) -> Tensor:
-    """One row per item, input | output | target (images in [-1, 1]; label maps as grey levels): (3, H, W) in [0, 1]."""
+def translation_grid(*columns: Tensor) -> Tensor:
+    """One row per item, one column per batch (input | output | target; images in [-1, 1], label maps as grey
+    levels): (3, H, W) in [0, 1]."""
     from ..io import image_grid
 
-    columns = [inputs, outputs] + ([targets] if targets is not None else [])
     cells = [as_rgb(x.float().cpu()) for row in zip(*columns) for x in row]
     return image_grid((torch.stack(cells).clamp(-1, 1) + 1) / 2, nrow=len(columns))
 

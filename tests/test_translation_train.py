@@ -242,3 +242,67 @@ def test_defaults_are_the_references():
         (2, 4, "hinge", 10.0, 10.0, 0.05, 1e-4, 4e-4, (0.0, 0.9))
     cpu = load_config(Pix2PixTask.Config, Pix2PixTask.default_config({"data": "edges2photos"}), {})
     assert cpu.size == 64 and dataclasses.replace(cpu).l1 == 100.0
+
+
+# ------------------------------------------------------------------------------------------------ downloads
+def test_reference_datasets_are_pinned_and_say_what_to_fetch_offline(monkeypatch, tmp_path):
+    from pixforge.data import load_dataset
+    from pixforge.errors import BadInputError
+    from pixforge.registry import DATASETS
+
+    monkeypatch.setenv("PIXFORGE_HOME", str(tmp_path))
+    for name in ("horse2zebra", "monet2photo", "summer2winter_yosemite", "facades", "maps", "cityscapes"):
+        spec = DATASETS.get(name).files["archive"]
+        assert len(spec.sha256) == 64 and spec.size > 10_000_000 and spec.urls[0].endswith(f"/{name}.zip")
+    with pytest.raises(BadInputError, match=r"'horse2zebra' is not available offline: put this file into .*"
+                                            r"horse2zebra\.zip from https://.*a74d9d392eecca99"):
+        load_dataset("horse2zebra")
+    r = cli("train", "pix2pix", "--data", "facades", "--out", tmp_path / "run", "--steps", 1, ok=False)
+    assert r.exit_code == 2 and "facades.zip" in r.output and "9a31ebf3a31b9b5c" in r.output
+
+
+def test_a_downloaded_archive_is_checked_unpacked_and_trains(monkeypatch, tmp_path):
+    """A facades-like zip (trainA/1_A.jpg + trainB/1_B.jpg ...) registered with its own digest: pix2pix pairs the
+    sides by name; a member that would leave the folder is not unpacked."""
+    import hashlib
+    import zipfile
+
+    from pixforge.data.downloads import ArchiveDataset, RemoteFile, dataset_dir
+    from pixforge.registry import DATASETS
+    from pixforge.tasks.translation import open_pairs
+
+    monkeypatch.setenv("PIXFORGE_HOME", str(tmp_path / "home"))
+    src = tmp_path / "src"
+    for phase, n in (("train", 3), ("test", 2)):
+        for i in range(n):
+            for side in "AB":
+                save_image(torch.rand(3, 40, 40), src / "tiny" / f"{phase}{side}" / f"{i}_{side}.jpg")
+    archive = tmp_path / "tiny.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(src.rglob("*.jpg")):
+            z.write(f, f.relative_to(src))
+        z.writestr("../evil.txt", "no")
+    data = archive.read_bytes()
+    spec = ArchiveDataset(name="tiny", description="test", parse=None, classes=(), license="", homepage="",
+                          paired=True, files={"archive": RemoteFile("tiny.zip", ("https://example.invalid/tiny.zip",),
+                                                                    hashlib.sha256(data).hexdigest(), len(data))})
+    DATASETS.register("tiny", spec, kind="download", family="translation", description="test")
+    try:
+        dataset_dir("tiny").mkdir(parents=True)
+        (dataset_dir("tiny") / "tiny.zip").write_bytes(data)
+        train = open_pairs("tiny", 32, "train")
+        assert type(train).__name__ == "PairedFolderDataset" and len(train) == 3
+        assert [p[0].name for p in train.pairs] == ["0_A.jpg", "1_A.jpg", "2_A.jpg"]
+        assert len(open_pairs("tiny", 32, "test")) == 2
+        assert not (tmp_path / "home" / "datasets" / "evil.txt").exists()
+        assert type(open_pairs("tiny", 32, "train", paired=False)).__name__ == "UnpairedFolderDataset"
+        train_args = ["--data", "tiny", "size=32", "load_size=36", "netG=unet", "ngf=4", "ndf=4", "epochs=1",
+                      "epochs_decay=1", "--out", tmp_path / "run", *QUIET]
+        r = cli("train", "pix2pix", *train_args)
+        assert "trained 6 steps" in r.output  # 2 epochs of 3 pairs, batch 1
+        (dataset_dir("tiny") / "tiny.zip").write_bytes(data[:-1] + b"x")  # damaged: refused on the next use
+        (dataset_dir("tiny") / ".unpacked").unlink()
+        r = cli("train", "pix2pix", *train_args, "--overwrite", ok=False)
+        assert r.exit_code == 2 and "sha256" in r.output
+    finally:
+        DATASETS.unregister("tiny")

@@ -6,7 +6,8 @@ pytorch-CycleGAN-and-pix2pix's datasets do; label-map data add the integer ``lab
 Folders (:func:`translation_dataset` picks the layout):
 * :class:`AlignedDataset`: each image holds A and B side by side (the reference's ``aligned`` mode: facades,
   edges2shoes, maps ...); ``direction="BtoA"`` swaps them.
-* :class:`PairedFolderDataset`: ``A/`` and ``B/`` with matching file names (suffixes may differ).
+* :class:`PairedFolderDataset`: ``A/`` and ``B/`` with matching file names (suffixes, and ``_A`` / ``_B`` at the
+  end of the name, may differ).
 * :class:`UnpairedFolderDataset`: ``trainA/`` and ``trainB/`` (CycleGAN); B is drawn at random for each A.
 
 Augmentation as the reference's ``resize_and_crop``: resize to ``load_size`` (286), random ``size`` (256) crop,
@@ -104,7 +105,13 @@ class AlignedDataset(TranslationDataset):
 
 
 def _by_stem(root: Path) -> dict[str, Path]:
-    return {str(p.relative_to(root).with_suffix("")): p for p in list_images(root)}
+    """Files by name without suffix, and without a trailing ``_A`` / ``_B`` (the CycleGAN zips of paired sets name
+    the two sides ``1_A.jpg`` and ``1_B.jpg``)."""
+    def key(p: Path) -> str:
+        stem = str(p.relative_to(root).with_suffix(""))
+        return stem[:-2] if stem.endswith(("_A", "_B")) else stem
+
+    return {key(p): p for p in list_images(root)}
 
 
 class PairedFolderDataset(TranslationDataset):
@@ -142,15 +149,17 @@ class UnpairedFolderDataset(TranslationDataset):
         return {"A": a, "B": self.transform(read_image(self.files_b[partner]), self.params(rng))}
 
 
-def translation_dataset(path: str | os.PathLike, phase: str = "train", **kw) -> TranslationDataset:
-    """The dataset of a folder in one of the reference layouts: ``{phase}A/`` + ``{phase}B/`` (unpaired),
-    ``A/`` + ``B/`` (paired by name; ``A/{phase}`` and ``B/{phase}`` if present), else A|B images (in ``{phase}/``
-    if present)."""
+def translation_dataset(path: str | os.PathLike, phase: str = "train", paired: bool = False,
+                        **kw) -> TranslationDataset:
+    """The dataset of a folder in one of the reference layouts: ``{phase}A/`` + ``{phase}B/`` (unpaired, or with
+    ``paired`` matched by name), ``A/`` + ``B/`` (paired by name; ``A/{phase}`` and ``B/{phase}`` if present), else
+    A|B images (in ``{phase}/`` if present)."""
     root = Path(path)
     if not root.is_dir():
         raise BadInputError(f"{root}: not a folder")
     if (root / f"{phase}A").is_dir() and (root / f"{phase}B").is_dir():
-        return UnpairedFolderDataset(root / f"{phase}A", root / f"{phase}B", **kw)
+        kind = PairedFolderDataset if paired else UnpairedFolderDataset
+        return kind(root / f"{phase}A", root / f"{phase}B", **kw)
     if (root / "A").is_dir() and (root / "B").is_dir():
         a, b = root / "A", root / "B"
         if (a / phase).is_dir() and (b / phase).is_dir():

@@ -78,13 +78,14 @@ def data_root(data: str) -> Path | None:
 
 
 def open_pairs(data: str, size: int, phase: str = "train", seed: int = 0, load_size: int | None = None,
-               augment: bool = True, length: int | None = None) -> TranslationDataset | None:
+               augment: bool = True, length: int | None = None, paired: bool = True) -> TranslationDataset | None:
     """The translation dataset ``data`` names, for ``phase`` "train" or "test" (held out; None if there is none).
 
     Built-in sets take ``size``, ``seed`` and ``length`` (if they have one); "test" is their held-out ``split``,
     or, for synthetic ones, another seed. Folders and downloaded archives (reference layouts, see
     :func:`~pixforge.data.paired.translation_dataset`) use ``phase`` (test: their ``val/`` or ``test/`` part),
-    resized to ``load_size`` and randomly cropped to ``size`` and flipped when ``augment`` (train only).
+    resized to ``load_size`` and randomly cropped to ``size`` and flipped when ``augment`` (train only);
+    ``paired``: ``trainA/`` + ``trainB/`` folders are matched by file name (the paired tasks), else unpaired.
     """
     root = data_root(data)
     if root is None:
@@ -103,7 +104,7 @@ def open_pairs(data: str, size: int, phase: str = "train", seed: int = 0, load_s
         if not found:
             return None
         phase, augment = found[0], False
-    return translation_dataset(root, phase, size=size, load_size=load_size, augment=augment, seed=seed)
+    return translation_dataset(root, phase, paired, size=size, load_size=load_size, augment=augment, seed=seed)
 
 
 class PairItems(torch.utils.data.Dataset):

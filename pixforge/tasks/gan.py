@@ -87,13 +87,13 @@ class GanConfig:
               ranges={"ema": (0, 1), "betas": (0, 1)})
 
 
-class FixedGanSettings:
-    """Mixin for the configs of GAN tasks built on :class:`GanTask` with their own networks (stylegan2, pggan):
-    the GanConfig settings that GanTask reads and those tasks fix, and one Adam learning rate ``lr`` for G and D."""
+class PlainGanSettings:
+    """Mixin for the configs of tasks built on :class:`GanTask` with recipes of their own (stylegan2, pggan, the
+    translation tasks): the GanConfig settings that GanTask reads and those tasks fix (Adam, no classes, one D
+    step per G step, no R1, clipping, orthogonal or drift term)."""
 
     optimizer: ClassVar[str] = "adam"
     num_classes: ClassVar[int] = 0
-    channels_last: ClassVar[bool] = False
     ema_start: ClassVar[int] = 0
     n_critic: ClassVar[int] = 1
     r1: ClassVar[float] = 0.0
@@ -101,6 +101,13 @@ class FixedGanSettings:
     clip: ClassVar[float] = 0.0
     ortho: ClassVar[float] = 0.0
     drift: ClassVar[float] = 0.0
+
+
+class FixedGanSettings(PlainGanSettings):
+    """:class:`PlainGanSettings` for the GANs with their own networks (stylegan2, pggan): contiguous tensors and
+    one Adam learning rate ``lr`` for G and D."""
+
+    channels_last: ClassVar[bool] = False
 
     @property
     def lr_g(self) -> float:

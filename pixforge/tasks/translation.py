@@ -44,7 +44,7 @@ from ..losses.adversarial import AdversarialLoss, feature_matching_loss, get_los
 from ..losses.regularizers import kl_normal
 from ..registry import DATASETS, TASKS
 from ..train import LoopConfig
-from .gan import GanTask
+from .gan import GanTask, PlainGanSettings
 
 Tensor = torch.Tensor
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "translate"
@@ -246,7 +246,7 @@ def vgg_loss(weights: str = "auto") -> nn.Module:
 # ------------------------------------------------------------------------------------------------------------
 
 @dataclass
-class TranslationConfig:
+class TranslationConfig(PlainGanSettings):
     """Settings every paired translation task shares (GanTask reads the class-level ones)."""
 
     data: str = "edges2photos"  # built-in pairs (edges2photos, grey2colour, labels2shapes), download or folder
@@ -270,18 +270,8 @@ class TranslationConfig:
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=2000, sample_every=500, ckpt_every=500, val_every=500, best_metric="val_l1", best_mode="min"))
 
-    # what GanTask reads and these tasks fix
-    optimizer: ClassVar[str] = "adam"
-    num_classes: ClassVar[int] = 0
-    ema: ClassVar[float] = 0.0
-    ema_start: ClassVar[int] = 0
-    n_critic: ClassVar[int] = 1
+    ema: ClassVar[float] = 0.0  # (and PlainGanSettings: what GanTask reads and these tasks fix)
     gp: ClassVar[float] = 0.0
-    drift: ClassVar[float] = 0.0
-    r1: ClassVar[float] = 0.0
-    r1_every: ClassVar[int] = 1
-    clip: ClassVar[float] = 0.0
-    ortho: ClassVar[float] = 0.0
     z_dim: ClassVar[int] = 0
 
     resume_may_change: ClassVar[tuple[str, ...]] = ("lr_g", "lr_d", "betas", "fused_optim", "channels_last",

@@ -263,7 +263,7 @@ class TranslationConfig(PlainGanSettings):
     epochs_decay: int = 0  # ... then this many decaying linearly to 0 (the references: 100 + 100)
     val_items: int = 32  # held-out items scored by validation (L1/PSNR/SSIM -> best.pt)
     sample_items: int = 6  # rows of the input | output | target sample grids
-    channels_last: bool = True
+    channels_last: bool | None = None  # None: on with CUDA; off on CPUs (slower there for these nets, measured)
     fused_optim: bool = True
     in_channels: int = 0  # filled from the data
     out_channels: int = 0  # filled from the data
@@ -320,8 +320,9 @@ class TranslationTask(GanTask):
         first = PairItems(train, cfg.direction).first(1)
         a = with_edges(first, getattr(cfg, "instance", False))
         loop = epoch_schedule(cfg.loop, cfg.epochs, cfg.epochs_decay, len(train), cfg.batch_size)
+        channels_last = device.type == "cuda" if cfg.channels_last is None else cfg.channels_last
         cfg = dataclasses.replace(cfg, in_channels=a.shape[1], out_channels=first["B"].shape[1], epochs=0,
-                                  epochs_decay=0, loop=loop)
+                                  epochs_decay=0, loop=loop, channels_last=channels_last)
         return cls(cfg, train, val, device)
 
     @staticmethod

@@ -152,7 +152,7 @@ def table() -> str:
     for title, names in (("Objective (70x70 PatchGAN where there is a D)", OBJECTIVE),
                          ("PatchGAN receptive field (L1 + cGAN)", FIELDS)):
         lines += [f"**{title}**", "",
-                  "| variant | seeds | L1 ↓ | PSNR ↑ | SSIM ↑ | FID (VGG16-HED) ↓ | KID ×100 ↓ | CPU s / run |",
+                  "| variant | seeds | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ | FID (VGG16-HED) ↓ | KID / 1000 ↓ | CPU s / run |",
                   "|---|---|---|---|---|---|---|---|"]
         for name in names:
             got = [r for r in rows if r["variant"] == name]
@@ -160,12 +160,12 @@ def table() -> str:
                 continue
             col = lambda k: [r[k] for r in got]  # noqa: E731
             lines.append(f"| {name} | {len(got)} | {cell(col('l1'), 4)} | {cell(col('psnr'), 2)} | "
-                         f"{cell(col('ssim'), 3)} | {cell(col('fid'), 1)} | {cell([100 * v for v in col('kid')], 2)} | "
+                         f"{cell(col('ssim'), 3)} | {cell(col('fid'), 0)} | {cell([v / 1000 for v in col('kid')], 0)} | "
                          f"{cell(col('cpu_seconds'), 0)} |")
         lines.append("")
     if floor:
         lines.append(f"Floor (a second, independent set of 256 held-out crops against the test crops): FID "
-                     f"{floor['fid']:.1f}, KID ×100 {100 * floor['kid']:.2f}.")
+                     f"{floor['fid']:.0f}, KID / 1000 {floor['kid'] / 1000:.0f}.")
     return "\n".join(lines)
 
 

@@ -159,7 +159,8 @@ def train(kind, out, steps, *extra, ok=True):
     return cli("train", kind, *TINY[kind], "--steps", steps, "--out", out, *QUIET, *extra, ok=ok)
 
 
-@pytest.mark.parametrize("kind,extra", [("pix2pix", []), ("spade", ["use_vae=true"])])
+@pytest.mark.parametrize("kind,extra", [("pix2pix", []),
+                                        pytest.param("spade", ["use_vae=true"], marks=pytest.mark.slow)])
 def test_few_steps_then_resume_is_bit_identical(tmp_path, kind, extra):
     args = [*extra, "loop.ckpt_every=3", "loop.val_every=3", "val_items=4", "sample_items=2"]
     train(kind, tmp_path / "full", 6, *args, "loop.sample_every=3")  # samples must not change the training

@@ -146,7 +146,7 @@ LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.loss
 TASKS = Registry("training task", modules=("pixforge.tasks.gan", "pixforge.tasks.stylegan2", "pixforge.tasks.pggan",
                                             "pixforge.tasks.fast_style", "pixforge.tasks.adain",
                                             "pixforge.tasks.wct", "pixforge.tasks.classifier",
-                                            "pixforge.tasks.multidomain"))
+                                            "pixforge.tasks.multidomain", "pixforge.tasks.translation"))
 METHODS = Registry("style method", modules=(
     "pixforge.style.gatys", "pixforge.style.fast", "pixforge.style.adain", "pixforge.style.wct",
     "pixforge.style.photowct", "pixforge.style.swap", "pixforge.style.magenta"))

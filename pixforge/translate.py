@@ -5,7 +5,8 @@
 
 ``model`` is a registered weights name (``pixforge weights list``), a generator checkpoint (the reference
 repositories' ``latest_net_G.pth`` / ``latest_net_G_A.pth``, or a .safetensors file in the same layout), a CycleGAN
-run folder holding ``latest_net_G_A.pth`` and ``latest_net_G_B.pth`` (``direction`` picks one), or, with
+run folder holding ``latest_net_G_A.pth`` and ``latest_net_G_B.pth`` (``direction`` picks one), a pixforge training
+run (``pixforge train pix2pix ... --out RUN``: the folder, its ``checkpoints/last.pt`` or ``best.pt``), or, with
 ``random_weights=True``, an architecture name (``unet_256``, ``resnet_9blocks`` ...; for checking shapes and speed).
 The network is read back from the checkpoint's keys and shapes, so no options have to be repeated.
 
@@ -64,6 +65,22 @@ def _run_file(folder: Path, direction: str) -> Path:
     raise WeightsError(f"{folder}: has no {wanted} (direction {direction})")
 
 
+def run_generator(checkpoint: Path, direction: str = "AtoB") -> nn.Module:
+    """The generator of a ``pixforge train pix2pix|pix2pixhd|spade|cyclegan ...`` run from its checkpoint: the
+    task named in the run's config rebuilds it (``Task.load_generator(cfg, modules, direction)``)."""
+    from .config import from_dict
+    from .registry import TASKS
+    from .train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    raw = state.get("config") or {} if isinstance(state, dict) else {}
+    task = TASKS.get(raw["task"]) if raw.get("task") in TASKS else None
+    if task is None or not hasattr(task, "load_generator") or "task" not in state:
+        raise WeightsError(f"{checkpoint}: not the checkpoint of a translation run (pixforge train pix2pix, "
+                           "pix2pixhd, spade, ...)")
+    return task.load_generator(from_dict(task.Config, raw), state["task"]["modules"], direction)
+
+
 def load_generator(model: str | os.PathLike, direction: str = "AtoB", random_weights: bool = False) -> nn.Module:
     """The generator for ``model`` (see the module docstring) and ``direction``, weights loaded, on the CPU."""
     if direction not in DIRECTIONS:
@@ -75,6 +92,9 @@ def load_generator(model: str | os.PathLike, direction: str = "AtoB", random_wei
             raise ConfigError(f"weights {source!r} translate {'/'.join(directions)} only, not {direction}")
         return generator_from_state_dict(weights_mod.resolve(source), source)
     path = Path(source)
+    run = path / "checkpoints" / "last.pt" if path.is_dir() else path
+    if run.is_file() and run.suffix == ".pt":
+        return run_generator(run, direction)
     if path.is_dir():
         path = _run_file(path, direction)
     elif path.is_file() and direction != "AtoB":

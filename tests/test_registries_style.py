@@ -105,7 +105,8 @@ def test_gatys_and_doodle_use_the_one_optimiser(monkeypatch):
 # ------------------------------------------------------------------------------------------------ datasets
 def test_datasets_registry_kinds():
     assert DATASETS.list(kind="builtin") == ["digits", "mnist5k", "faces", "stacked-mnist"]
-    assert DATASETS.list(kind="download") == ["mnist", "fashion-mnist", "cifar10"]
+    assert DATASETS.list(kind="download") == ["mnist", "fashion-mnist", "cifar10", "horse2zebra", "monet2photo",
+                                              "summer2winter_yosemite", "facades", "maps", "cityscapes"]
     assert DATASETS.list(kind="mixture") == ["ring8", "grid25"]
     assert all(DATASETS.meta(n)["description"] for n in DATASETS.list())
 

@@ -16,7 +16,8 @@ from .app import CONTEXT, main
               help="Output image (for a SOURCE folder: output folder, same file names).")
 @click.option("--model", required=True,
               help="Weights name (pixforge weights list), generator checkpoint (.pth/.safetensors, e.g. the "
-                   "reference's latest_net_G.pth), CycleGAN run folder, or with --random-weights an architecture.")
+                   "reference's latest_net_G.pth), CycleGAN run folder, a `pixforge train pix2pix|pix2pixhd|spade` run "
+                   "folder (or its checkpoints/*.pt), or with --random-weights an architecture.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="For a CycleGAN run folder: latest_net_G_A.pth (AtoB) or latest_net_G_B.pth (BtoA).")
 @click.option("--tile", type=int, default=None, help="Tiled inference, tile size in px (bounded memory).")
@@ -43,6 +44,7 @@ def translate(source: Path, output: Path, model: str, direction: str, tile: int 
       pixforge translate photo.jpg -o vintage.jpg --model cyclegan-vintage
       pixforge translate photos/ -o out/ --model checkpoints/horse2zebra --direction BtoA
       pixforge translate facade.png -o out.png --model latest_net_G.pth --tile 512
+      pixforge translate edges.png -o photo.png --model runs/p2p
       pixforge translate edges.png -o shoes.png --model runs/munit --seed 0 --n 8
       pixforge translate digit.png -o red.png --model runs/stargan2 --target-domain red --style-image ref.png
     """

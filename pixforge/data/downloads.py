@@ -1,17 +1,21 @@
-"""Datasets downloaded on first use: MNIST, Fashion-MNIST, CIFAR-10 (binary version), registered on
-:data:`pixforge.registry.DATASETS` with ``kind="download"``.
+"""Datasets downloaded on first use: MNIST, Fashion-MNIST, CIFAR-10 (binary version), and the image-to-image
+translation sets of the CycleGAN release (horse2zebra, monet2photo, summer2winter_yosemite, facades, maps,
+cityscapes), registered on :data:`pixforge.registry.DATASETS` with ``kind="download"``.
 
 Files are cached unchanged in ``$PIXFORGE_HOME/datasets/NAME/`` and checked against their published size and
 sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``) after download and on every load.
 Offline (``PIXFORGE_OFFLINE=1`` or no network) a missing file raises :class:`BadInputError` naming the URL
 and the exact path to put the file at. Parsing never unpickles: MNIST-style files are IDX (big-endian header +
 raw bytes) and CIFAR-10 comes as its binary version (1 label byte + 3072 pixel bytes per record), read
-straight out of the tar.gz.
+straight out of the tar.gz. Translation archives are unpacked once next to the archive (regular files only, no
+path leaving the folder) and read as image folders (:class:`ArchiveDataset`).
 """
 from __future__ import annotations
 
 import gzip
+import shutil
 import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -183,6 +187,86 @@ _register(RemoteDataset(
     license="no licence stated; cite Krizhevsky 2009 (Learning Multiple Layers of Features from Tiny Images)",
     homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
 ))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Image-to-image translation archives (CycleGAN's release; sizes and sha256 from TensorFlow Datasets'
+# url_checksums/cycle_gan.txt). pix2pix's own .tar.gz versions (facades, edges2shoes, maps, cityscapes at
+# efrosgans.eecs.berkeley.edu/pix2pix/datasets/) have no published digest, so they are not registered; the
+# CycleGAN zips of facades, maps and cityscapes hold the same pairs split into trainA/ and trainB/.
+# --------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ArchiveDataset(RemoteDataset):
+    """A translation dataset published as one zip of image folders (``NAME/trainA``, ``trainB``, ``testA``,
+    ``testB``): fetched and checked as the other downloads, unpacked once into ``$PIXFORGE_HOME/datasets/NAME/``.
+    ``folder()`` is the unpacked root (what ``pixforge train pix2pix|cyclegan --data NAME`` reads); calling the
+    dataset gives its pairs (:func:`~pixforge.data.paired.translation_dataset`)."""
+
+    paired: bool = False  # trainA/X_A.jpg and trainB/X_B.jpg are the two sides of one pair (facades, maps, ...)
+
+    def folder(self, download_ok: bool = True, progress: bool = True) -> Path:
+        archive = fetch_dataset(self.name, download_ok, progress) / self.files["archive"].filename
+        root = dataset_dir(self.name) / self.name
+        marker = dataset_dir(self.name) / ".unpacked"
+        if not marker.is_file() or marker.read_text() != self.files["archive"].sha256:
+            unpack_zip(archive, dataset_dir(self.name))
+            marker.write_text(self.files["archive"].sha256)
+        return root
+
+    def __call__(self, phase: str = "train", size: int = 256, seed: int = 0):  # type: ignore[override]
+        from .paired import translation_dataset
+
+        return translation_dataset(self.folder(), phase, size=size, augment=False, seed=seed)
+
+
+def unpack_zip(archive: Path, target: Path) -> None:
+    """Unpack the regular files of a zip into ``target`` (refusing absolute paths and ``..``), via a temporary
+    folder so an interrupted unpack leaves nothing half-written."""
+    tmp = target / ".unpacking"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                parts = Path(info.filename).parts
+                if info.is_dir() or not parts or Path(info.filename).is_absolute() or ".." in parts:
+                    continue
+                dest = tmp.joinpath(*parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(info) as src, open(dest, "wb") as out:
+                    shutil.copyfileobj(src, out)
+    except (zipfile.BadZipFile, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BadInputError(f"{archive}: cannot unpack ({exc})") from None
+    for child in tmp.iterdir():
+        final = target / child.name
+        shutil.rmtree(final, ignore_errors=True)
+        child.rename(final)
+    tmp.rmdir()
+
+
+_CYCLEGAN = "https://people.eecs.berkeley.edu/~taesung_park/CycleGAN/datasets/"
+_MIRROR = "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/"
+for _name, _size, _digest, _paired, _what in (
+        ("horse2zebra", 116_867_962, "a74d9d392eecca9966b51287a76ca126af473d9de4f3e8fc0e9cda08fa1730a1", False,
+         "ImageNet horses (A) and zebras (B), unpaired"),
+        ("monet2photo", 305_231_073, "88f91b00fc228f97c9411fbf1880ec1d119c98f1722e4cfcfaa2fb35fac05b04", False,
+         "Monet paintings (A) and landscape photos (B), unpaired"),
+        ("summer2winter_yosemite", 132_640_856, "167fe1726807a9d22bd106b4a6c0bd7953b688af924ac1bf967439c4961e49f9",
+         False, "Yosemite photos in summer (A) and winter (B), unpaired"),
+        ("facades", 35_135_868, "9a31ebf3a31b9b5cd195dd5bf62e9308e00cb94604d1019e3889ac84248695c0", True,
+         "CMP facades: photos and label maps in pairs (the CycleGAN zip)"),
+        ("maps", 1_476_754_427, "639534f69dbf9f36bef8d6292a7698006361221f83f0285d7c9ca78afe6e8a9e", True,
+         "aerial photos (A) and Google maps (B) in pairs (the CycleGAN zip)"),
+        ("cityscapes", 279_601_602, "d2f6910fd056c1ee9873777ae838e7ac4a2c833598ae62a04188e5ab2f4ea036", True,
+         "Cityscapes photos and colour label maps in pairs (the CycleGAN zip)")):
+    DATASETS.register(_name, ArchiveDataset(
+        name=_name, description=_what, parse=None, classes=(), paired=_paired,
+        files={"archive": RemoteFile(f"{_name}.zip", (_CYCLEGAN + f"{_name}.zip", _MIRROR + f"{_name}.zip"),
+                                     _digest, _size)},
+        license="research use; see the CycleGAN repository's datasets page",
+        homepage="https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix/blob/master/docs/datasets.md"),
+        kind="download", family="translation", layout="paired" if _paired else "unpaired", description=_what)
 
 
 # --------------------------------------------------------------------------------------------------------

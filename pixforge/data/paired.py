@@ -6,7 +6,8 @@ pytorch-CycleGAN-and-pix2pix's datasets do; label-map data add the integer ``lab
 Folders (:func:`translation_dataset` picks the layout):
 * :class:`AlignedDataset`: each image holds A and B side by side (the reference's ``aligned`` mode: facades,
   edges2shoes, maps ...); ``direction="BtoA"`` swaps them.
-* :class:`PairedFolderDataset`: ``A/`` and ``B/`` with matching file names (suffixes may differ).
+* :class:`PairedFolderDataset`: ``A/`` and ``B/`` with matching file names (suffixes, and ``_A`` / ``_B`` at the
+  end of the name, may differ).
 * :class:`UnpairedFolderDataset`: ``trainA/`` and ``trainB/`` (CycleGAN); B is drawn at random for each A.
 
 Augmentation as the reference's ``resize_and_crop``: resize to ``load_size`` (286), random ``size`` (256) crop,
@@ -104,7 +105,13 @@ class AlignedDataset(TranslationDataset):
 
 
 def _by_stem(root: Path) -> dict[str, Path]:
-    return {str(p.relative_to(root).with_suffix("")): p for p in list_images(root)}
+    """Files by name without suffix, and without a trailing ``_A`` / ``_B`` (the CycleGAN zips of paired sets name
+    the two sides ``1_A.jpg`` and ``1_B.jpg``)."""
+    def key(p: Path) -> str:
+        stem = str(p.relative_to(root).with_suffix(""))
+        return stem[:-2] if stem.endswith(("_A", "_B")) else stem
+
+    return {key(p): p for p in list_images(root)}
 
 
 class PairedFolderDataset(TranslationDataset):
@@ -142,15 +149,17 @@ class UnpairedFolderDataset(TranslationDataset):
         return {"A": a, "B": self.transform(read_image(self.files_b[partner]), self.params(rng))}
 
 
-def translation_dataset(path: str | os.PathLike, phase: str = "train", **kw) -> TranslationDataset:
-    """The dataset of a folder in one of the reference layouts: ``{phase}A/`` + ``{phase}B/`` (unpaired),
-    ``A/`` + ``B/`` (paired by name; ``A/{phase}`` and ``B/{phase}`` if present), else A|B images (in ``{phase}/``
-    if present)."""
+def translation_dataset(path: str | os.PathLike, phase: str = "train", paired: bool = False,
+                        **kw) -> TranslationDataset:
+    """The dataset of a folder in one of the reference layouts: ``{phase}A/`` + ``{phase}B/`` (unpaired, or with
+    ``paired`` matched by name), ``A/`` + ``B/`` (paired by name; ``A/{phase}`` and ``B/{phase}`` if present), else
+    A|B images (in ``{phase}/`` if present)."""
     root = Path(path)
     if not root.is_dir():
         raise BadInputError(f"{root}: not a folder")
     if (root / f"{phase}A").is_dir() and (root / f"{phase}B").is_dir():
-        return UnpairedFolderDataset(root / f"{phase}A", root / f"{phase}B", **kw)
+        kind = PairedFolderDataset if paired else UnpairedFolderDataset
+        return kind(root / f"{phase}A", root / f"{phase}B", **kw)
     if (root / "A").is_dir() and (root / "B").is_dir():
         a, b = root / "A", root / "B"
         if (a / phase).is_dir() and (b / phase).is_dir():
@@ -172,18 +181,28 @@ def _grey(image01: Tensor) -> Tensor:
 
 class PhotoPairs(TranslationDataset):
     """Random square crops (``size`` to 4x ``size`` wide, resized to ``size``, flipped at random) of the photos that
-    scikit-image ships, each paired with ``make_a(crop in [0, 1])``; ``length`` items per epoch."""
+    scikit-image ships, each paired with ``make_a(crop in [0, 1])``; ``length`` items per epoch. ``split`` keeps
+    held-out pixels apart: ``train`` crops lie in the left three quarters of each photo, ``test`` crops in the right
+    quarter, ``all`` anywhere."""
 
-    def __init__(self, make_a, size: int = 64, length: int = 1000, seed: int = 0):
+    SPLITS = ("train", "test", "all")
+
+    def __init__(self, make_a, size: int = 64, length: int = 1000, seed: int = 0, split: str = "train"):
         super().__init__(size=size, augment=False, seed=seed)
-        self.make_a, self.length = make_a, length
+        if split not in self.SPLITS:
+            raise BadInputError(f"unknown split {split!r}; known: {', '.join(self.SPLITS)}")
+        self.make_a, self.length, self.split = make_a, length, split
 
     def __len__(self) -> int:
         return self.length
 
+    def region(self, photo: Tensor) -> Tensor:
+        cut = photo.shape[-1] * 3 // 4
+        return {"train": photo[..., :cut], "test": photo[..., cut:], "all": photo}[self.split]
+
     def item(self, index: int, rng: torch.Generator) -> dict[str, Tensor]:
         photos = _photos()
-        photo = photos[int(torch.randint(0, len(photos), (1,), generator=rng))]
+        photo = self.region(photos[int(torch.randint(0, len(photos), (1,), generator=rng))])
         h, w = photo.shape[-2:]
         side = int(torch.randint(min(self.size, h, w), min(4 * self.size, h, w) + 1, (1,), generator=rng))
         top = int(torch.randint(0, h - side + 1, (1,), generator=rng))
@@ -203,14 +222,15 @@ def canny_edges(image01: Tensor, sigma: float = 2.0) -> Tensor:
 
 @DATASETS.register("edges2photos", family="translation", kind="paired",
                    description="Canny edges -> photo crops (scikit-image photos), 64 px, 1000 items per epoch")
-def edges2photos(size: int = 64, length: int = 1000, seed: int = 0, sigma: float = 2.0) -> PhotoPairs:
-    return PhotoPairs(functools.partial(canny_edges, sigma=sigma), size, length, seed)
+def edges2photos(size: int = 64, length: int = 1000, seed: int = 0, sigma: float = 2.0,
+                 split: str = "train") -> PhotoPairs:
+    return PhotoPairs(functools.partial(canny_edges, sigma=sigma), size, length, seed, split)
 
 
 @DATASETS.register("grey2colour", family="translation", kind="paired",
                    description="grey (1 channel) -> colour photo crops (scikit-image photos), 64 px")
-def grey2colour(size: int = 64, length: int = 1000, seed: int = 0) -> PhotoPairs:
-    return PhotoPairs(_grey, size, length, seed)
+def grey2colour(size: int = 64, length: int = 1000, seed: int = 0, split: str = "train") -> PhotoPairs:
+    return PhotoPairs(_grey, size, length, seed, split)
 
 
 class TensorDomains(TranslationDataset):
@@ -331,17 +351,20 @@ def instance_edges(instance: Tensor) -> Tensor:
     return edge.float()
 
 
+def as_rgb(x: Tensor) -> Tensor:
+    """A side of a pair (C, H, W) in [-1, 1] as a 3-channel picture: one channel repeated; a one-hot label map
+    (C > 3, plus any edge channel) as a grey level per class."""
+    if x.shape[0] > 3:
+        x = x.argmax(0, keepdim=True).float() / (x.shape[0] - 1) * 2 - 1
+    return x.expand(3, -1, -1) if x.shape[0] == 1 else x
+
+
 def preview_pairs(dataset: TranslationDataset, count: int) -> Tensor:
     """(2·n, 3, H, W) in [-1, 1]: the A and B sides of the first ``count`` items, for a picture of the data.
 
     One-channel sides are repeated to RGB; one-hot label maps (C > 3 channels) become a grey level per class.
     """
-    def rgb(x: Tensor) -> Tensor:
-        if x.shape[0] > 3:
-            x = x.argmax(0, keepdim=True).float() / (x.shape[0] - 1) * 2 - 1
-        return x.expand(3, -1, -1) if x.shape[0] == 1 else x
-
     items = [dataset[i] for i in range(min(count, len(dataset)))]
     size = items[0]["B"].shape[-2:]
-    sides = [rgb(item[k]) for item in items for k in ("A", "B")]
+    sides = [as_rgb(item[k]) for item in items for k in ("A", "B")]
     return torch.stack([F.interpolate(x[None], size=size, mode="nearest")[0] for x in sides])

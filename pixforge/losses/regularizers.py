@@ -1,5 +1,6 @@
 """Regularisers of GAN training: gradient penalties (WGAN-GP, R1, lazily applied), StyleGAN2's path-length
-regulariser and BigGAN's orthogonal regularisation. Each returns the unweighted penalty; the task weighs it."""
+regulariser, BigGAN's orthogonal regularisation and SPADE's VAE KL term. Each returns the unweighted penalty; the
+task weighs it."""
 from __future__ import annotations
 
 import math
@@ -93,3 +94,10 @@ def orthogonal_penalty(module: nn.Module, beta: float = 1e-4) -> Tensor:
     if total is None:
         return torch.zeros(())
     return beta * total
+
+
+@LOSSES.register("kl-normal", family="regularizer")
+def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) ‖ N(0, 1)) summed over the code and the batch, -½ Σ(1 + logvar - mu² - exp(logvar)):
+    the VAE term of SPADE's style encoder (its ``KLDLoss``, weighted 0.05 there)."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())

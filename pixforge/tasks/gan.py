@@ -87,13 +87,13 @@ class GanConfig:
               ranges={"ema": (0, 1), "betas": (0, 1)})
 
 
-class FixedGanSettings:
-    """Mixin for the configs of GAN tasks built on :class:`GanTask` with their own networks (stylegan2, pggan):
-    the GanConfig settings that GanTask reads and those tasks fix, and one Adam learning rate ``lr`` for G and D."""
+class PlainGanSettings:
+    """Mixin for the configs of tasks built on :class:`GanTask` with recipes of their own (stylegan2, pggan, the
+    translation tasks): the GanConfig settings that GanTask reads and those tasks fix (Adam, no classes, one D
+    step per G step, no R1, clipping, orthogonal or drift term)."""
 
     optimizer: ClassVar[str] = "adam"
     num_classes: ClassVar[int] = 0
-    channels_last: ClassVar[bool] = False
     ema_start: ClassVar[int] = 0
     n_critic: ClassVar[int] = 1
     r1: ClassVar[float] = 0.0
@@ -101,6 +101,13 @@ class FixedGanSettings:
     clip: ClassVar[float] = 0.0
     ortho: ClassVar[float] = 0.0
     drift: ClassVar[float] = 0.0
+
+
+class FixedGanSettings(PlainGanSettings):
+    """:class:`PlainGanSettings` for the GANs with their own networks (stylegan2, pggan): contiguous tensors and
+    one Adam learning rate ``lr`` for G and D."""
+
+    channels_last: ClassVar[bool] = False
 
     @property
     def lr_g(self) -> float:
@@ -284,10 +291,10 @@ class GanTask(Task):
                 with torch.set_grad_enabled(keep):
                     fake, c_fake = self.fake(c, len(real))
                 d_real, d_fake = self.critic(self.D, real, c), self.critic(self.D, fake.detach(), c_fake)
-                loss_d = loss.d_loss(d_real.float(), d_fake.float())
+                loss_d = loss.d_loss(as_float(d_real), as_float(d_fake))
             logs["d_loss"] = loss_d.detach()
             if cfg.drift:
-                loss_d = loss_d + cfg.drift * d_real.float().pow(2).mean()
+                loss_d = loss_d + cfg.drift * as_float(d_real).pow(2).mean()
             if cfg.gp:
                 gp = gradient_penalty(lambda x: self.critic(self.D, x, c), real, fake)
                 loss_d = loss_d + cfg.gp * gp
@@ -312,8 +319,8 @@ class GanTask(Task):
                 if fake is None:
                     fake, c_fake = self.fake(c, self.local_batch)
                 # relativistic losses compare with D(real) too (ESRGAN: the updated D's, without its gradient)
-                d_real = self.critic(self.d, real, c).float().detach() if loss.relativistic else None
-                loss_g = loss.g_loss(self.critic(self.d, fake, c_fake).float(), d_real)
+                d_real = as_float(self.critic(self.d, real, c)).detach() if loss.relativistic else None
+                loss_g = loss.g_loss(as_float(self.critic(self.d, fake, c_fake)), d_real)
                 extra = self.generator_losses(fake, c_fake, real)
             logs["g_loss"] = loss_g.detach()
             for name, term in extra.items():
@@ -352,6 +359,11 @@ class GanTask(Task):
         z = truncated_noise(2500, self.cfg.z_dim, generator=torch.Generator().manual_seed(self.cfg.loop.seed + 1))
         found = mixture_modes(generate(g, z, None, self.device).numpy(), self.cfg.data)
         return {k: float(found[k]) for k in ("modes", "high_quality", "kl")}
+
+
+def as_float(outputs: Any) -> Any:
+    """D's outputs in float32 (under bf16 autocast): a tensor, or the nested lists of a multi-scale D."""
+    return outputs.float() if torch.is_tensor(outputs) else [as_float(o) for o in outputs]
 
 
 @torch.no_grad()

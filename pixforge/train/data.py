@@ -148,10 +148,11 @@ class TrainImages(torch.utils.data.Dataset):
         return crop * 2 - 1 if self.signed else crop.contiguous()
 
 
-def _stack(items: list) -> torch.Tensor | BadInputError:
-    """Collate items into a batch, or pass on the first item's error."""
+def _stack(items: list) -> torch.Tensor | dict | BadInputError:
+    """Collate items (tensors, or dicts of tensors as translation pairs are) into a batch, or pass on the first
+    item's error."""
     bad = [x for x in items if isinstance(x, BadInputError)]
-    return bad[0] if bad else torch.stack(items)
+    return bad[0] if bad else torch.utils.data.default_collate(items)
 
 
 class _FromStep(torch.utils.data.Sampler):
@@ -193,9 +194,11 @@ class ImageBatches:
     def _collect(self, keys: list[tuple[int, int]]) -> torch.Tensor:
         return self._deliver(_stack([self.images[k] for k in keys]))
 
-    def _deliver(self, batch: torch.Tensor | BadInputError) -> torch.Tensor:
+    def _deliver(self, batch: torch.Tensor | dict | BadInputError) -> torch.Tensor | dict:
         if isinstance(batch, BadInputError):
             raise BadInputError(f"{batch} (training images: fix or remove the file, then --resume)")
+        if isinstance(batch, dict):
+            return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         return batch.to(self.device, non_blocking=True)
 
     def batch(self, step: int) -> tuple[torch.Tensor, None]:
@@ -218,12 +221,13 @@ class ImageBatches:
         self._stream = None
 
 
-def make_batches(data: torch.Tensor | TrainImages, labels: torch.Tensor | None, batch_size: int, seed: int,
-                 device: torch.device, workers: int = 0) -> TensorBatches | ImageBatches:
-    """The step-indexed batches of a tensor dataset or a :class:`TrainImages` set, for this process's rank."""
+def make_batches(data: torch.Tensor | torch.utils.data.Dataset, labels: torch.Tensor | None, batch_size: int,
+                 seed: int, device: torch.device, workers: int = 0) -> TensorBatches | ImageBatches:
+    """The step-indexed batches of a tensor dataset, or of a :class:`TrainImages` set (or any dataset indexed by
+    ``(item, seed)`` keys, as the translation tasks' pairs), for this process's rank."""
     from . import distributed as dist_utils
 
     ranks = dict(rank=dist_utils.rank(), world_size=dist_utils.world_size())
-    if isinstance(data, TrainImages):
+    if isinstance(data, torch.utils.data.Dataset):
         return ImageBatches(data, batch_size, seed, device, workers, **ranks)
     return TensorBatches(data, labels, batch_size, seed, device, **ranks)

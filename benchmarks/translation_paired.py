@@ -1,0 +1,292 @@
+"""pix2pix on a CPU-sized built-in task: the paper's ablations, training speed against a reference-style loop,
+inference speed, and a figure (issue #11).
+
+    python benchmarks/translation_paired.py                      # everything (~20 min on one core)
+    python benchmarks/translation_paired.py --part quality --seeds 0   # one seed of the ablations
+    python benchmarks/translation_paired.py --part speed
+    python benchmarks/translation_paired.py --part table        # print the tables from the saved results
+
+quality: edges2photos at 64 px (Canny edges -> crops of the scikit-image photos; training crops from the left three
+quarters of each photo, the 256 test crops from the right quarter), the shipped CPU recipe
+(configs/translate/pix2pix_edges2photos.yaml: U-Net ngf 16, batch 4) for 1000 steps (the recipe's 2000 halved;
+the second half decaying linearly) with
+  * the objective: L1 only / cGAN only / L1 + cGAN (70x70 PatchGAN), the pix2pix paper's Table 1;
+  * the PatchGAN receptive field (L1 + cGAN): 1x1 (PixelGAN), 16x16, 34x34, 70x70 (at 64 px the 70x70 patches
+    already cover the whole image: the paper's full-image "ImageGAN" case); the paper's Table 3.
+Scored on the held-out crops (G as the reference tests it: dropout on): L1, PSNR, SSIM to the ground truth, and
+FID / KID in VGG16-HED features (relu5_3, global average pool, 512-d; the offline VGG that pixforge ships, since
+the Inception weights are not on this machine). Seeds 0, 1, 2; mean ± std.
+
+speed: one pix2pix training step (unet_256 + 70x70 PatchGAN, batch 1, 256 px, edges2photos pairs) in pixforge
+(GanTask: channels-last, fused Adam, losses synced once per log interval) against a loop written as
+pytorch-CycleGAN-and-pix2pix writes ``Pix2PixModel.optimize_parameters`` (same networks and data, per-step
+``.item()`` logging), interleaved, medians of 3 repeats of 4 steps; and images/s of ``pixforge translate`` with
+unet_256 at 256 and 1024 px. Results: benchmarks/out/translation_paired/*.json; figure: docs/img/.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "benchmarks" / "out" / "translation_paired"
+FIGURE = ROOT / "docs" / "img" / "pix2pix_edges2photos.png"
+RECIPE = ROOT / "pixforge" / "configs" / "translate" / "pix2pix_edges2photos.yaml"
+TEST_ITEMS, TEST_SEED, FLOOR_SEED = 256, 12345, 54321
+STEPS = 1000  # the recipe's 2000 halved to fit 18 runs into the CPU time of a shared 2-core machine
+
+#: name -> config overrides of the CPU recipe
+VARIANTS = {
+    "L1": {"gan": 0.0},
+    "cGAN": {"l1": 0.0},
+    "L1+cGAN (70x70)": {},
+    "L1+cGAN, 1x1 (PixelGAN)": {"netD": "pixel"},
+    "L1+cGAN, 16x16": {"netD": "n_layers", "n_layers_D": 1},
+    "L1+cGAN, 34x34": {"netD": "n_layers", "n_layers_D": 2},
+}
+OBJECTIVE = ("L1", "cGAN", "L1+cGAN (70x70)")
+FIELDS = ("L1+cGAN, 1x1 (PixelGAN)", "L1+cGAN, 16x16", "L1+cGAN, 34x34", "L1+cGAN (70x70)")
+
+
+# ------------------------------------------------------------------------------------------------ quality
+def test_set(seed: int = TEST_SEED) -> dict[str, torch.Tensor]:
+    from pixforge.data.paired import edges2photos
+    from pixforge.tasks.translation import PairItems
+
+    return PairItems(edges2photos(size=64, length=TEST_ITEMS, seed=seed, split="test")).first(TEST_ITEMS)
+
+
+def vgg_features(images: torch.Tensor) -> torch.Tensor:
+    """VGG16-HED relu5_3, averaged over space: (N, 512) for images in [-1, 1]."""
+    from pixforge.nn.vgg import create_vgg
+
+    global _VGG
+    if "_VGG" not in globals():
+        _VGG = create_vgg(["relu5_3"], weights="vgg16-hed").eval()
+    with torch.no_grad():
+        return torch.cat([_VGG((images[i:i + 32] + 1) / 2)["relu5_3"].mean((2, 3))
+                          for i in range(0, len(images), 32)]).double()
+
+
+def distances(fake: torch.Tensor, real_features: torch.Tensor) -> dict[str, float]:
+    from pixforge.metrics.fid import fid_from_features, kernel_inception_distance
+
+    f = vgg_features(fake).numpy()
+    kid, _ = kernel_inception_distance(f, real_features.numpy(), subsets=50, subset_size=TEST_ITEMS // 2)
+    return {"fid": fid_from_features(f, real_features.numpy()), "kid": kid}
+
+
+def train_variant(name: str, seed: int, out: Path, steps: int | None = None) -> dict:
+    from pixforge.config import load_config
+    from pixforge.tasks.translation import Pix2PixTask, paired_scores, translate_all
+    from pixforge.train import run
+
+    overrides = {**VARIANTS[name], "loop.seed": seed, "loop.out": str(out), "loop.overwrite": True,
+                 "loop.progress": False, "loop.tensorboard": False, "loop.sample_every": 0, "loop.val_every": 0,
+                 "loop.device": "cpu", "sample_items": 0}
+    steps = steps or STEPS
+    overrides.update({"loop.steps": steps, "loop.lr_decay_start": steps // 2})
+    cfg = load_config(Pix2PixTask.Config, RECIPE, overrides)
+    t0 = time.process_time()
+    task, result = run(Pix2PixTask, cfg)
+    seconds = time.process_time() - t0
+    test = test_set()
+    out_images = translate_all(task.g, test["A"])
+    scores = paired_scores(out_images, test["B"])
+    scores.update(distances(out_images, vgg_features(test["B"])))
+    torch.save({"inputs": test["A"][:8], "outputs": out_images[:8], "targets": test["B"][:8]},
+               OUT / f"samples_{slug(name)}_seed{seed}.pt")
+    return {"variant": name, "seed": seed, "steps": result.step, "cpu_seconds": round(seconds, 1), **scores}
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+
+
+def results() -> list[dict]:
+    """Every finished run: quality.json and the per-seed files (seeds can run in parallel processes)."""
+    rows = {}
+    for path in sorted(OUT.glob("quality*.json")):
+        for row in json.loads(path.read_text()):
+            rows[row["variant"], row["seed"]] = row
+    return list(rows.values())
+
+
+def quality(seeds: list[int], variants: list[str], steps: int | None = None) -> None:
+    for seed in seeds:
+        path = OUT / (f"quality-seed{seed}.json" if steps is None else "smoke.json")
+        for name in variants:
+            if any(r["variant"] == name and r["seed"] == seed for r in results()) and steps is None:
+                continue
+            row = train_variant(name, seed, OUT / "runs" / f"{slug(name)}_seed{seed}", steps)
+            print(json.dumps(row), flush=True)
+            mine = json.loads(path.read_text()) if path.is_file() else []
+            path.write_text(json.dumps(mine + [row], indent=1))
+    floor = OUT / "floor.json"
+    if not floor.is_file():  # FID/KID between two independent held-out sets: the lowest a model can reach
+        other = test_set(FLOOR_SEED)["B"]
+        scores = distances(other, vgg_features(test_set()["B"]))
+        floor.write_text(json.dumps(scores))
+
+
+def table() -> str:
+    rows = results()
+    floor = json.loads((OUT / "floor.json").read_text()) if (OUT / "floor.json").is_file() else None
+
+    def cell(values: list[float], digits: int) -> str:
+        if len(values) == 1:
+            return f"{values[0]:.{digits}f}"
+        return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+    lines = []
+    for title, names in (("Objective (70x70 PatchGAN where there is a D)", OBJECTIVE),
+                         ("PatchGAN receptive field (L1 + cGAN)", FIELDS)):
+        lines += [f"**{title}**", "",
+                  "| variant | seeds | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ | FID (VGG16-HED) ↓ | KID / 1000 ↓ | CPU s / run |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name in names:
+            got = [r for r in rows if r["variant"] == name]
+            if not got:
+                continue
+            col = lambda k: [r[k] for r in got]  # noqa: E731
+            lines.append(f"| {name} | {len(got)} | {cell(col('l1'), 4)} | {cell(col('psnr'), 2)} | "
+                         f"{cell(col('ssim'), 3)} | {cell(col('fid'), 0)} | {cell([v / 1000 for v in col('kid')], 0)} | "
+                         f"{cell(col('cpu_seconds'), 0)} |")
+        lines.append("")
+    if floor:
+        lines.append(f"Floor (a second, independent set of 256 held-out crops against the test crops): FID "
+                     f"{floor['fid']:.0f}, KID / 1000 {floor['kid'] / 1000:.0f}.")
+    return "\n".join(lines)
+
+
+def figure(seed: int = 0) -> Path:
+    """Rows: held-out edge maps | L1 | cGAN | L1 + cGAN | ground truth (seed 0's networks)."""
+    from pixforge.io import save_image
+    from pixforge.tasks.translation import translation_grid
+
+    runs = {name: torch.load(OUT / f"samples_{slug(name)}_seed{seed}.pt") for name in OBJECTIVE}
+    first = runs[OBJECTIVE[-1]]
+    n = 6
+    columns = [first["inputs"][:n]] + [runs[name]["outputs"][:n] for name in OBJECTIVE] + [first["targets"][:n]]
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    return save_image(translation_grid(*columns), FIGURE)
+
+
+# ------------------------------------------------------------------------------------------------ speed
+def reference_step(net_g, net_d, opt_g, opt_d, real_a, real_b, l1_weight: float = 100.0) -> dict[str, float]:
+    """``Pix2PixModel.optimize_parameters`` as pytorch-CycleGAN-and-pix2pix writes it (vanilla GAN: BCE with
+    logits against target tensors), with the per-step ``get_current_losses()`` (.item() on every loss)."""
+    bce, l1 = torch.nn.BCEWithLogitsLoss(), torch.nn.L1Loss()
+
+    def gan(pred, is_real):
+        return bce(pred, torch.tensor(1.0 if is_real else 0.0).expand_as(pred))
+
+    fake_b = net_g(real_a)
+    for p in net_d.parameters():
+        p.requires_grad = True
+    opt_d.zero_grad()
+    loss_d_fake = gan(net_d(torch.cat((real_a, fake_b), 1).detach()), False)
+    loss_d_real = gan(net_d(torch.cat((real_a, real_b), 1)), True)
+    loss_d = (loss_d_fake + loss_d_real) * 0.5
+    loss_d.backward()
+    opt_d.step()
+    for p in net_d.parameters():
+        p.requires_grad = False
+    opt_g.zero_grad()
+    loss_g_gan = gan(net_d(torch.cat((real_a, fake_b), 1)), True)
+    loss_g_l1 = l1(fake_b, real_b) * l1_weight
+    loss_g = loss_g_gan + loss_g_l1
+    loss_g.backward()
+    opt_g.step()
+    return {k: float(v.item()) for k, v in (("G_GAN", loss_g_gan), ("G_L1", loss_g_l1), ("D_real", loss_d_real),
+                                            ("D_fake", loss_d_fake))}
+
+
+def speed(repeats: int = 3, steps: int = 4) -> dict:
+    from pixforge.config import load_config
+    from pixforge.models.pix2pix import UnetGenerator
+    from pixforge.tasks.translation import Pix2PixTask, PairItems
+    from pixforge.translate import Translator
+
+    cfg = load_config(Pix2PixTask.Config, ROOT / "pixforge" / "configs" / "translate" / "pix2pix.yaml", {
+        "data": "edges2photos", "loop.workers": 0, "loop.device": "cpu", "loop.steps": 1000, "val_items": 0,
+        "sample_items": 0})
+    task = Pix2PixTask.from_config(cfg, torch.device("cpu"))
+    net_g, net_d = copy.deepcopy(task.g).train(), copy.deepcopy(task.d).train()
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    items: PairItems = task.data.images
+    from pixforge.train.data import item_keys
+
+    def ref_batch(step):
+        batch = [items[k] for k in item_keys(task.data.order, step)]
+        return torch.stack([b["A"] for b in batch]), torch.stack([b["B"] for b in batch])
+
+    task.train_step(0)
+    reference_step(net_g, net_d, opt_g, opt_d, *ref_batch(0))  # warm-up
+    ref, ours, step = [], [], 1
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(steps):
+            reference_step(net_g, net_d, opt_g, opt_d, *ref_batch(step + i))
+        ref.append((time.perf_counter() - t0) / steps)
+        t0 = time.perf_counter()
+        for i in range(steps):
+            logs = task.train_step(step + i)
+        {k: float(v) for k, v in logs.items()}  # what fit does once per log interval
+        ours.append((time.perf_counter() - t0) / steps)
+        step += steps
+    result = {"reference_s_per_step": ref, "pixforge_s_per_step": ours,
+              "ratio_of_medians": statistics.median(ref) / statistics.median(ours)}
+    g = UnetGenerator(3, 3, 8)  # unet_256, untrained: speed only
+    for size in (256, 1024):
+        run = Translator(g, "cpu")
+        x = torch.rand(1, 3, size, size)
+        run(x)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run(x)
+            times.append(time.perf_counter() - t0)
+        result[f"translate_{size}px_images_per_s"] = 1 / statistics.median(times)
+    result["threads"] = torch.get_num_threads()
+    (OUT / "speed.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=("all", "quality", "speed", "figure", "table"), default="all")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", default=";".join(VARIANTS), help="names separated by ';'")
+    parser.add_argument("--force", action="store_true", help="measure the speed again")
+    parser.add_argument("--steps", type=int, default=None, help="smoke test: this many steps (results not kept)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    os.environ.setdefault("PIXFORGE_OFFLINE", "1")
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.part in ("all", "quality"):
+        quality([int(s) for s in args.seeds.split(",")], args.variants.split(";"), args.steps)
+        if args.steps:
+            return
+    if args.part in ("all", "speed") and (args.force or not (OUT / "speed.json").is_file()):
+        print(json.dumps(speed(), indent=1))
+    if args.part in ("all", "figure", "quality") and all(
+            (OUT / f"samples_{slug(n)}_seed0.pt").is_file() for n in OBJECTIVE):
+        print(f"wrote {figure()}")
+    if args.part in ("all", "quality", "table"):
+        print(table())
+
+
+if __name__ == "__main__":
+    main()

@@ -152,4 +152,4 @@ METHODS = Registry("style method", modules=(
     "pixforge.style.photowct", "pixforge.style.swap", "pixforge.style.magenta"))
 DATASETS = Registry("dataset", modules=("pixforge.data.builtin", "pixforge.data.downloads",
                                        "pixforge.data.paired", "pixforge.data.domains"), error=BadInputError)
-METRICS = Registry("metric", modules=("pixforge.metrics.evaluate",))
+METRICS = Registry("metric", modules=("pixforge.metrics.evaluate", "pixforge.metrics.translation"))

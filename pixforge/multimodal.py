@@ -4,7 +4,7 @@
     outs = translate_guided("edges.png", "runs/munit", seed=0, n=8)          # (8, 3, H, W): 8 styles
     out = translate_guided("x.png", "100000_nets_ema.ckpt", target_domain=1, style_image="ref.png")[0]
 
-``model`` is a pixforge run folder of the ``munit``, ``stargan``, ``stargan2`` or ``ugatit`` task (its
+``model`` is a pixforge run folder of the ``munit``, ``unit``, ``stargan``, ``stargan2`` or ``ugatit`` task (its
 ``checkpoints/last.pt``; the EMA networks of stargan2), or a reference checkpoint: NVlabs/MUNIT's ``gen_*.pt``
 (MUNIT or UNIT), yunjey/stargan's ``*-G.ckpt``, clovaai/stargan-v2's ``*_nets_ema.ckpt``, znxlwm/UGATIT-pytorch's
 ``*_params_*.pt``, all read with ``torch.load(weights_only=True)`` and sized from their tensors.
@@ -223,12 +223,12 @@ def from_modules(states: dict[str, Any], what: str, names: Sequence[str] = (), w
 
 
 def load_run(checkpoint: dict[str, Any], what: str) -> GuidedModel:
-    """A model from a pixforge checkpoint of the munit, stargan, stargan2 or ugatit task (which record their name
+    """A model from a pixforge checkpoint of the munit, unit, stargan, stargan2 or ugatit task (which record their name
     in the checkpoint's extra state); NotGuided for other tasks' checkpoints."""
     task = checkpoint["task"]
     extra, modules = task.get("extra") or {}, task.get("modules") or {}
     kind, names = extra.get("task"), tuple(extra.get("domains", ()))
-    if kind == "munit":
+    if kind in ("munit", "unit"):
         return from_modules({"a": modules["gen_a"], "b": modules["gen_b"]}, what, names)
     if kind == "stargan":
         return from_modules(modules["G"], what, names)

@@ -55,8 +55,8 @@ def translate(source: Path, output: Path, model: str, direction: str, tile: int 
     except NotGuided:
         guided = None
         if style_image or target_domain is not None or n != 1:
-            raise ConfigError(f"{model}: --style-image, --n and --target-domain need a MUNIT, StarGAN, StarGAN v2 "
-                              "or U-GAT-IT checkpoint or run folder") from None
+            raise ConfigError(f"{model}: --style-image, --n and --target-domain need a MUNIT, StarGAN, StarGAN v2, "
+                              "U-GAT-IT or BicycleGAN checkpoint or run folder") from None
     if guided is not None:
         if tile or random_weights:
             raise ConfigError(f"--tile and --random-weights do not apply to {guided.kind} models")

@@ -91,6 +91,7 @@ def adam(nets: Sequence[nn.Module], lr: float, betas: Sequence[float], weight_de
 @dataclass
 class DomainConfig:
     data: str = "digits2mnist"  # built-in domain set: mnist-domains, digits2mnist, edges2photos
+    domains: str = ""  # some of the data's domains by name, comma-separated (e.g. red,bold); "" = all
     image_size: int = 0  # resize the images to this (0 = the data's own: 32 px digits, 64 px edges2photos)
     items: int = 1000  # edges2photos: edge/photo pairs generated (the edges of one half, the photos of the other)
     batch_size: int = 1
@@ -127,7 +128,7 @@ class DomainTask(Task):
         self.cfg, self.device, self.data = cfg, device, data
         if cfg.two_domains and data.num_domains != 2:
             raise ConfigError(f"{type(self).__name__} translates between two domains; {cfg.data} has "
-                              f"{data.num_domains} ({', '.join(data.names)})")
+                              f"{data.num_domains} ({', '.join(data.names)}): choose two with domains=A,B")
         self.channels, self.size = data.images.shape[1], data.images.shape[-1]
         seed = cfg.loop.seed
         self.domains = [TensorBatches(data.images[data.index(d)], None, cfg.batch_size, seed * 1000 + d, device)
@@ -138,7 +139,8 @@ class DomainTask(Task):
 
     @classmethod
     def from_config(cls, cfg: DomainConfig, device: torch.device, data: Domains | None = None) -> "DomainTask":
-        return cls(cfg, device, data or domain_data(cfg.data, cfg.image_size, cfg.items, cfg.loop.seed))
+        data = data or domain_data(cfg.data, cfg.image_size, cfg.items, cfg.loop.seed)
+        return cls(cfg, device, data.select(cfg.domains.split(",")) if cfg.domains else data)
 
     def batch(self, domain: int, step: int) -> Tensor:
         return self.domains[domain].batch(step)[0]

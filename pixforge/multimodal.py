@@ -1,15 +1,16 @@
 """Multimodal and multi-domain translation with a trained model: MUNIT/UNIT, StarGAN, StarGAN v2, U-GAT-IT,
-BicycleGAN.
+BicycleGAN, FUNIT.
 
     from pixforge.multimodal import translate_guided
     outs = translate_guided("edges.png", "runs/munit", seed=0, n=8)          # (8, 3, H, W): 8 styles
     out = translate_guided("x.png", "100000_nets_ema.ckpt", target_domain=1, style_image="ref.png")[0]
 
-``model`` is a pixforge run folder of the ``munit``, ``unit``, ``stargan``, ``stargan2``, ``ugatit`` or
-``bicyclegan`` task (its ``checkpoints/last.pt``; the EMA networks of stargan2), or a reference checkpoint:
-NVlabs/MUNIT's ``gen_*.pt`` (MUNIT or UNIT), yunjey/stargan's ``*-G.ckpt``, clovaai/stargan-v2's
-``*_nets_ema.ckpt``, znxlwm/UGATIT-pytorch's ``*_params_*.pt``, junyanz/BicycleGAN's ``latest_net_G.pth``, all
-read with ``torch.load(weights_only=True)`` and sized from their tensors.
+``model`` is a pixforge run folder of the ``munit``, ``unit``, ``stargan``, ``stargan2``, ``ugatit``,
+``bicyclegan`` or ``funit`` task (its ``checkpoints/last.pt``; the EMA networks of stargan2 and funit), or a
+reference checkpoint: NVlabs/MUNIT's ``gen_*.pt`` (MUNIT or UNIT), yunjey/stargan's ``*-G.ckpt``,
+clovaai/stargan-v2's ``*_nets_ema.ckpt``, znxlwm/UGATIT-pytorch's ``*_params_*.pt``, junyanz/BicycleGAN's
+``latest_net_G.pth``, NVlabs/FUNIT's ``gen_*.pt``, all read with ``torch.load(weights_only=True)`` and sized from
+their tensors.
 
 How the output is chosen:
 * MUNIT: the content of the input (domain A for ``direction="AtoB"``) with a style of the other domain: the style
@@ -18,6 +19,8 @@ How the output is chosen:
   or ``n`` latent codes through the mapping network.
 * BicycleGAN: A -> B with the mean code that the encoder gives for ``style_image`` (reference-guided), else ``n``
   codes from N(0, I) with ``seed``; reads a ``bicyclegan`` run or the reference's ``latest_net_G.pth`` alone.
+* FUNIT: the input in the class of ``style_image`` (K images: their class codes averaged); one output. Reads a
+  ``funit`` run (its EMA generator) or NVlabs/FUNIT's ``gen_*.pt`` (``gen_test``).
 * StarGAN: ``target_domain``: an index or name (one-hot), or for attribute models (CelebA) a 0/1 vector
   ``1,0,0,1,1``; one output. UNIT and U-GAT-IT: ``direction``; one output.
 
@@ -94,7 +97,7 @@ class GuidedModel:
     def check_options(self, style: Tensor | None, n: int, target: Any, direction: str) -> None:
         if (style is not None or n != 1) and not self.multimodal:
             raise ConfigError(f"a {self.kind} model gives one output per input: --style-image and --n apply to "
-                              "MUNIT, StarGAN v2 and BicycleGAN models")
+                              "MUNIT, StarGAN v2, BicycleGAN and FUNIT models")
         if target not in (None, "") and not self.multi_domain:
             raise ConfigError(f"a {self.kind} model translates between two domains: use --direction, not "
                               "--target-domain")
@@ -214,6 +217,20 @@ class BicycleGan(GuidedModel):
         return torch.stack(outs, 1)
 
 
+class Funit(GuidedModel):
+    kind = "FUNIT"
+    multimodal = True
+
+    def run(self, x, direction, style, gen, n, target):
+        g = self.nets["gen"]
+        if style is None or n != 1:
+            raise ConfigError("a FUNIT model translates into the class of its example images: give them with "
+                              "--style-image (repeated for K shots), not --seed/--n")
+        code = g.class_code(style)  # the mean over the K shots
+        return fully_convolutional(lambda t: g.decode(g.enc_content(t), code.expand(len(t), -1, -1, -1)), x,
+                                   g.size_multiple)[:, None]
+
+
 class Ugatit(GuidedModel):
     kind = "U-GAT-IT"
 
@@ -233,7 +250,7 @@ class Ugatit(GuidedModel):
 def from_modules(states: dict[str, Any], what: str, names: Sequence[str] = (), w_hpf: float | None = None
                  ) -> GuidedModel:
     """The model that a dict of state dicts (a reference checkpoint, or a pixforge run's modules) holds."""
-    from .models import bicyclegan, munit, stargan, stargan2, ugatit
+    from .models import bicyclegan, funit, munit, stargan, stargan2, ugatit
 
     if isinstance(states.get("a"), dict) and isinstance(states.get("b"), dict):
         nets = {d: munit.generator_from_state_dict(states[d], f"{what} ({d})") for d in "ab"}
@@ -248,6 +265,8 @@ def from_modules(states: dict[str, Any], what: str, names: Sequence[str] = (), w
     if isinstance(states.get("genA2B"), dict):
         return Ugatit({k: ugatit.network_from_state_dict(states[k], f"{what} ({k})") for k in ("genA2B", "genB2A")
                        if isinstance(states.get(k), dict)}, names)
+    if isinstance(states.get("gen_test"), dict):  # NVlabs/FUNIT gen_*.pt, or a funit run: the EMA generator
+        return Funit({"gen": funit.generator_from_state_dict(states["gen_test"], f"{what} (gen_test)")}, names)
     if isinstance(states.get("G"), dict) and isinstance(states.get("E"), dict):
         return BicycleGan({"G": bicyclegan.generator_from_state_dict(states["G"], f"{what} (G)"),
                            "E": bicyclegan.encoder_from_state_dict(states["E"], f"{what} (E)")}, names)
@@ -272,6 +291,8 @@ def load_run(checkpoint: dict[str, Any], what: str) -> GuidedModel:
         return from_modules(modules, what, names, w_hpf=0)
     if kind == "bicyclegan":
         return from_modules({k: modules[k] for k in ("G", "E")}, what)
+    if kind == "funit":
+        return from_modules({"gen_test": modules["gen_test"]}, what, names)
     raise NotGuided(what)
 
 
@@ -315,8 +336,8 @@ def translate_guided(image: Tensor | str | os.PathLike, model: str | os.PathLike
         try:
             net = load_model(model, device)
         except NotGuided:
-            raise WeightsError(f"{model}: not a MUNIT, UNIT, StarGAN, StarGAN v2, U-GAT-IT or BicycleGAN "
-                               "checkpoint or run folder") from None
+            raise WeightsError(f"{model}: not a MUNIT, UNIT, StarGAN, StarGAN v2, U-GAT-IT, BicycleGAN or "
+                               "FUNIT checkpoint or run folder") from None
     style = as_batch(style_image)[0] if style_image is not None else None
     out = net(batch, direction, style, seed, n, target_domain)
     return out[0] if single else out

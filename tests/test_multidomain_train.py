@@ -167,6 +167,10 @@ def test_translate_cli(runs, tmp_path):
                                "--seed", "1", "--n", "3"])
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "grid.png").shape == (3, 16 + 4, 4 * 16 + 5 * 2)  # input | 3 outputs
+    result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "two.png"), "--model", str(runs / "munit"),
+                               "--style-image", str(tmp_path / "ref.png"), "--style-image", str(src)])
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "two.png").shape == (3, 16 + 4, 3 * 16 + 4 * 2)  # input | one output per reference
     result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "one.png"), "--model",
                                str(runs / "stargan2"), "--target-domain", "d1", "--style-image",
                                str(tmp_path / "ref.png")])

@@ -14,6 +14,8 @@ from pixforge.registry import TASKS
 from pixforge.tasks.multidomain import lsgan_d, lsgan_g
 from pixforge.train import run
 
+from gan_fakes import resumes_exactly
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = {"ngf": 4, "nef": 4, "ndf": 4, "nz": 3, "num_ds": 2, "d_layers": 2, "batch_size": 4}
@@ -131,13 +133,7 @@ def test_latent_regression_moves_g_only():
 
 def test_resume_is_bit_identical(tmp_path, monkeypatch):
     monkeypatch.setattr("pixforge.train.loop.plot_losses", lambda *args, **kwargs: None)
-    whole, _ = train(tmp_path / "whole", 4)
-    train(tmp_path / "split", 2)
-    split, result = train(tmp_path / "split", 4, resume=True)
-    assert result.start == 2 and result.step == 4
-    for key, module in whole.modules.items():
-        a, b = module.state_dict(), split.modules[key].state_dict()
-        assert all(torch.equal(a[k], b[k]) for k in a), f"{key} differs after resuming"
+    resumes_exactly(train, tmp_path)
 
 
 def test_translate_from_a_run_and_a_reference_file(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ from pixforge.registry import TASKS
 from pixforge.tasks.funit import r1, spatial_mean
 from pixforge.train import run
 
+from gan_fakes import resumes_exactly
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = {"nf": 4, "n_res_blks": 1, "nf_mlp": 8, "latent_dim": 4, "n_downs_content": 2, "n_downs_class": 2,
@@ -135,14 +137,8 @@ def test_one_step_by_hand():
 
 def test_resume_is_bit_identical(tmp_path, monkeypatch):
     monkeypatch.setattr("pixforge.train.loop.plot_losses", lambda *args, **kwargs: None)
-    cls = TASKS.get("funit")
-    whole, _ = run(cls, config(tmp_path / "whole", 4), data=domains())
-    run(cls, config(tmp_path / "split", 2), data=domains())
-    split, result = run(cls, config(tmp_path / "split", 4, resume=True), data=domains())
-    assert result.start == 2
-    for key, module in whole.modules.items():
-        a, b = module.state_dict(), split.modules[key].state_dict()
-        assert all(torch.equal(a[k], b[k]) for k in a), f"{key} differs after resuming"
+    split, _ = resumes_exactly(lambda out, steps, resume: run(TASKS.get("funit"), config(out, steps, resume),
+                                                             data=domains()), tmp_path)
     # K-shot translation from the run (its EMA generator) and from a reference-layout gen_*.pt
     model = load_model(tmp_path / "split", "cpu")
     assert isinstance(model, Funit) and model.names == ("d0", "d1", "d2")

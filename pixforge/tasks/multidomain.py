@@ -211,6 +211,14 @@ class AutoencoderPairTask(DomainTask):
         loss.backward()
         self.optimizers["gen"].step()
 
+    def preview_grid(self, row) -> Tensor:
+        """The images ``row(x, own generator, other generator)`` lists for each preview image, A's then B's."""
+        rows = []
+        with evaluating(self.gen_a, self.gen_b):
+            for x, own, other in ((self.preview[0], self.gen_a, self.gen_b), (self.preview[1], self.gen_b, self.gen_a)):
+                rows.append(torch.stack(row(x.to(self.device), own, other), 1).flatten(0, 1))
+        return torch.cat(rows).cpu()
+
 
 @dataclass
 class MunitConfig(AutoencoderPairConfig):
@@ -284,15 +292,12 @@ class MunitTask(AutoencoderPairTask):
 
     def sample(self, path: Path, step: int) -> None:
         """Rows: an input, its reconstruction, and its translation with three fixed style codes; A rows, then B."""
-        rows = []
-        with evaluating(self.gen_a, self.gen_b):
-            for x, own, other in ((self.preview[0], self.gen_a, self.gen_b), (self.preview[1], self.gen_b, self.gen_a)):
-                x = x.to(self.device)
-                c, s = own.encode(x)
-                styles = self.fixed_styles.to(self.device)
-                outs = [other.decode(c, style.expand(len(x), -1, -1, -1)) for style in styles]
-                rows.append(torch.stack([x, own.decode(c, s), *outs], 1).flatten(0, 1))
-        save_samples(torch.cat(rows).cpu(), path, nrow=2 + len(self.fixed_styles))
+        def row(x: Tensor, own: nn.Module, other: nn.Module) -> list[Tensor]:
+            c, s = own.encode(x)
+            styles = self.fixed_styles.to(self.device)
+            return [x, own.decode(c, s), *(other.decode(c, style.expand(len(x), -1, -1, -1)) for style in styles)]
+
+        save_samples(self.preview_grid(row), path, nrow=2 + len(self.fixed_styles))
 
 
 def kl_to_unit_gaussian(mu: Tensor) -> Tensor:
@@ -361,12 +366,11 @@ class UnitTask(AutoencoderPairTask):
 
     def sample(self, path: Path, step: int) -> None:
         """Rows: an input, its reconstruction, its translation; A rows, then B."""
-        rows = []
-        with evaluating(self.gen_a, self.gen_b):
-            for x, own, other in ((self.preview[0], self.gen_a, self.gen_b), (self.preview[1], self.gen_b, self.gen_a)):
-                h = own.encode(x.to(self.device))[0]
-                rows.append(torch.stack([x.to(self.device), own.decode(h), other.decode(h)], 1).flatten(0, 1))
-        save_samples(torch.cat(rows).cpu(), path, nrow=3)
+        def row(x: Tensor, own: nn.Module, other: nn.Module) -> list[Tensor]:
+            h = own.encode(x)[0]
+            return [x, own.decode(h), other.decode(h)]
+
+        save_samples(self.preview_grid(row), path, nrow=3)
 
 
 # ------------------------------------------------------------------------------------------------------

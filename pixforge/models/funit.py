@@ -49,10 +49,11 @@ class ActFirstResBlock(nn.Module):
         return x_s + dx
 
 
-@ARCHS.register("funit-discriminator", family="translation", guided=True, input=((3, 128, 128), ()),
+@ARCHS.register("funit-discriminator", family="translation", guided=True, input=(3, 128, 128),
                 description="FUNIT GPPatchMcResDis: pre-activation residual PatchGAN, one output map per class")
 class GPPatchMcResDis(nn.Module):
-    """``forward(x, y)`` -> (the patch logits of class ``y[i]`` for each image (N, h, w), features)."""
+    """``forward(x, y)`` -> (the patch logits of class ``y[i]`` for each image (N, h, w), features); without ``y``,
+    every class's (N, num_classes, h, w)."""
 
     def __init__(self, channels: int = 3, nf: int = 64, n_res_blks: int = 10, num_classes: int = 119):
         super().__init__()
@@ -71,13 +72,13 @@ class GPPatchMcResDis(nn.Module):
         self.cnn_c = nn.Sequential(Conv2dBlock(nf_out, num_classes, 1, 1, activation="lrelu", activation_first=True))
         munit_init(self)
 
-    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
         feat = self.cnn_f(x)
         out = self.cnn_c(feat)
-        return out[torch.arange(len(out), device=out.device), y], feat
+        return (out if y is None else out[torch.arange(len(out), device=out.device), y]), feat
 
 
-@ARCHS.register("funit-generator", family="translation", guided=True, input=((3, 128, 128), (5, 3, 128, 128)),
+@ARCHS.register("funit-generator", family="translation", guided=True, input=((3, 128, 128), (3, 128, 128)),
                 description="FUNIT FewShotGen: content encoder + class encoder averaged over K shots + AdaIN decoder")
 class FewShotGen(nn.Module):
     """``forward(image, class_images)``: ``image`` (N, C, H, W) in the class of the K ``class_images`` (the mean

@@ -31,7 +31,7 @@ from ..models.pix2pix import NORMS
 from ..registry import DATASETS, TASKS
 from ..train import LoopConfig, Task, TensorBatches
 from .gan import save_samples
-from .multidomain import evaluating, frozen, lsgan_d, lsgan_g
+from .multidomain import evaluating, frozen, lsgan_d, lsgan_g, recipe
 
 Tensor = torch.Tensor
 PAIRED = ("edges2photos", "grey2colour")
@@ -92,10 +92,7 @@ class BicycleGanTask(Task):
 
     @classmethod
     def default_config(cls, values: dict) -> Path | None:
-        from .multidomain import CONFIGS
-
-        path = CONFIGS / f"{cls.name}_{values.get('data', cls.Config.data)}.yaml"
-        return path if path.is_file() else None
+        return recipe(cls.name, values.get("data", cls.Config.data))
 
     def __init__(self, cfg: BicycleGanConfig, device: torch.device, a: Tensor, b: Tensor):
         super().__init__()

@@ -43,6 +43,12 @@ LSGAN = get_loss("lsgan")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "translate"
 
 
+def recipe(task: str, data: str) -> Path | None:
+    """``pixforge/configs/translate/<task>_<data>.yaml``, the shipped recipe for a built-in dataset, if any."""
+    path = CONFIGS / f"{task}_{data}.yaml"
+    return path if path.is_file() else None
+
+
 def lsgan_d(real: Sequence[Tensor], fake: Sequence[Tensor]) -> Tensor:
     """``sum over outputs of mean((real - 1)^2) + mean(fake^2)`` (MUNIT, U-GAT-IT), from pixforge's lsgan."""
     return LSGAN.d_loss(list(real), list(fake)) * (2 * len(real))
@@ -119,9 +125,7 @@ class DomainTask(Task):
 
     @classmethod
     def default_config(cls, values: dict) -> Path | None:
-        """``pixforge/configs/translate/<task>_<data>.yaml``, the shipped recipe for a built-in dataset."""
-        path = CONFIGS / f"{cls.name}_{values.get('data', cls.Config.data)}.yaml"
-        return path if path.is_file() else None
+        return recipe(cls.name, values.get("data", cls.Config.data))
 
     def __init__(self, cfg: DomainConfig, device: torch.device, data: Domains):
         super().__init__()

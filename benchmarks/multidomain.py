@@ -18,7 +18,7 @@ classifier``'s network on classes ``domain * 10 + digit``, trained once and cach
   10 outputs of each of ``DIVERSITY_INPUTS`` sources per direction.
 
 Reference rows on the same images: ``real`` (the evaluation sources of the target domain itself, the FID floor
-at this sample size), ``identity`` (the input returned unchanged) and, for mnist-domains, ``oracle`` (the source
+at this sample size; its diversity is that of groups of K unrelated real images), ``identity`` (the input returned unchanged) and, for mnist-domains, ``oracle`` (the source
 digit's strokes re-rendered in the target domain's look: a perfect translation).
 
 Each run trains with the shipped recipe (``pixforge/configs/translate/<task>_<data>.yaml``) and the smaller
@@ -131,7 +131,8 @@ def eval_split(data: str) -> tuple[torch.Tensor, torch.Tensor]:
 
     d = domain_data(data)
     g = torch.Generator().manual_seed(EVAL_SEED)
-    chosen = [idx[torch.randperm(len(idx), generator=g)[:SOURCES]] for idx in (d.index(k) for k in range(d.num_domains))]
+    chosen = [idx[torch.randperm(len(idx), generator=g)[:SOURCES]]
+              for idx in (d.index(k) for k in range(d.num_domains))]
     sources = torch.cat(chosen)
     mask = torch.ones(len(d.domains), dtype=torch.bool)
     mask[sources] = False
@@ -187,6 +188,12 @@ def baselines(data: str, clf: Path) -> dict:
     src, trg = cross_pairs(data)
     rows = {"real": scores(data, clf, d.images[sources], sources, d.domains[sources]),
             "identity": scores(data, clf, d.images[src], src, trg)}
+    if any(spec["task"] == "munit" and spec["data"] == data for spec in EXPERIMENTS.values()):
+        from pixforge.metrics.translation import VGGDistance, pairwise_diversity
+
+        groups = d.images[sources].view(d.num_domains, -1, K, *d.images.shape[1:])  # K unrelated images each
+        distance = VGGDistance(device="cpu")
+        rows["real"]["diversity"] = statistics.mean(pairwise_diversity(g, distance.features) for g in groups)
     if data == "mnist-domains":  # the domain set renders mnist5k's digits in order: re-render them
         strokes = (mnist5k(size=32, channels=1)[0][src] + 1) / 2
         names = DOMAIN_NAMES[data]
@@ -308,9 +315,10 @@ def report(root: Path = RESULTS, images: Path = IMAGES, runs: Path = RUNS) -> di
         summary["experiments"][exp] = entry
         clf = classifier_dir(spec["data"], root)
         if spec["data"] not in summary["baselines"]:
+            rows = baselines(spec["data"], clf)
             summary["baselines"][spec["data"]] = {
                 "classifier": json.loads((clf / "classifier.json").read_text())["heldout_accuracy"],
-                **{name: {k: v for k, v in row.items() if k != "pairs"} for name, row in baselines(spec["data"], clf).items()}}
+                **{name: {k: v for k, v in row.items() if k != "pairs"} for name, row in rows.items()}}
         first = runs / f"{exp}-s{records[0]['seed']}"
         if (first / "checkpoints" / "last.pt").is_file():
             figure(exp, first, images / f"multidomain_{exp}.png")
@@ -361,13 +369,13 @@ def tables(summary: dict) -> str:
         lines.append(f"| {exp} on {e['data']} | {len(e['seeds'])} | {e['steps']} | {_ms(e, 'label_accuracy')} | "
                      f"{_ms(e, 'domain_accuracy')} | {_ms(e, 'fid', '.2f')} | {_ms(e, 'kid', '.2f')} | "
                      f"{_ms(e, 'diversity')} | {_ms(e, 'train_cpu_s', '.0f')} | {_ms(e, 'train_wall_s', '.0f')} |")
-    lines += ["", "| reference row | data | label preservation | target-domain acc. | FID (classifier) | KID |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| reference row | data | label preservation | target-domain acc. | FID (classifier) | KID | "
+                  "diversity |", "|---|---|---|---|---|---|---|"]
     for data, rows in summary["baselines"].items():
         for name, row in rows.items():
             if name != "classifier":
                 lines.append(f"| {name} | {data} | {_row(row, 'label_accuracy')} | {_row(row, 'domain_accuracy')} | "
-                             f"{_row(row, 'fid', '.2f')} | {_row(row, 'kid', '.2f')} |")
+                             f"{_row(row, 'fid', '.2f')} | {_row(row, 'kid', '.2f')} | {_row(row, 'diversity')} |")
     lines += ["", "| experiment | " + " | ".join(["pair", "FID (mean ± std over seeds)"]) + " |", "|---|---|---|"]
     for exp, e in summary["experiments"].items():
         lines += [f"| {exp} | {pair} | {v['mean']:.2f} ± {v['std']:.2f} |" for pair, v in e["pairs_fid"].items()

@@ -1,25 +1,32 @@
-"""Multimodal and multi-domain translation with a trained model: MUNIT/UNIT, StarGAN, StarGAN v2, U-GAT-IT.
+"""Multimodal and multi-domain translation with a trained model: MUNIT/UNIT, StarGAN, StarGAN v2, U-GAT-IT,
+BicycleGAN, FUNIT.
 
     from pixforge.multimodal import translate_guided
     outs = translate_guided("edges.png", "runs/munit", seed=0, n=8)          # (8, 3, H, W): 8 styles
     out = translate_guided("x.png", "100000_nets_ema.ckpt", target_domain=1, style_image="ref.png")[0]
 
-``model`` is a pixforge run folder of the ``munit``, ``stargan``, ``stargan2`` or ``ugatit`` task (its
-``checkpoints/last.pt``; the EMA networks of stargan2), or a reference checkpoint: NVlabs/MUNIT's ``gen_*.pt``
-(MUNIT or UNIT), yunjey/stargan's ``*-G.ckpt``, clovaai/stargan-v2's ``*_nets_ema.ckpt``, znxlwm/UGATIT-pytorch's
-``*_params_*.pt``, all read with ``torch.load(weights_only=True)`` and sized from their tensors.
+``model`` is a pixforge run folder of the ``munit``, ``unit``, ``stargan``, ``stargan2``, ``ugatit``,
+``bicyclegan`` or ``funit`` task (its ``checkpoints/last.pt``; the EMA networks of stargan2 and funit), or a
+reference checkpoint: NVlabs/MUNIT's ``gen_*.pt`` (MUNIT or UNIT), yunjey/stargan's ``*-G.ckpt``,
+clovaai/stargan-v2's ``*_nets_ema.ckpt``, znxlwm/UGATIT-pytorch's ``*_params_*.pt``, junyanz/BicycleGAN's
+``latest_net_G.pth``, NVlabs/FUNIT's ``gen_*.pt``, all read with ``torch.load(weights_only=True)`` and sized from
+their tensors.
 
 How the output is chosen:
 * MUNIT: the content of the input (domain A for ``direction="AtoB"``) with a style of the other domain: the style
   code of ``style_image`` (reference-guided), else ``n`` codes drawn from N(0, I) with ``seed`` (latent-guided).
 * StarGAN v2: ``target_domain`` (an index or a name) and a style from ``style_image`` (through the style encoder)
   or ``n`` latent codes through the mapping network.
+* BicycleGAN: A -> B with the mean code that the encoder gives for ``style_image`` (reference-guided), else ``n``
+  codes from N(0, I) with ``seed``; reads a ``bicyclegan`` run or the reference's ``latest_net_G.pth`` alone.
+* FUNIT: the input in the class of ``style_image`` (K images: their class codes averaged); one output. Reads a
+  ``funit`` run (its EMA generator) or NVlabs/FUNIT's ``gen_*.pt`` (``gen_test``).
 * StarGAN: ``target_domain``: an index or name (one-hot), or for attribute models (CelebA) a 0/1 vector
   ``1,0,0,1,1``; one output. UNIT and U-GAT-IT: ``direction``; one output.
 
 Images of any size: padded (reflection) to the generator's multiple and cropped back; the full U-GAT-IT generator
 takes one size only, so the image is resized to it and back. Reference images are resized to the StarGAN v2 style
-encoder's size. Outputs are (N, K, C, H, W) in [0, 1]: K = ``n`` styles (or 1).
+encoder's size (BicycleGAN: its encoder's). Outputs are (N, K, C, H, W) in [0, 1]: K = ``n`` styles (or 1).
 """
 from __future__ import annotations
 
@@ -66,6 +73,11 @@ class GuidedModel:
     def channels(self) -> int:
         return next(iter(self.nets.values())).in_channels
 
+    @property
+    def style_channels(self) -> int:
+        """Channels of the style images (the target domain's)."""
+        return self.channels
+
     def domain(self, target: str | int | None, count: int) -> Tensor:
         """The target domain as a (count,) index tensor, from an index or a domain name."""
         if target is None or str(target) == "":
@@ -85,7 +97,7 @@ class GuidedModel:
     def check_options(self, style: Tensor | None, n: int, target: Any, direction: str) -> None:
         if (style is not None or n != 1) and not self.multimodal:
             raise ConfigError(f"a {self.kind} model gives one output per input: --style-image and --n apply to "
-                              "MUNIT and StarGAN v2 models")
+                              "MUNIT, StarGAN v2, BicycleGAN and FUNIT models")
         if target not in (None, "") and not self.multi_domain:
             raise ConfigError(f"a {self.kind} model translates between two domains: use --direction, not "
                               "--target-domain")
@@ -102,7 +114,7 @@ class GuidedModel:
         self.check_options(style, n, target, direction)
         x = _fit_channels(images.to(self.device, torch.float32), self.channels) * 2 - 1
         if style is not None:
-            style = _fit_channels(style.to(self.device, torch.float32), self.channels) * 2 - 1
+            style = _fit_channels(style.to(self.device, torch.float32), self.style_channels) * 2 - 1
         out = self.run(x, direction, style, torch.Generator().manual_seed(seed), n, target)
         return ((out + 1) / 2).clamp(0, 1)
 
@@ -183,6 +195,42 @@ class StarGan2(GuidedModel):
         return torch.stack(outs, 1)
 
 
+class BicycleGan(GuidedModel):
+    kind = "BicycleGAN"
+    multimodal = True
+
+    @property
+    def style_channels(self) -> int:
+        return self.nets["E"].in_channels if "E" in self.nets else self.channels
+
+    def run(self, x, direction, style, gen, n, target):
+        g, e = self.nets["G"], self.nets.get("E")
+        if direction != "AtoB":
+            raise ConfigError("a BicycleGAN model translates A to B only (--direction AtoB)")
+        if style is not None:
+            if e is None:
+                raise ConfigError("this BicycleGAN checkpoint has no encoder (E): use --seed/--n, not --style-image")
+            codes = e(resize((style + 1) / 2, (e.input_size, e.input_size)) * 2 - 1)[0]  # the mean, as its test
+        else:
+            codes = torch.randn(n, g.nz, generator=gen).to(self.device)
+        outs = [fully_convolutional(g, x, g.size_multiple, code[None].expand(len(x), -1)) for code in codes]
+        return torch.stack(outs, 1)
+
+
+class Funit(GuidedModel):
+    kind = "FUNIT"
+    multimodal = True
+
+    def run(self, x, direction, style, gen, n, target):
+        g = self.nets["gen"]
+        if style is None or n != 1:
+            raise ConfigError("a FUNIT model translates into the class of its example images: give them with "
+                              "--style-image (repeated for K shots), not --seed/--n")
+        code = g.class_code(style)  # the mean over the K shots
+        return fully_convolutional(lambda t: g.decode(g.enc_content(t), code.expand(len(t), -1, -1, -1)), x,
+                                   g.size_multiple)[:, None]
+
+
 class Ugatit(GuidedModel):
     kind = "U-GAT-IT"
 
@@ -202,7 +250,7 @@ class Ugatit(GuidedModel):
 def from_modules(states: dict[str, Any], what: str, names: Sequence[str] = (), w_hpf: float | None = None
                  ) -> GuidedModel:
     """The model that a dict of state dicts (a reference checkpoint, or a pixforge run's modules) holds."""
-    from .models import munit, stargan, stargan2, ugatit
+    from .models import bicyclegan, funit, munit, stargan, stargan2, ugatit
 
     if isinstance(states.get("a"), dict) and isinstance(states.get("b"), dict):
         nets = {d: munit.generator_from_state_dict(states[d], f"{what} ({d})") for d in "ab"}
@@ -217,23 +265,34 @@ def from_modules(states: dict[str, Any], what: str, names: Sequence[str] = (), w
     if isinstance(states.get("genA2B"), dict):
         return Ugatit({k: ugatit.network_from_state_dict(states[k], f"{what} ({k})") for k in ("genA2B", "genB2A")
                        if isinstance(states.get(k), dict)}, names)
+    if isinstance(states.get("gen_test"), dict):  # NVlabs/FUNIT gen_*.pt, or a funit run: the EMA generator
+        return Funit({"gen": funit.generator_from_state_dict(states["gen_test"], f"{what} (gen_test)")}, names)
+    if isinstance(states.get("G"), dict) and isinstance(states.get("E"), dict):
+        return BicycleGan({"G": bicyclegan.generator_from_state_dict(states["G"], f"{what} (G)"),
+                           "E": bicyclegan.encoder_from_state_dict(states["E"], f"{what} (E)")}, names)
+    if "model.down.0.weight" in states and "model.submodule.down.1.weight" in states:  # BicycleGAN latest_net_G
+        return BicycleGan({"G": bicyclegan.generator_from_state_dict(states, what)}, names)
     if "main.0.weight" in states and any(".main.0.weight" in k for k in states):  # yunjey/stargan *-G.ckpt
         return StarGan({"G": stargan.network_from_state_dict(states, what)}, names)
     raise NotGuided(what)
 
 
 def load_run(checkpoint: dict[str, Any], what: str) -> GuidedModel:
-    """A model from a pixforge checkpoint of the munit, stargan, stargan2 or ugatit task (which record their name
+    """A model from a pixforge checkpoint of the munit, unit, stargan, stargan2 or ugatit task (which record their name
     in the checkpoint's extra state); NotGuided for other tasks' checkpoints."""
     task = checkpoint["task"]
     extra, modules = task.get("extra") or {}, task.get("modules") or {}
     kind, names = extra.get("task"), tuple(extra.get("domains", ()))
-    if kind == "munit":
+    if kind in ("munit", "unit"):
         return from_modules({"a": modules["gen_a"], "b": modules["gen_b"]}, what, names)
     if kind == "stargan":
         return from_modules(modules["G"], what, names)
     if kind in ("stargan2", "ugatit"):
         return from_modules(modules, what, names, w_hpf=0)
+    if kind == "bicyclegan":
+        return from_modules({k: modules[k] for k in ("G", "E")}, what)
+    if kind == "funit":
+        return from_modules({"gen_test": modules["gen_test"]}, what, names)
     raise NotGuided(what)
 
 
@@ -277,8 +336,8 @@ def translate_guided(image: Tensor | str | os.PathLike, model: str | os.PathLike
         try:
             net = load_model(model, device)
         except NotGuided:
-            raise WeightsError(f"{model}: not a MUNIT, UNIT, StarGAN, StarGAN v2 or U-GAT-IT checkpoint or run "
-                               "folder") from None
+            raise WeightsError(f"{model}: not a MUNIT, UNIT, StarGAN, StarGAN v2, U-GAT-IT, BicycleGAN or "
+                               "FUNIT checkpoint or run folder") from None
     style = as_batch(style_image)[0] if style_image is not None else None
     out = net(batch, direction, style, seed, n, target_domain)
     return out[0] if single else out

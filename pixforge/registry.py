@@ -140,16 +140,19 @@ ARCHS = Registry("architecture", modules=(
     "pixforge.models.sr", "pixforge.models.waifu2x",
     "pixforge.models.stylegan2", "pixforge.models.stylegan", "pixforge.models.pggan", "pixforge.models.biggan",
     "pixforge.models.munit", "pixforge.models.stargan", "pixforge.models.stargan2", "pixforge.models.ugatit",
+    "pixforge.models.bicyclegan", "pixforge.models.cogan", "pixforge.models.funit",
 ))
 LOSSES = Registry("loss", modules=("pixforge.losses.adversarial", "pixforge.losses.regularizers",
                                      "pixforge.losses.perceptual", "pixforge.losses.pixel"))
 TASKS = Registry("training task", modules=("pixforge.tasks.gan", "pixforge.tasks.stylegan2", "pixforge.tasks.pggan",
                                             "pixforge.tasks.fast_style", "pixforge.tasks.adain",
                                             "pixforge.tasks.wct", "pixforge.tasks.classifier",
-                                            "pixforge.tasks.multidomain", "pixforge.tasks.translation"))
+                                            "pixforge.tasks.multidomain", "pixforge.tasks.translation",
+                                            "pixforge.tasks.bicyclegan", "pixforge.tasks.cogan", "pixforge.tasks.funit"))
 METHODS = Registry("style method", modules=(
     "pixforge.style.gatys", "pixforge.style.fast", "pixforge.style.adain", "pixforge.style.wct",
     "pixforge.style.photowct", "pixforge.style.swap", "pixforge.style.magenta"))
 DATASETS = Registry("dataset", modules=("pixforge.data.builtin", "pixforge.data.downloads",
                                        "pixforge.data.paired", "pixforge.data.domains"), error=BadInputError)
-METRICS = Registry("metric", modules=("pixforge.metrics.evaluate", "pixforge.metrics.sr"))
+METRICS = Registry("metric", modules=("pixforge.metrics.evaluate", "pixforge.metrics.sr",
+                                      "pixforge.metrics.translation"))

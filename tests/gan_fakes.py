@@ -53,3 +53,15 @@ def same(a, b):
     if torch.is_tensor(a):
         return torch.equal(a, b)
     return a == b
+
+
+def resumes_exactly(train, root):
+    """Train 4 steps at once and 2 + 2 with a resume (``train(out, steps, resume)`` -> (task, result)) under
+    ``root``; every module must come out bit-identical. Returns the resumed (task, result)."""
+    whole, _ = train(root / "whole", 4, False)
+    train(root / "split", 2, False)
+    split, result = train(root / "split", 4, True)
+    assert result.start == 2 and result.step == 4
+    for key, module in whole.modules.items():
+        assert same(module.state_dict(), split.modules[key].state_dict()), f"{key} differs after resuming"
+    return split, result

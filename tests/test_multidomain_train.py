@@ -17,6 +17,8 @@ from pixforge.multimodal import Munit, load_model, translate_guided
 from pixforge.registry import DATASETS, TASKS
 from pixforge.train import run
 
+from gan_fakes import resumes_exactly
+
 pytestmark = pytest.mark.usefixtures("one_thread", "no_loss_plot")
 
 
@@ -28,6 +30,7 @@ def no_loss_plot(monkeypatch):
 TINY = {
     "munit": {"dim": 4, "mlp_dim": 8, "n_res": 1, "style_dim": 4, "dis_dim": 4, "dis_layers": 2, "dis_scales": 2,
               "batch_size": 2, "recon_x_cyc_w": 1.0},
+    "unit": {"dim": 4, "n_res": 1, "dis_dim": 4, "dis_layers": 2, "dis_scales": 2, "batch_size": 2},
     "stargan": {"conv_dim": 4, "repeat_num": 1, "d_conv_dim": 4, "d_repeat_num": 2, "batch_size": 4, "n_critic": 2},
     "stargan2": {"dim_in": 4, "max_conv_dim": 8, "mapping_dim": 8, "style_dim": 4, "latent_dim": 4, "batch_size": 3},
     "ugatit": {"ngf": 2, "n_res": 1, "ndf": 2, "global_layers": 4, "local_layers": 3, "light": True, "batch_size": 2},
@@ -55,13 +58,7 @@ def train(name: str, out, steps: int, resume: bool = False, data: Domains | None
 
 @pytest.mark.parametrize("name", list(TINY))
 def test_resume_is_bit_identical(tmp_path, name):
-    whole, _ = train(name, tmp_path / "whole", 4)
-    train(name, tmp_path / "split", 2)
-    split, result = train(name, tmp_path / "split", 4, resume=True)
-    assert result.start == 2 and result.step == 4
-    for key, module in whole.modules.items():
-        a, b = module.state_dict(), split.modules[key].state_dict()
-        assert all(torch.equal(a[k], b[k]) for k in a), f"{name}: {key} differs after resuming"
+    _, result = resumes_exactly(lambda out, steps, resume: train(name, out, steps, resume), tmp_path)
     assert all(torch.isfinite(torch.tensor(v)) for v in result.last_losses.values())
 
 
@@ -74,6 +71,20 @@ def test_ugatit_keeps_rho_in_the_unit_interval(tmp_path):
     task.train_step(1)
     rhos = torch.cat([m.rho.flatten() for g in (task.genA2B, task.genB2A) for m in g.modules() if hasattr(m, "rho")])
     assert rhos.min() >= 0 and rhos.max() <= 1 and (rhos == 1).any()
+
+
+def test_unit_kl_and_translation(tmp_path):
+    from pixforge.tasks.multidomain import kl_to_unit_gaussian
+
+    assert kl_to_unit_gaussian(torch.tensor([[1.0, -2.0], [0.0, 3.0]])).item() == 3.5  # mean of 1, 4, 0, 9
+    task, _ = train("unit", tmp_path / "unit", 2)
+    model = load_model(tmp_path / "unit", "cpu")
+    assert model.kind == "UNIT" and model.names == ("d0", "d1")
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():  # no noise at inference: the code is the encoder's output
+        expected = task.gen_a.eval().decode(task.gen_b.eval().encode(x * 2 - 1)[0])
+    assert torch.allclose(translate_guided(x, model, direction="BtoA")[0], ((expected + 1) / 2).clamp(0, 1)[0],
+                          atol=1e-6)
 
 
 def test_two_domain_tasks_refuse_more_domains(tmp_path):
@@ -152,6 +163,10 @@ def test_translate_cli(runs, tmp_path):
                                "--seed", "1", "--n", "3"])
     assert result.exit_code == 0, result.output
     assert read_image(tmp_path / "grid.png").shape == (3, 16 + 4, 4 * 16 + 5 * 2)  # input | 3 outputs
+    result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "two.png"), "--model", str(runs / "munit"),
+                               "--style-image", str(tmp_path / "ref.png"), "--style-image", str(src)])
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "two.png").shape == (3, 16 + 4, 3 * 16 + 4 * 2)  # input | one output per reference
     result = cli.invoke(main, ["translate", str(src), "-o", str(tmp_path / "one.png"), "--model",
                                str(runs / "stargan2"), "--target-domain", "d1", "--style-image",
                                str(tmp_path / "ref.png")])

@@ -134,7 +134,8 @@ def test_mixture_datasets_sample_their_own_centres():
 
 # ------------------------------------------------------------------------------------------------ metrics
 def test_metrics_registry():
-    assert sorted(METRICS.list()) == ["fid", "is", "kid", "modes", "pr", "psnr", "ssim", "stats"]
+    assert sorted(METRICS.list()) == ["diversity", "domain-fid", "fid", "is", "kid", "label-accuracy", "modes", "pr",
+                                      "psnr", "ssim", "stats"]
     assert METRICS.meta("fid")["inputs"] == 2 and METRICS.meta("modes")["inputs"] == 1
     centres = DATASETS.get("ring8").centres
     report = METRICS.create("modes", samples=np.repeat(centres[:3], 2, axis=0), data="ring8")

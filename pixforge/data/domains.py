@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,18 @@ class Domains:
     def index(self, domain: int) -> Tensor:
         """The indices of the images of ``domain``."""
         return (self.domains == domain).nonzero().flatten()
+
+    def select(self, names: Sequence[str]) -> "Domains":
+        """Only the images of the named domains, labelled 0, 1, ... in the order given (e.g. ``("red", "bold")``
+        of ``mnist-domains`` for a two-domain model)."""
+        unknown = [n for n in names if n not in self.names]
+        if unknown or len(set(names)) != len(names) or len(names) < 2:
+            raise BadInputError(f"domains {','.join(names)}: name two or more different domains of "
+                                f"{', '.join(self.names)}")
+        parts = [self.index(self.names.index(n)) for n in names]
+        keep = torch.cat(parts)
+        labels = torch.cat([torch.full((len(p),), i, dtype=torch.int64) for i, p in enumerate(parts)])
+        return Domains(self.images[keep], labels, tuple(names), None if self.classes is None else self.classes[keep])
 
 
 def render_domain(digits01: Tensor, name: str) -> Tensor:

@@ -74,11 +74,14 @@ class AdaptiveInstanceNorm2d(nn.Module):
 
 
 def make_munit_norm(name: str, channels: int) -> nn.Module | None:
-    """A norm by MUNIT's name: bn, in (tracking running statistics), ln, adain, none."""
+    """A norm by MUNIT's name: bn, in (tracking running statistics), ln, adain, none; ``in_plain`` is FUNIT's
+    ``in`` (no running statistics, no parameters)."""
     if name == "bn":
         return nn.BatchNorm2d(channels)
     if name == "in":
         return nn.InstanceNorm2d(channels, track_running_stats=True)
+    if name == "in_plain":
+        return nn.InstanceNorm2d(channels)
     if name == "ln":
         return LayerNorm(channels)
     if name == "adain":
@@ -89,21 +92,26 @@ def make_munit_norm(name: str, channels: int) -> nn.Module | None:
 
 
 class Conv2dBlock(nn.Module):
-    """pad, conv, [norm], [activation]; an AdaIN norm takes its parameters as ``forward``'s extra argument."""
+    """pad, conv, [norm], [activation] (``activation_first``: [activation], pad, conv, [norm], FUNIT's); an AdaIN
+    norm takes its parameters as ``forward``'s extra argument. Activations work in place, as the references'."""
 
     def __init__(self, input_dim: int, output_dim: int, kernel_size: int, stride: int, padding: int = 0,
-                 norm: str = "none", activation: str = "relu", pad_type: str = "zero"):
+                 norm: str = "none", activation: str = "relu", pad_type: str = "zero", bias: bool = True,
+                 activation_first: bool = False):
         super().__init__()
+        self.activation_first = activation_first
         self.pad = PADS[pad_type](padding)
         self.norm = make_munit_norm(norm, output_dim)
         self.activation = ACTIVATIONS[activation]()
-        self.conv = nn.Conv2d(input_dim, output_dim, kernel_size, stride)
+        self.conv = nn.Conv2d(input_dim, output_dim, kernel_size, stride, bias=bias)
 
     def forward(self, x: Tensor, *norm_params: Tensor) -> Tensor:
+        if self.activation_first and self.activation is not None:
+            x = self.activation(x)
         x = self.conv(self.pad(x))
         if self.norm is not None:
             x = self.norm(x, *norm_params)
-        return self.activation(x) if self.activation is not None else x
+        return self.activation(x) if self.activation is not None and not self.activation_first else x
 
 
 class LinearBlock(nn.Module):
@@ -178,15 +186,16 @@ class ContentEncoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Residual blocks (``res_norm``: adain or in), then per upsampling nearest 2x + 5x5 conv + layer norm, then a
-    7x7 conv and tanh. ``forward(x, adain_params)``: (N, 2 * sum of the AdaIN widths), in the reference's order."""
+    """Residual blocks (``res_norm``: adain or in), then per upsampling nearest 2x + 5x5 conv + layer norm
+    (``up_norm``; FUNIT: ``in_plain``), then a 7x7 conv and tanh. ``forward(x, adain_params)``: (N, 2 * sum of
+    the AdaIN widths), in the reference's order."""
 
     def __init__(self, n_upsample: int, n_res: int, dim: int, output_dim: int, res_norm: str = "adain",
-                 activ: str = "relu", pad_type: str = "reflect"):
+                 activ: str = "relu", pad_type: str = "reflect", up_norm: str = "ln"):
         super().__init__()
         layers: list[nn.Module] = [ResBlocks(n_res, dim, res_norm, activ, pad_type)]
         for _ in range(n_upsample):
-            layers += [nn.Upsample(scale_factor=2), Conv2dBlock(dim, dim // 2, 5, 1, 2, "ln", activ, pad_type)]
+            layers += [nn.Upsample(scale_factor=2), Conv2dBlock(dim, dim // 2, 5, 1, 2, up_norm, activ, pad_type)]
             dim //= 2
         layers += [Conv2dBlock(dim, output_dim, 7, 1, 3, "none", "tanh", pad_type)]
         self.model = nn.Sequential(*layers)

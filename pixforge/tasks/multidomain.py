@@ -43,6 +43,12 @@ LSGAN = get_loss("lsgan")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "translate"
 
 
+def recipe(task: str, data: str) -> Path | None:
+    """``pixforge/configs/translate/<task>_<data>.yaml``, the shipped recipe for a built-in dataset, if any."""
+    path = CONFIGS / f"{task}_{data}.yaml"
+    return path if path.is_file() else None
+
+
 def lsgan_d(real: Sequence[Tensor], fake: Sequence[Tensor]) -> Tensor:
     """``sum over outputs of mean((real - 1)^2) + mean(fake^2)`` (MUNIT, U-GAT-IT), from pixforge's lsgan."""
     return LSGAN.d_loss(list(real), list(fake)) * (2 * len(real))
@@ -91,6 +97,7 @@ def adam(nets: Sequence[nn.Module], lr: float, betas: Sequence[float], weight_de
 @dataclass
 class DomainConfig:
     data: str = "digits2mnist"  # built-in domain set: mnist-domains, digits2mnist, edges2photos
+    domains: str = ""  # some of the data's domains by name, comma-separated (e.g. red,bold); "" = all
     image_size: int = 0  # resize the images to this (0 = the data's own: 32 px digits, 64 px edges2photos)
     items: int = 1000  # edges2photos: edge/photo pairs generated (the edges of one half, the photos of the other)
     batch_size: int = 1
@@ -118,16 +125,14 @@ class DomainTask(Task):
 
     @classmethod
     def default_config(cls, values: dict) -> Path | None:
-        """``pixforge/configs/translate/<task>_<data>.yaml``, the shipped recipe for a built-in dataset."""
-        path = CONFIGS / f"{cls.name}_{values.get('data', cls.Config.data)}.yaml"
-        return path if path.is_file() else None
+        return recipe(cls.name, values.get("data", cls.Config.data))
 
     def __init__(self, cfg: DomainConfig, device: torch.device, data: Domains):
         super().__init__()
         self.cfg, self.device, self.data = cfg, device, data
         if cfg.two_domains and data.num_domains != 2:
             raise ConfigError(f"{type(self).__name__} translates between two domains; {cfg.data} has "
-                              f"{data.num_domains} ({', '.join(data.names)})")
+                              f"{data.num_domains} ({', '.join(data.names)}): choose two with domains=A,B")
         self.channels, self.size = data.images.shape[1], data.images.shape[-1]
         seed = cfg.loop.seed
         self.domains = [TensorBatches(data.images[data.index(d)], None, cfg.batch_size, seed * 1000 + d, device)
@@ -138,7 +143,8 @@ class DomainTask(Task):
 
     @classmethod
     def from_config(cls, cfg: DomainConfig, device: torch.device, data: Domains | None = None) -> "DomainTask":
-        return cls(cfg, device, data or domain_data(cfg.data, cfg.image_size, cfg.items, cfg.loop.seed))
+        data = data or domain_data(cfg.data, cfg.image_size, cfg.items, cfg.loop.seed)
+        return cls(cfg, device, data.select(cfg.domains.split(",")) if cfg.domains else data)
 
     def batch(self, domain: int, step: int) -> Tensor:
         return self.domains[domain].batch(step)[0]
@@ -149,34 +155,86 @@ class DomainTask(Task):
 
 
 # ------------------------------------------------------------------------------------------------------
-# MUNIT
+# MUNIT and UNIT (the MUNIT repository's two trainers)
 # ------------------------------------------------------------------------------------------------------
 
 @dataclass
-class MunitConfig(DomainConfig):
-    data: str = "edges2photos"
-    dim: int = 64  # generator width (content/style encoders' first layer)
-    style_dim: int = 8
+class AutoencoderPairConfig(DomainConfig):
+    """What MUNIT and UNIT share: per domain an auto-encoder and a multi-scale LSGAN discriminator."""
+
+    dim: int = 64  # generator width (the encoders' first layer)
     n_downsample: int = 2
     n_res: int = 4
-    mlp_dim: int = 256
     dis_dim: int = 64
     dis_layers: int = 4
     dis_scales: int = 3
     gan_w: float = 1.0
     recon_x_w: float = 10.0  # image reconstruction
-    recon_s_w: float = 1.0  # style-code reconstruction
-    recon_c_w: float = 1.0  # content-code reconstruction
-    recon_x_cyc_w: float = 0.0  # explicit cycle reconstruction (style-augmented)
+    recon_x_cyc_w: float = 0.0  # cycle reconstruction (MUNIT: style-augmented)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=1_000_000, out="runs/munit", lr_schedule="step", lr_step=100_000, lr_gamma=0.5, log_every=100,
         sample_every=1000, ckpt_every=10_000))
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self, positive=("dim", "style_dim", "mlp_dim", "dis_dim", "dis_layers", "dis_scales"),
-              non_negative=("n_downsample", "n_res", "gan_w", "recon_x_w", "recon_s_w", "recon_c_w",
-                            "recon_x_cyc_w"))
+        check(self, positive=("dim", "dis_dim", "dis_layers", "dis_scales"),
+              non_negative=("n_downsample", "n_res", "gan_w", "recon_x_w", "recon_x_cyc_w"))
+
+
+class AutoencoderPairTask(DomainTask):
+    """``gen_a``/``gen_b`` (built by :meth:`generator`), ``dis_a``/``dis_b``, one Adam for both generators and one
+    for both discriminators, as the reference trainers."""
+
+    def generator(self) -> nn.Module:
+        raise NotImplementedError
+
+    def __init__(self, cfg: AutoencoderPairConfig, device: torch.device, data: Domains):
+        super().__init__(cfg, device, data)
+        dis = dict(input_dim=self.channels, dim=cfg.dis_dim, n_layer=cfg.dis_layers, num_scales=cfg.dis_scales)
+        self.gen_a, self.gen_b = (self.generator().to(device) for _ in "ab")
+        self.dis_a, self.dis_b = (munit.MsImageDis(**dis).to(device) for _ in "ab")
+        self.modules = {"gen_a": self.gen_a, "gen_b": self.gen_b, "dis_a": self.dis_a, "dis_b": self.dis_b}
+        opt = dict(lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        self.optimizers = {"gen": adam([self.gen_a, self.gen_b], **opt), "dis": adam([self.dis_a, self.dis_b], **opt)}
+
+    def update_dis(self, x_a: Tensor, x_ba: Tensor, x_b: Tensor, x_ab: Tensor) -> Tensor:
+        """The reference's ``dis_update`` on real images and (detached) translations; returns the loss."""
+        loss = self.cfg.gan_w * (lsgan_d(self.dis_a(x_a), self.dis_a(x_ba.detach()))
+                                 + lsgan_d(self.dis_b(x_b), self.dis_b(x_ab.detach())))
+        self.optimizers["dis"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["dis"].step()
+        return loss.detach()
+
+    def adversarial(self, x_ba: Tensor, x_ab: Tensor) -> Tensor:
+        with frozen(self.dis_a, self.dis_b):
+            return lsgan_g(self.dis_a(x_ba)) + lsgan_g(self.dis_b(x_ab))
+
+    def update_gen(self, loss: Tensor) -> None:
+        self.optimizers["gen"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["gen"].step()
+
+    def preview_grid(self, row) -> Tensor:
+        """The images ``row(x, own generator, other generator)`` lists for each preview image, A's then B's."""
+        rows = []
+        with evaluating(self.gen_a, self.gen_b):
+            for x, own, other in ((self.preview[0], self.gen_a, self.gen_b), (self.preview[1], self.gen_b, self.gen_a)):
+                rows.append(torch.stack(row(x.to(self.device), own, other), 1).flatten(0, 1))
+        return torch.cat(rows).cpu()
+
+
+@dataclass
+class MunitConfig(AutoencoderPairConfig):
+    data: str = "edges2photos"
+    style_dim: int = 8
+    mlp_dim: int = 256
+    recon_s_w: float = 1.0  # style-code reconstruction
+    recon_c_w: float = 1.0  # content-code reconstruction
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, positive=("style_dim", "mlp_dim"), non_negative=("recon_s_w", "recon_c_w"))
 
 
 @TASKS.register("munit", examples=(
@@ -184,7 +242,7 @@ class MunitConfig(DomainConfig):
     "pixforge train munit --data digits2mnist -o runs/munit-digits",
     "pixforge translate edges.png -o shoes.png --model runs/munit-edges --seed 0 --n 8",
 ))
-class MunitTask(DomainTask):
+class MunitTask(AutoencoderPairTask):
     """MUNIT (Huang et al. 2018): per domain a content encoder, a style encoder and an AdaIN decoder; LSGAN with
     3-scale discriminators, image (10), style (1) and content (1) reconstruction. Defaults are the reference's
     edges2shoes config (Adam 1e-4, betas 0.5/0.999, weight decay 1e-4, batch 1, step decay x0.5 every 100k).
@@ -194,16 +252,12 @@ class MunitTask(DomainTask):
     Config = MunitConfig
     name = "munit"
 
+    def generator(self) -> munit.AdaINGen:
+        cfg = self.cfg
+        return munit.AdaINGen(self.channels, cfg.dim, cfg.style_dim, cfg.n_downsample, cfg.n_res, cfg.mlp_dim)
+
     def __init__(self, cfg: MunitConfig, device: torch.device, data: Domains):
         super().__init__(cfg, device, data)
-        gen = dict(input_dim=self.channels, dim=cfg.dim, style_dim=cfg.style_dim, n_downsample=cfg.n_downsample,
-                   n_res=cfg.n_res, mlp_dim=cfg.mlp_dim)
-        dis = dict(input_dim=self.channels, dim=cfg.dis_dim, n_layer=cfg.dis_layers, num_scales=cfg.dis_scales)
-        self.gen_a, self.gen_b = (munit.AdaINGen(**gen).to(device) for _ in "ab")
-        self.dis_a, self.dis_b = (munit.MsImageDis(**dis).to(device) for _ in "ab")
-        self.modules = {"gen_a": self.gen_a, "gen_b": self.gen_b, "dis_a": self.dis_a, "dis_b": self.dis_b}
-        opt = dict(lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-        self.optimizers = {"gen": adam([self.gen_a, self.gen_b], **opt), "dis": adam([self.dis_a, self.dis_b], **opt)}
         self.fixed_styles = torch.randn(3, cfg.style_dim, 1, 1, generator=torch.Generator().manual_seed(cfg.loop.seed))
 
     def styles(self, n: int) -> tuple[Tensor, Tensor]:
@@ -217,10 +271,7 @@ class MunitTask(DomainTask):
         with torch.no_grad():
             x_ba = self.gen_a.decode(self.gen_b.enc_content(x_b), s_a)
             x_ab = self.gen_b.decode(self.gen_a.enc_content(x_a), s_b)
-        loss_d = cfg.gan_w * (lsgan_d(self.dis_a(x_a), self.dis_a(x_ba)) + lsgan_d(self.dis_b(x_b), self.dis_b(x_ab)))
-        self.optimizers["dis"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optimizers["dis"].step()
+        loss_d = self.update_dis(x_a, x_ba, x_b, x_ab)
         # generators (gen_update)
         s_a, s_b = self.styles(len(x_a))
         c_a, s_a_prime = self.gen_a.encode(x_a)
@@ -229,9 +280,8 @@ class MunitTask(DomainTask):
         x_ba, x_ab = self.gen_a.decode(c_b, s_a), self.gen_b.decode(c_a, s_b)
         c_b_recon, s_a_recon = self.gen_a.encode(x_ba)
         c_a_recon, s_b_recon = self.gen_b.encode(x_ab)
-        with frozen(self.dis_a, self.dis_b):
-            adv = lsgan_g(self.dis_a(x_ba)) + lsgan_g(self.dis_b(x_ab))
-        logs = {"d_loss": loss_d.detach(), "g_adv": adv.detach(),
+        adv = self.adversarial(x_ba, x_ab)
+        logs = {"d_loss": loss_d, "g_adv": adv.detach(),
                 "recon_x": F.l1_loss(x_a_recon, x_a) + F.l1_loss(x_b_recon, x_b),
                 "recon_s": F.l1_loss(s_a_recon, s_a) + F.l1_loss(s_b_recon, s_b),
                 "recon_c": F.l1_loss(c_a_recon, c_a) + F.l1_loss(c_b_recon, c_b)}
@@ -241,22 +291,90 @@ class MunitTask(DomainTask):
             logs["cycle_x"] = (F.l1_loss(self.gen_a.decode(c_a_recon, s_a_prime), x_a)
                                + F.l1_loss(self.gen_b.decode(c_b_recon, s_b_prime), x_b))
             loss_g = loss_g + cfg.recon_x_cyc_w * logs["cycle_x"]
-        self.optimizers["gen"].zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.optimizers["gen"].step()
+        self.update_gen(loss_g)
         return {k: v.detach() for k, v in logs.items()}
 
     def sample(self, path: Path, step: int) -> None:
         """Rows: an input, its reconstruction, and its translation with three fixed style codes; A rows, then B."""
-        rows = []
-        with evaluating(self.gen_a, self.gen_b):
-            for x, own, other in ((self.preview[0], self.gen_a, self.gen_b), (self.preview[1], self.gen_b, self.gen_a)):
-                x = x.to(self.device)
-                c, s = own.encode(x)
-                styles = self.fixed_styles.to(self.device)
-                outs = [other.decode(c, style.expand(len(x), -1, -1, -1)) for style in styles]
-                rows.append(torch.stack([x, own.decode(c, s), *outs], 1).flatten(0, 1))
-        save_samples(torch.cat(rows).cpu(), path, nrow=2 + len(self.fixed_styles))
+        def row(x: Tensor, own: nn.Module, other: nn.Module) -> list[Tensor]:
+            c, s = own.encode(x)
+            styles = self.fixed_styles.to(self.device)
+            return [x, own.decode(c, s), *(other.decode(c, style.expand(len(x), -1, -1, -1)) for style in styles)]
+
+        save_samples(self.preview_grid(row), path, nrow=2 + len(self.fixed_styles))
+
+
+def kl_to_unit_gaussian(mu: Tensor) -> Tensor:
+    """UNIT's KL term for a unit-variance Gaussian encoder: ``mean(mu^2)`` (the constant dropped)."""
+    return mu.pow(2).mean()
+
+
+@dataclass
+class UnitConfig(AutoencoderPairConfig):
+    data: str = "digits2mnist"
+    recon_kl_w: float = 0.01  # KL of the shared latent code
+    recon_x_cyc_w: float = 10.0
+    recon_kl_cyc_w: float = 0.01  # KL of the latent code of the translation
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(
+        steps=1_000_000, out="runs/unit", lr_schedule="step", lr_step=100_000, lr_gamma=0.5, log_every=100,
+        sample_every=1000, ckpt_every=10_000))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, non_negative=("recon_kl_w", "recon_kl_cyc_w"))
+
+
+@TASKS.register("unit", examples=(
+    "pixforge train unit -o runs/unit",
+    "pixforge translate digit.png -o mnist.png --model runs/unit --direction AtoB",
+))
+class UnitTask(AutoencoderPairTask):
+    """UNIT (Liu et al. 2017) as the MUNIT repository trains it: per domain a VAE (unit-variance Gaussian code
+    around the encoder's output) whose codes both decoders read (the shared latent space); LSGAN with multi-scale
+    discriminators, image reconstruction (10), KL (0.01), cycle reconstruction (10) and the KL of the cycle's
+    code (0.01). Defaults are the reference's (Adam 1e-4, betas 0.5/0.999, weight decay 1e-4, batch 1, step decay
+    x0.5 every 100k); no weight sharing between the two VAEs, as in that repository.
+    Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
+    """
+
+    Config = UnitConfig
+    name = "unit"
+
+    def generator(self) -> munit.VAEGen:
+        cfg = self.cfg
+        return munit.VAEGen(self.channels, cfg.dim, cfg.n_downsample, cfg.n_res)
+
+    def train_step(self, step: int) -> dict[str, Tensor]:
+        cfg = self.cfg
+        x_a, x_b = self.batch(0, step), self.batch(1, step)
+        with torch.no_grad():
+            (h_a, n_a), (h_b, n_b) = self.gen_a.encode(x_a), self.gen_b.encode(x_b)
+            x_ba, x_ab = self.gen_a.decode(h_b + n_b), self.gen_b.decode(h_a + n_a)
+        loss_d = self.update_dis(x_a, x_ba, x_b, x_ab)
+
+        (h_a, n_a), (h_b, n_b) = self.gen_a.encode(x_a), self.gen_b.encode(x_b)
+        x_a_recon, x_b_recon = self.gen_a.decode(h_a + n_a), self.gen_b.decode(h_b + n_b)
+        x_ba, x_ab = self.gen_a.decode(h_b + n_b), self.gen_b.decode(h_a + n_a)
+        (h_b_recon, n_b_recon), (h_a_recon, n_a_recon) = self.gen_a.encode(x_ba), self.gen_b.encode(x_ab)
+        adv = self.adversarial(x_ba, x_ab)
+        logs = {"d_loss": loss_d, "g_adv": adv.detach(),
+                "recon_x": F.l1_loss(x_a_recon, x_a) + F.l1_loss(x_b_recon, x_b),
+                "kl": kl_to_unit_gaussian(h_a) + kl_to_unit_gaussian(h_b),
+                "cycle_x": (F.l1_loss(self.gen_a.decode(h_a_recon + n_a_recon), x_a)
+                            + F.l1_loss(self.gen_b.decode(h_b_recon + n_b_recon), x_b)),
+                "kl_cycle": kl_to_unit_gaussian(h_a_recon) + kl_to_unit_gaussian(h_b_recon)}
+        loss_g = (cfg.gan_w * adv + cfg.recon_x_w * logs["recon_x"] + cfg.recon_kl_w * logs["kl"]
+                  + cfg.recon_x_cyc_w * logs["cycle_x"] + cfg.recon_kl_cyc_w * logs["kl_cycle"])
+        self.update_gen(loss_g)
+        return {k: v.detach() for k, v in logs.items()}
+
+    def sample(self, path: Path, step: int) -> None:
+        """Rows: an input, its reconstruction, its translation; A rows, then B."""
+        def row(x: Tensor, own: nn.Module, other: nn.Module) -> list[Tensor]:
+            h = own.encode(x)[0]
+            return [x, own.decode(h), other.decode(h)]
+
+        save_samples(self.preview_grid(row), path, nrow=3)
 
 
 # ------------------------------------------------------------------------------------------------------

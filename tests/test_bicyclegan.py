@@ -1,0 +1,164 @@
+"""BicycleGAN: the networks in the reference layout (parameter counts written out by hand from its definitions),
+the KL and reparameterisation, the loss wiring of one step, an exact resume, and translation from a run and from
+a reference-layout generator file."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pixforge.config import load_config
+from pixforge.models import bicyclegan as bg
+from pixforge.multimodal import BicycleGan, load_model, translate_guided
+from pixforge.registry import TASKS
+from pixforge.tasks.multidomain import lsgan_d, lsgan_g
+from pixforge.train import run
+
+from gan_fakes import resumes_exactly
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = {"ngf": 4, "nef": 4, "ndf": 4, "nz": 3, "num_ds": 2, "d_layers": 2, "batch_size": 4}
+
+
+def count(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_parameter_counts_of_the_edges2shoes_networks():
+    # G_Unet_add_all(3, 3, nz=8, num_downs=8, ngf=64): per level (input + 8) x inner x 16 + inner for the down conv,
+    # (2 x inner, or inner at the bottom) x outer x 16 + outer for the transposed conv
+    levels = [(3, 3, 64), (64, 64, 128), (128, 128, 256), (256, 256, 512)] + [(512, 512, 512)] * 4
+    expected_g = sum((i + 8) * n * 16 + n + (n if k == 7 else 2 * n) * o * 16 + o
+                     for k, (i, o, n) in enumerate(levels))
+    assert count(bg.UnetGenerator(3, 3, 8, 8, 64, use_dropout=True)) == expected_g == 54_794_627
+    # E_ResNet(3, 8, 64, n_blocks=5): 4x4 conv 3 -> 64; blocks 64->128, 128->192, 192->256, 256->256 (two 3x3 convs
+    # and a 1x1 shortcut each); fc and fcVar 256 -> 8
+    blocks = sum(i * i * 9 + i + i * o * 9 + o + i * o + o for i, o in ((64, 128), (128, 192), (192, 256), (256, 256)))
+    assert count(bg.ResNetEncoder(3, 8, 64, 5)) == 3 * 64 * 16 + 64 + blocks + 2 * (256 * 8 + 8) == 2_590_032
+    # D_NLayersMulti(3, 64, n_layers=3, num_D=2): PatchGANs of widths 64 and 32, every conv with a bias
+    def patch(w):
+        return 3 * w * 16 + w + w * 2 * w * 16 + 2 * w + 2 * w * 4 * w * 16 + 4 * w + 4 * w * 8 * w * 16 + 8 * w \
+            + 8 * w * 16 + 1
+    assert count(bg.MultiscaleDiscriminator(3, 64, 3, num_D=2)) == patch(64) + patch(32) == 3_458_978
+
+
+def test_reference_layout_and_z_at_every_level():
+    g = bg.UnetGenerator(3, 3, 2, 6, 4, use_dropout=True)
+    keys = list(g.state_dict())
+    assert keys[:4] == ["model.down.0.weight", "model.down.0.bias", "model.submodule.down.1.weight",
+                        "model.submodule.down.1.bias"]
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.in_channels for c in convs] == [3 + 2, 4 + 2, 8 + 2, 16 + 2, 32 + 2, 32 + 2]  # all see z
+    dropouts = [name for name, m in g.named_modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts == ["model" + ".submodule" * 4 + ".up.3"]  # only the non-innermost 8 ngf levels
+    e = bg.ResNetEncoder(3, 2, 4, 2)
+    assert list(e.state_dict())[:4] == ["conv.0.weight", "conv.0.bias", "conv.1.conv.2.weight", "conv.1.conv.2.bias"]
+    assert e.input_size == 32 and e(torch.rand(2, 3, 32, 32))[0].shape == (2, 2)
+    d = bg.MultiscaleDiscriminator(3, 8, 2, num_D=2)
+    assert [k for k in d.state_dict() if k.endswith(".0.weight")] == ["model_0.0.weight", "model_1.0.weight"]
+    x, z = torch.rand(2, 3, 64, 64) * 2 - 1, torch.randn(2, 2)
+    g.eval()
+    out = g(x, z)
+    assert out.shape == (2, 3, 64, 64) and out.abs().max() <= 1
+    assert not torch.allclose(out, g(x, torch.randn(2, 2)))  # z changes the output
+
+
+def test_kl_and_reparameterisation_by_hand():
+    mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2 * torch.log(torch.tensor(2.0)).item()]])
+    # -0.5 * [(1 + 0 - 1 - 1) + (1 + ln 4 - 0 - 4)] = -0.5 * (-1 + ln 4 - 3) = 2 - ln 2
+    assert bg.kl_divergence(mu, logvar).item() == pytest.approx(2 - torch.log(torch.tensor(2.0)).item())
+    torch.manual_seed(0)
+    z = bg.reparameterize(mu, logvar)
+    torch.manual_seed(0)
+    eps = torch.randn(1, 2)
+    assert torch.allclose(z, mu + eps * torch.tensor([[1.0, 2.0]]))
+
+
+def pairs(count: int = 8, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(count, 3, size, size, generator=g) * 2 - 1, torch.rand(count, 3, size, size, generator=g) * 2 - 1
+
+
+def config(out="unused", steps: int = 1, resume: bool = False, **extra):
+    cls = TASKS.get("bicyclegan")
+    return load_config(cls.Config, None, {**TINY, **extra, "image_size": 32, "loop.steps": steps, "loop.out": str(out),
+                                          "loop.resume": resume, "loop.progress": False, "loop.tensorboard": False,
+                                          "loop.device": "cpu", "loop.sample_every": 0, "loop.ckpt_every": 2,
+                                          "loop.log_every": 1})
+
+
+def train(out, steps: int, resume: bool = False):
+    return run(TASKS.get("bicyclegan"), config(out, steps, resume), a=pairs()[0], b=pairs()[1])
+
+
+def build(**extra):
+    """The task, not trained."""
+    return TASKS.get("bicyclegan").from_config(config(**extra), torch.device("cpu"), *pairs())
+
+
+def test_one_step_follows_the_reference():
+    task = build()
+    nets = {k: {n: t.clone() for n, t in m.state_dict().items()} for k, m in task.modules.items()}
+    torch.manual_seed(5)
+    logs = task.train_step(0)
+    # redo the step by hand from the same weights and random draws
+    task2 = build()
+    for k, m in task2.modules.items():
+        m.load_state_dict(nets[k])
+    torch.manual_seed(5)
+    a, b = task2.pairs.batch(0)
+    mu, logvar = task2.E(b[:2])
+    z_enc = torch.randn_like(mu) * (0.5 * logvar).exp() + mu
+    z_rand = torch.randn(2, 3)
+    fake_enc, fake_rand = task2.G(a[:2], z_enc), task2.G(a[:2], z_rand)
+    expected = {"g_gan": sum(F.mse_loss(o, torch.ones_like(o)) for o in task2.D(fake_enc)),
+                "g_gan2": sum(F.mse_loss(o, torch.ones_like(o)) for o in task2.D2(fake_rand)),
+                "kl": -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(), "l1": (fake_enc - b[:2]).abs().mean(),
+                "z_l1": (task2.E(fake_rand)[0] - z_rand).abs().mean(),
+                "d": sum(F.mse_loss(r, torch.ones_like(r)) + F.mse_loss(f, torch.zeros_like(f))
+                         for r, f in zip(task2.D(b[:2]), task2.D(fake_enc)))}
+    for key, value in expected.items():
+        assert logs[key].item() == pytest.approx(value.item(), rel=1e-5), key
+    assert lsgan_g([torch.zeros(2, 1)]).item() == 1.0 and lsgan_d([torch.ones(1)], [torch.ones(1)]).item() == 1.0
+
+
+def test_latent_regression_moves_g_only():
+    task = build(lambda_l1=0.0, lambda_gan=0.0, lambda_gan2=0.0, lambda_kl=0.0, lr=1e-2)
+    before = {k: [p.clone() for p in task.modules[k].parameters()] for k in ("G", "E")}
+    task.train_step(0)
+    moved = {k: any(not torch.equal(p, q) for p, q in zip(before[k], task.modules[k].parameters())) for k in before}
+    assert moved == {"G": True, "E": False}
+
+
+def test_resume_is_bit_identical(tmp_path, monkeypatch):
+    monkeypatch.setattr("pixforge.train.loop.plot_losses", lambda *args, **kwargs: None)
+    resumes_exactly(train, tmp_path)
+
+
+def test_translate_from_a_run_and_a_reference_file(tmp_path, monkeypatch):
+    monkeypatch.setattr("pixforge.train.loop.plot_losses", lambda *args, **kwargs: None)
+    task, _ = train(tmp_path / "run", 2)
+    model = load_model(tmp_path / "run", "cpu")
+    assert isinstance(model, BicycleGan)
+    x = torch.rand(1, 3, 32, 32)
+    outs = translate_guided(x, model, seed=1, n=3)
+    assert outs.shape == (1, 3, 3, 32, 32) and not torch.allclose(outs[0, 0], outs[0, 1])
+    codes = torch.randn(3, 3, generator=torch.Generator().manual_seed(1))
+    g, e = task.G.eval(), task.E.eval()
+    with torch.no_grad():
+        expected = g(x * 2 - 1, codes[2:])
+        ref = torch.rand(1, 3, 32, 32)
+        by_ref = g(x * 2 - 1, e(ref * 2 - 1)[0])
+    assert torch.allclose(outs[0, 2], ((expected + 1) / 2).clamp(0, 1)[0], atol=1e-6)
+    assert torch.allclose(translate_guided(x, model, style_image=ref)[0, 0], ((by_ref + 1) / 2).clamp(0, 1)[0],
+                          atol=1e-6)
+    assert translate_guided(torch.rand(3, 40, 50), model, seed=0, n=2).shape == (2, 3, 40, 50)  # padded, cropped
+    torch.save(task.G.state_dict(), tmp_path / "latest_net_G.pth")  # the reference saves G alone
+    released = load_model(tmp_path / "latest_net_G.pth", "cpu")
+    assert isinstance(released, BicycleGan) and released.nets["G"].nz == 3
+    assert torch.allclose(translate_guided(x, released, seed=1, n=3), outs, atol=1e-6)
+    with pytest.raises(Exception, match="no encoder"):
+        translate_guided(x, released, style_image=ref)
+    torch.save(task.E.state_dict(), tmp_path / "latest_net_E.pth")
+    assert bg.encoder_from_state_dict(torch.load(tmp_path / "latest_net_E.pth")).input_size == 32

@@ -14,14 +14,16 @@ FID, improved precision/recall (k = 3) against the 5,000 real digits at 32 px (t
   growing from 4 to 32 px ends inside the budget, and an EMA of G with decay 0.99 (half-life 69 steps; the
   recipe's 0.999 would leave 60% of the random initial weights in the average after 500 steps);
 * ``stylegan2``: ``pixforge/configs/stylegan2_mnist32.yaml`` (lazy R1 and path length, mixing, EMA ramped up
-  as NVIDIA's small-image config does) as shipped.
+  as NVIDIA's small-image config does) as shipped; ``stylegan2-bf16`` the same under bfloat16 autocast
+  (``loop.amp=true``; 1.35x the steps per second on a CPU with AVX-512 BF16, so more steps in the budget).
 
 Every run writes ``benchmarks/results/hifi_gans/<model>-s<seed>.json`` (and 64 samples as ``.npy``) and is
 skipped when that file holds a run of the same config, so the sweep can be stopped and restarted; the run
 folders stay in benchmarks/out/hifi_gans/ (for ``pixforge sample``, ``stylemix``, ``project``).
 ``--report`` only aggregates: ``benchmarks/results/hifi_gans.json`` and ``hifi_gans.md``, the sample grid
-``docs/img/hifi_gans_mnist32.png`` (a row of real digits, then one row per model and seed) and the
-style-mixing grid of StyleGAN2's seed-0 run, ``docs/img/stylegan2_mnist32_mixing.png``.
+``docs/img/hifi_gans_mnist32.png`` (a row of real digits, then one row per model and seed), the
+style-mixing grid of StyleGAN2's seed-0 run, ``docs/img/stylegan2_mnist32_mixing.png``, and (once) four
+real digits projected into its W, ``docs/img/stylegan2_mnist32_projection.png``.
 
     nice -n 5 .venv/bin/python benchmarks/hifi_gans.py --seeds 0 1 2     # ~4 min per run, 12 runs
     .venv/bin/python benchmarks/hifi_gans.py --report
@@ -61,6 +63,7 @@ MODELS = {
                             "loop.steps": 600}, 404),
     "pggan": ("pggan", CONFIGS / "pggan_mnist32.yaml", {"stage_kimg": 2.4, "ema": 0.99, "loop.steps": 506}, None),
     "stylegan2": ("stylegan2", CONFIGS / "stylegan2_mnist32.yaml", {"loop.steps": 430}, 556),
+    "stylegan2-bf16": ("stylegan2", CONFIGS / "stylegan2_mnist32.yaml", {"loop.amp": True, "loop.steps": 580}, 412),
 }
 
 
@@ -156,6 +159,27 @@ def sample_grid(records: list[dict], path: Path, per_row: int = 16) -> None:
     save_image(image_grid((torch.cat(rows).clamp(-1, 1) + 1) / 2, nrow=per_row), path)
 
 
+def projection_figure(run: Path, path: Path, digits: tuple[int, ...] = (0, 1, 2, 3), steps: int = 300,
+                      frames: int = 6) -> dict:
+    """Real mnist5k digits projected into W of a StyleGAN2 run (``pixforge project``'s recipe, VGG16 distance):
+    one row per digit, the target then the projection at ``frames`` steps. Returns the distances."""
+    from pixforge.data.gan import load_gan_data
+    from pixforge.io import image_grid, save_image
+    from pixforge.losses.perceptual import VGGDistance
+    from pixforge.projector import ProjectConfig, project
+    from pixforge.tasks.gan import load_generator
+
+    g, _ = load_generator(run)
+    real = load_gan_data("mnist5k", IMAGE_SIZE)[0]
+    distance, rows, out = VGGDistance(), [], {}
+    for i in digits:
+        result = project(g, real[i:i + 1], ProjectConfig(steps=steps), distance, frames)
+        rows += [real[i:i + 1], *result.frames]
+        out[f"mnist5k[{i}]"] = {k: [v[0], v[-1]] for k, v in result.history.items()}
+    save_image(image_grid((torch.cat(rows).clamp(-1, 1) + 1) / 2, nrow=frames + 1), path)
+    return {"run": str(run.relative_to(ROOT.parent)), "steps": steps, "vgg": distance.vgg.backbone, "first_last": out}
+
+
 def report(results_dir: Path, images: Path) -> str:
     records = [json.loads(p.read_text()) for p in sorted((results_dir / "hifi_gans").glob("*.json"))]
     results = aggregate(records)
@@ -166,6 +190,9 @@ def report(results_dir: Path, images: Path) -> str:
                "models": {m: {"task": t, "config": c and str(Path(c).relative_to(ROOT.parent)), "settings": s,
                               "ms_per_step": ms} for m, (t, c, s, ms) in MODELS.items()},
                "results": results}
+    previous = results_dir / "hifi_gans.json"
+    if previous.is_file() and "projection" in json.loads(previous.read_text()):
+        summary["projection"] = json.loads(previous.read_text())["projection"]
     (results_dir / "hifi_gans.json").write_text(json.dumps(summary, indent=1) + "\n")
     table = markdown_table(results)
     (results_dir / "hifi_gans.md").write_text(table)
@@ -177,6 +204,10 @@ def report(results_dir: Path, images: Path) -> str:
         from pixforge.tasks.stylegan2 import stylemix_run
 
         stylemix_run(run, images / "stylegan2_mnist32_mixing.png", rows=4, cols=6)
+        figure = images / "stylegan2_mnist32_projection.png"
+        if not figure.is_file():  # (slow: made once; delete the file to make it again)
+            summary["projection"] = projection_figure(run, figure)
+            (results_dir / "hifi_gans.json").write_text(json.dumps(summary, indent=1) + "\n")
     return table
 
 

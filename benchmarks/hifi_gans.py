@@ -151,7 +151,8 @@ def sample_grid(records: list[dict], path: Path, per_row: int = 16) -> None:
     from pixforge.data.gan import load_gan_data
     from pixforge.io import image_grid, save_image
 
-    rows = [load_gan_data("mnist5k", IMAGE_SIZE)[0][:per_row]]
+    real = load_gan_data("mnist5k", IMAGE_SIZE)[0]
+    rows = [real[::len(real) // per_row][:per_row]]  # (mnist5k is sorted by digit)
     for model in MODELS:
         for r in sorted((r for r in records if r["model"] == model), key=lambda r: r["seed"]):
             x = torch.from_numpy(np.load(run_path(model, r["seed"]).with_suffix(".npy")).astype(np.float32))
@@ -159,9 +160,9 @@ def sample_grid(records: list[dict], path: Path, per_row: int = 16) -> None:
     save_image(image_grid((torch.cat(rows).clamp(-1, 1) + 1) / 2, nrow=per_row), path)
 
 
-def projection_figure(run: Path, path: Path, digits: tuple[int, ...] = (0, 1, 2, 3), steps: int = 300,
+def projection_figure(run: Path, path: Path, digits: tuple[int, ...] = (0, 1000, 2500, 4000), steps: int = 300,
                       frames: int = 6) -> dict:
-    """Real mnist5k digits projected into W of a StyleGAN2 run (``pixforge project``'s recipe, VGG16 distance):
+    """Real mnist5k digits (a 0, 2, 5 and 8) projected into W of a StyleGAN2 run (``pixforge project``'s recipe):
     one row per digit, the target then the projection at ``frames`` steps. Returns the distances."""
     from pixforge.data.gan import load_gan_data
     from pixforge.io import image_grid, save_image

@@ -131,7 +131,9 @@ def samples_from(task, n: int, seed: int) -> torch.Tensor:
     return generate(g, z, None, task.device)
 
 
-def evaluate(data: str, x: torch.Tensor) -> dict:
+def evaluate(data: str, x: torch.Tensor, image_size: int = 0) -> dict:
+    """The dataset's metrics of samples ``x``; for mnist5k against the real digits at ``image_size`` (0: 28 px),
+    the resolution the samples have (the classifier resizes both to 28 px)."""
     from pixforge.metrics import mixture_modes
 
     if data in ("ring8", "grid25"):
@@ -148,7 +150,7 @@ def evaluate(data: str, x: torch.Tensor) -> dict:
     from pixforge.metrics import fid_from_features, kl_to_uniform, precision_recall
     from pixforge.metrics.evaluate import compute_features
 
-    real = real_features()
+    real = real_features(image_size)
     fake = compute_features(x, f"classifier:{clf}", batch_size=500, device="cpu", progress=False)
     digits = np.bincount(fake.probs.argmax(1), minlength=10)
     pr = precision_recall(real.features, fake.features, k=3)
@@ -156,12 +158,12 @@ def evaluate(data: str, x: torch.Tensor) -> dict:
             "digit_kl": kl_to_uniform(digits), "digits": digits.tolist()}
 
 
-@functools.lru_cache(maxsize=1)
-def real_features():
+@functools.lru_cache(maxsize=2)
+def real_features(image_size: int = 0):
     from pixforge.data.gan import load_gan_data
     from pixforge.metrics.evaluate import compute_features
 
-    real, _ = load_gan_data("mnist5k")
+    real, _ = load_gan_data("mnist5k", image_size)
     return compute_features(real, f"classifier:{CLASSIFIER}", batch_size=500, device="cpu", progress=False)
 
 

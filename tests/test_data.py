@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import tarfile
 
@@ -221,6 +222,56 @@ def test_cached_files_load_and_are_checked(isolated_home, monkeypatch):
     path.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))  # same size, one bit flipped
     with pytest.raises(BadInputError, match="sha256 .* does not match dataset file t10k-labels"):
         load_download("mnist", split="test")
+
+
+def test_debian_package_copies_are_read_and_checked_against_the_published_digest(isolated_home, tmp_path,
+                                                                                 monkeypatch):
+    """Debian's dataset-fashion-mnist installs the published .gz files with a normalised gzip header (no file
+    name, the package's time); they are read from there, checked against the published sha256."""
+    import struct
+    from dataclasses import replace
+
+    from pixforge.data.downloads import is_present, published_bytes
+
+    published_time, package_time = 1504176606, 1591347949
+    rng = np.random.default_rng(3)
+    contents = {"train-images": _idx_bytes(rng.integers(0, 256, (4, 28, 28), dtype=np.uint8), 8),
+                "train-labels": _idx_bytes(np.array([3, 1, 4, 1], dtype=np.uint8), 8),
+                "test-images": _idx_bytes(rng.integers(0, 256, (2, 28, 28), dtype=np.uint8), 8),
+                "test-labels": _idx_bytes(np.array([5, 9], dtype=np.uint8), 8)}
+    ds = DATASETS.get("fashion-mnist")
+    package = tmp_path / "usr" / "share" / "datasets" / "fashion-mnist"
+    package.mkdir(parents=True)
+    files, published = {}, {}
+    for role, raw in contents.items():
+        f = ds.files[role]
+        buf = io.BytesIO()
+        with gzip.GzipFile(f.filename, "wb", fileobj=buf, mtime=published_time) as gz:  # as upstream made them
+            gz.write(raw)
+        published[role] = buf.getvalue()
+        name = len(f.filename) - len(".gz") + 1  # the name field and its NUL
+        assert published[role][3] == 0x08 and published[role][10:10 + name - 1] == f.filename[:-3].encode()
+        copy = published[role][:3] + b"\0" + struct.pack("<I", package_time) + published[role][8:10] + \
+            published[role][10 + name:]  # what dh_strip_nondeterminism leaves
+        (package / f.filename).write_bytes(copy)
+        files[role] = replace(f, sha256=hashlib.sha256(published[role]).hexdigest(), size=len(published[role]),
+                              gzip_mtime=published_time)
+        assert published_bytes(copy, files[role]) == published[role]
+    monkeypatch.setattr(DATASETS.entry("fashion-mnist"), "target", replace(ds, files=files, system_dirs=(
+        str(tmp_path / "nowhere"), str(package))))
+    assert is_present("fashion-mnist") and fetch_dataset("fashion-mnist") == package
+    images, labels = load_download("fashion-mnist", split="all")
+    assert images.shape == (6, 1, 28, 28) and labels.tolist() == [3, 1, 4, 1, 5, 9]
+    assert not dataset_dir("fashion-mnist").exists()  # nothing copied or downloaded
+
+    path = package / files["test-images"].filename
+    raw = path.read_bytes()
+    path.write_bytes(raw[:40] + bytes([raw[40] ^ 1]) + raw[41:])  # one bit of the compressed data flipped
+    with pytest.raises(BadInputError, match="t10k-images-idx3-ubyte.gz: not the published .* put the published"):
+        load_download("fashion-mnist", split="test")
+    dataset_dir("fashion-mnist").mkdir(parents=True)
+    (dataset_dir("fashion-mnist") / path.name).write_bytes(published["test-images"])  # the cache is read first
+    assert load_download("fashion-mnist", split="test")[1].tolist() == [5, 9]
 
 
 def test_cifar_archive_is_read_without_extraction(isolated_home, monkeypatch):

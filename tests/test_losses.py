@@ -201,7 +201,8 @@ def test_registry_lists_every_loss_by_family():
         "minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge", "ragan", "ralsgan", "rahinge",
         "feature-matching"]
     assert LOSSES.list(family="regularizer") == ["gradient-penalty", "r1", "path-length", "orthogonal", "kl-normal"]
-    assert LOSSES.list(family="perceptual") == ["content", "gram-style", "mean-std-style", "vgg-perceptual"]
+    assert LOSSES.list(family="perceptual") == ["content", "gram-style", "mean-std-style", "vgg-perceptual",
+                                                "vgg-distance"]
     assert LOSSES.list(family="pixel") == ["l1", "l2", "charbonnier", "tv"]
     assert LOSSES.get("l2") is F.mse_loss and LOSSES.get("hinge") is get_loss("hinge")
     assert isinstance(LOSSES.create("vgg-perceptual", layer_weights={"relu1_1": 1.0}, weights=None),

@@ -18,7 +18,8 @@ def _setup(monkeypatch, one_thread):
 
 
 def test_stylegan2_resume_is_bit_identical_and_regularisers_run_lazily(tmp_path):
-    extra = [*TINY, "r1_every=2", "pl_every=3", "ema_kimg=0.05", "loop.log_every=1", "loop.ckpt_every=3"]
+    extra = [*TINY, "r1_every=2", "pl_every=3", "ema_kimg=0.05", "ema_rampup=0.05", "loop.log_every=1",
+             "loop.ckpt_every=3"]
     cli("train", "stylegan2", "--steps", 6, "--out", tmp_path / "full", *extra)
     cli("train", "stylegan2", "--steps", 3, "--out", tmp_path / "split", *extra)  # "interrupted" at step 3
     cli("train", "stylegan2", "--out", tmp_path / "split", "--steps", 6, "--resume")
@@ -66,6 +67,18 @@ def test_stylegan2_sampling_with_truncation_in_w(tmp_path):
     assert np.load(tmp_path / "mix.npy").shape == (12, 1, 8, 8)
     r = cli("stylemix", out, "-o", tmp_path / "mix.png", "--crossover", 9, ok=False)
     assert r.exit_code == 2 and "--crossover must be in 1..3" in r.output
+
+
+def test_stylegan2_ema_ramp_up_as_nvidias():
+    from pixforge.tasks.stylegan2 import StyleGAN2Config
+
+    cfg = StyleGAN2Config(batch_size=32, ema_kimg=10.0, ema_rampup=0.05)
+    # half-life min(10 000, 5% of the images seen before the step): a copy at step 0, 160 images at step 100
+    assert cfg.ema_decay(0) == 0.0
+    assert cfg.ema_decay(100) == pytest.approx(0.5 ** (32 / 160))
+    assert cfg.ema_decay(10_000) == cfg.ema == pytest.approx(0.5 ** (32 / 10_000))
+    assert StyleGAN2Config(batch_size=32, ema_kimg=10.0).ema_decay(100) == pytest.approx(0.5 ** (32 / 10_000))
+    assert StyleGAN2Config(ema_kimg=0).ema_decay(5) == 0.0
 
 
 def test_stylegan2_config_errors(tmp_path):

@@ -5,15 +5,19 @@ cityscapes), registered on :data:`pixforge.registry.DATASETS` with ``kind="downl
 Files are cached unchanged in ``$PIXFORGE_HOME/datasets/NAME/`` and checked against their published size and
 sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``) after download and on every load.
 Offline (``PIXFORGE_OFFLINE=1`` or no network) a missing file raises :class:`BadInputError` naming the URL
-and the exact path to put the file at. Parsing never unpickles: MNIST-style files are IDX (big-endian header +
-raw bytes) and CIFAR-10 comes as its binary version (1 label byte + 3072 pixel bytes per record), read
-straight out of the tar.gz. Translation archives are unpacked once next to the archive (regular files only, no
-path leaving the folder) and read as image folders (:class:`ArchiveDataset`).
+and the exact path to put the file at. Where a distribution package installs the same files (Debian's
+``dataset-fashion-mnist``: ``/usr/share/datasets/fashion-mnist``), they are read from there instead of
+downloaded, after the same sha256 check (see :func:`published_bytes`). Parsing never unpickles: MNIST-style
+files are IDX (big-endian header + raw bytes) and CIFAR-10 comes as its binary version (1 label byte + 3072
+pixel bytes per record), read straight out of the tar.gz Translation archives are unpacked once next to the archive (regular files only,
+no path leaving the folder) and read as image folders (:class:`ArchiveDataset`).
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
 import shutil
+import struct
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ class RemoteFile:
     urls: tuple[str, ...]
     sha256: str
     size: int
+    gzip_mtime: int | None = None  # the time in the published gzip header (see published_bytes)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class RemoteDataset:
     classes: tuple[str, ...]
     license: str
     homepage: str
+    system_dirs: tuple[str, ...] = ()  # where distribution packages install the same files
 
     def __call__(self, split: str = "train", size: int | None = None, channels: int | None = None,
                  download_ok: bool = True, progress: bool = True) -> Loaded:
@@ -139,10 +145,12 @@ def _splits(split: str) -> list[str]:
 # The catalogue (sizes and sha256 as published in TensorFlow Datasets' url_checksums)
 # --------------------------------------------------------------------------------------------------------
 
-def _idx_files(bases: tuple[str, ...], table: dict[str, tuple[int, str]]) -> dict[str, RemoteFile]:
+def _idx_files(bases: tuple[str, ...], table: dict[str, tuple]) -> dict[str, RemoteFile]:
+    """The four IDX files from ``table``: file name -> (size, sha256[, gzip header time])."""
     roles = {"train-images": "train-images-idx3-ubyte.gz", "train-labels": "train-labels-idx1-ubyte.gz",
              "test-images": "t10k-images-idx3-ubyte.gz", "test-labels": "t10k-labels-idx1-ubyte.gz"}
-    return {role: RemoteFile(fn, tuple(b + fn for b in bases), table[fn][1], table[fn][0]) for role, fn in roles.items()}
+    return {role: RemoteFile(fn, tuple(b + fn for b in bases), table[fn][1], table[fn][0], *table[fn][2:])
+            for role, fn in roles.items()}
 
 
 def _register(ds: RemoteDataset) -> None:
@@ -168,14 +176,20 @@ _register(RemoteDataset(
     description="70000 x 1x28x28 Zalando article images (60000 train / 10000 test), 10 classes",
     files=_idx_files(
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        {"train-images-idx3-ubyte.gz": (26421880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
-         "train-labels-idx1-ubyte.gz": (29515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
-         "t10k-images-idx3-ubyte.gz": (4422102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
-         "t10k-labels-idx1-ubyte.gz": (5148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5")}),
+        # (size, sha256, the time in the published gzip header: Debian's copies lost it, see published_bytes)
+        {"train-images-idx3-ubyte.gz": (26421880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                                        1504176606),
+         "train-labels-idx1-ubyte.gz": (29515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                                        1504176606),
+         "t10k-images-idx3-ubyte.gz": (4422102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                                       1504176627),
+         "t10k-labels-idx1-ubyte.gz": (5148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+                                       1504176627)}),
     parse=_parse_idx_pair,
     classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
     license="MIT (Zalando Research)",
     homepage="https://github.com/zalandoresearch/fashion-mnist",
+    system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian/Ubuntu: apt install dataset-fashion-mnist
 ))
 _register(RemoteDataset(
     name="cifar10",
@@ -285,25 +299,60 @@ def dataset_dir(name: str) -> Path:
 
 
 def is_present(name: str) -> bool:
-    """True when every file of ``name`` is in the cache (not yet checksum-verified)."""
+    """True when every file of ``name`` is in the cache or a system package (not yet checksum-verified)."""
     ds = get_remote(name)
-    return all((dataset_dir(name) / f.filename).is_file() for f in ds.files.values())
+    return all(local_path(ds, f).is_file() for f in ds.files.values())
+
+
+def local_path(ds: RemoteDataset, f: RemoteFile) -> Path:
+    """Where ``f`` is read from: the cache, else a distribution package's copy (``ds.system_dirs``), else the
+    cache path that a download writes."""
+    cached = dataset_dir(ds.name) / f.filename
+    if cached.is_file():
+        return cached
+    return next((p for p in (Path(d) / f.filename for d in ds.system_dirs) if p.is_file()), cached)
 
 
 def _path(ds: RemoteDataset, role: str) -> Path:
-    return dataset_dir(ds.name) / ds.files[role].filename
+    return local_path(ds, ds.files[role])
+
+
+def published_bytes(raw: bytes, f: RemoteFile) -> bytes:
+    """The published file that a package's copy ``raw`` came from. Debian's build (dh_strip_nondeterminism)
+    rewrites gzip headers: the file name is dropped and the time set to the package's, the compressed data
+    untouched. With the published header time (``f.gzip_mtime``) the original header is rebuilt, so the copy
+    is checked against the published sha256 after all; other files are returned as they are."""
+    if f.gzip_mtime is None or raw[:4] != b"\x1f\x8b\x08\x00":  # gzip, deflate, no name field
+        return raw
+    name = f.filename.removesuffix(".gz").encode() + b"\0"
+    return raw[:3] + b"\x08" + struct.pack("<I", f.gzip_mtime) + raw[8:10] + name + raw[10:]
+
+
+def check_system_copy(ds: RemoteDataset, path: Path, f: RemoteFile) -> None:
+    """BadInputError unless the package's file at ``path`` is the published ``f`` (size and sha256)."""
+    raw = published_bytes(path.read_bytes(), f)
+    digest = hashlib.sha256(raw).hexdigest()
+    if len(raw) != f.size or digest != f.sha256:
+        raise BadInputError(f"{path}: not the published {f.filename} (sha256 {digest} of {len(raw)} bytes, expected "
+                            f"{f.sha256} of {f.size}); put the published file into {dataset_dir(ds.name)}/ (read "
+                            "first) or remove the package")
 
 
 def _missing_message(ds: RemoteDataset, files: list[RemoteFile]) -> str:
     listing = "; ".join(f"{f.filename} from {f.urls[0]} (sha256 {f.sha256}, {f.size} bytes)" for f in files)
+    package = f" (or install the package that puts them into {', '.join(ds.system_dirs)})" if ds.system_dirs else ""
     return (f"dataset {ds.name!r} is not available offline: put {'these files' if len(files) > 1 else 'this file'} "
-            f"into {dataset_dir(ds.name)}/ : {listing}")
+            f"into {dataset_dir(ds.name)}/{package}: {listing}")
 
 
 def fetch_file(ds: RemoteDataset, f: RemoteFile, download_ok: bool = True, progress: bool = True) -> Path:
-    """The verified cached path of one file, downloading it (trying each mirror) when allowed and needed."""
-    path = dataset_dir(ds.name) / f.filename
+    """The verified local path of one file (the cache's or a system package's), downloading it into the cache
+    (trying each mirror) when allowed and needed."""
+    path = local_path(ds, f)
     what = f"dataset file {f.filename}"
+    if path.parent != dataset_dir(ds.name):
+        check_system_copy(ds, path, f)
+        return path
     if not path.is_file():
         if not download_ok or offline():
             raise BadInputError(_missing_message(ds, [f]))
@@ -322,17 +371,16 @@ def fetch_file(ds: RemoteDataset, f: RemoteFile, download_ok: bool = True, progr
 
 
 def fetch_dataset(name: str, download_ok: bool = True, progress: bool = True) -> Path:
-    """Download (if needed) and verify every file of ``name``; return its cache folder.
+    """Download (if needed) and verify every file of ``name``; return its folder (the cache's, or the system
+    package's that holds its files).
 
     Offline, one error lists every missing file with its URL, checksum and the folder to put it in.
     """
     ds = get_remote(name)
-    missing = [f for f in ds.files.values() if not (dataset_dir(name) / f.filename).is_file()]
+    missing = [f for f in ds.files.values() if not local_path(ds, f).is_file()]
     if missing and (not download_ok or offline()):
         raise BadInputError(_missing_message(ds, missing))
-    for f in ds.files.values():
-        fetch_file(ds, f, download_ok, progress)
-    return dataset_dir(name)
+    return [fetch_file(ds, f, download_ok, progress) for f in ds.files.values()][0].parent
 
 
 def load_download(name: str, split: str = "train", size: int | None = None, channels: int | None = None,

@@ -137,3 +137,37 @@ class VGGPerceptualLoss(nn.Module):
 
     def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return sum(self.terms(x, target).values())
+
+
+@LOSSES.register("vgg-distance", family="perceptual")
+class VGGDistance(nn.Module):
+    """An LPIPS-style image distance on the one VGG, and not LPIPS itself: LPIPS (Zhang et al. 2018) weighs
+    every channel with linear heads trained on human judgements, which pixforge does not have. This is the
+    unweighted form (the LPIPS code's ``lpips=False`` "baseline"): at VGG16's relu1_2, relu2_2, relu3_3,
+    relu4_3 and relu5_3, features unit-normalised over channels at every position, squared differences summed
+    over channels and averaged over positions, summed over layers.
+
+    Images in [-1, 1], grey ones taken as RGB; :meth:`features` once for a fixed target, then :meth:`compare`;
+    calling the module gives the distances (N,). ``weights`` as :func:`pixforge.nn.vgg.create_vgg` (None =
+    random, for tests).
+    """
+
+    LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
+
+    def __init__(self, weights: str | None = "auto", layers: Sequence[str] = LAYERS):
+        super().__init__()
+        from ..nn.vgg import create_vgg
+
+        self.layers = tuple(layers)
+        self.vgg = create_vgg(self.layers, arch="vgg16", weights=weights)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = self.vgg((x.expand(-1, 3, -1, -1) + 1) / 2)
+        return [f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10) for f in (feats[name] for name in self.layers)]
+
+    @staticmethod
+    def compare(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
+        return sum((fa - fb).pow(2).sum(1).mean((1, 2)) for fa, fb in zip(a, b))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.compare(self.features(x), self.features(y))

@@ -9,7 +9,7 @@ One ``train_step``:
 4. lazy path-length regularisation every ``pl_every`` (4) steps on a ``1/pl_batch_shrink`` batch, its own
    G optimiser step, with the running mean of the path lengths kept in the checkpoint;
 5. ``w_avg`` (the truncation centre) follows the batch mean of w, and the EMA generator follows G with a
-   half-life of ``ema_kimg`` thousand images.
+   half-life of ``ema_kimg`` thousand images (with ``ema_rampup``, at most that share of the images seen).
 
 Because the regularisers take extra optimiser steps, Adam's learning rate and betas are corrected as the
 reference does (lr·c, β^c with c = k/(k+1), :func:`~pixforge.losses.regularizers.lazy_adam`). Everything random
@@ -60,6 +60,7 @@ class StyleGAN2Config(FixedGanSettings):
     pl_decay: float = 0.01  # decay of the running mean path length
     mixing: float = 0.9  # share of batches with style mixing
     ema_kimg: float = 10.0  # half-life of the EMA generator in thousands of images (0 = no EMA)
+    ema_rampup: float = 0.0  # cap the half-life at this share of the images seen so far (NVIDIA's; 0 = off)
     fused_optim: bool = True
     sample_shape: list[int] = field(default_factory=list)  # filled from the data
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(sample_every=1000, ckpt_every=1000))
@@ -70,14 +71,25 @@ class StyleGAN2Config(FixedGanSettings):
     def __post_init__(self) -> None:
         check(self, positive=("z_dim", "n_mlp", "channel_base", "channel_max", "lr_mlp", "batch_size", "lr",
                               "r1_every", "pl_every", "pl_batch_shrink"),
-              non_negative=("max_items", "r1", "pl_weight", "pl_decay", "ema_kimg"),
+              non_negative=("max_items", "r1", "pl_weight", "pl_decay", "ema_kimg", "ema_rampup"),
               choices={"arch": ("stylegan2",)}, ranges={"betas": (0, 1), "mixing": (0, 1.0000001)})
         log2_size(self.image_size)
 
     @property
     def ema(self) -> float:
         """EMA decay per step: half-life ``ema_kimg`` thousand images (NVIDIA's ema_kimg)."""
-        return 0.5 ** (self.batch_size / (self.ema_kimg * 1000)) if self.ema_kimg else 0.0
+        return self.ema_decay(None)
+
+    def ema_decay(self, step: int | None) -> float:
+        """The EMA decay at ``step``: half-life ``ema_kimg`` thousand images, with ``ema_rampup`` at most that
+        share of the images seen before the step (NVIDIA's ramp-up: early on the average forgets the random
+        start quickly; 0 at step 0, a copy)."""
+        if not self.ema_kimg:
+            return 0.0
+        images = self.ema_kimg * 1000
+        if self.ema_rampup and step is not None:
+            images = min(images, step * self.batch_size * self.ema_rampup)
+        return 0.5 ** (self.batch_size / max(images, 1e-8))
 
 
 def build_generator(cfg: StyleGAN2Config) -> StyleGAN2Generator:
@@ -176,6 +188,7 @@ class StyleGAN2Task(GanTask):
         finally:
             self.d.requires_grad_(True)
         if self.ema:
+            self.ema.decay = cfg.ema_decay(step)
             self.ema.update(self.g, step)
         return {k: dist_utils.all_reduce_mean(v) for k, v in logs.items()}
 

@@ -1,0 +1,253 @@
+"""DCGAN, SNGAN, PGGAN and StyleGAN2 on mnist5k at 32 px with an equal CPU budget per run, over seeds.
+
+Each model trains for the number of steps that takes about ``BUDGET_S`` seconds of CPU time at one thread on
+the machine this was written on (2 shared cores; the per-step costs measured there are in ``MODELS``), then
+5,000 samples of its generator (the EMA one where the recipe keeps one) are scored in the feature space of the
+mnist5k digit classifier that ``benchmarks/ganbench.py`` trains and caches (benchmarks/results/mnist-classifier):
+FID, improved precision/recall (k = 3) against the 5,000 real digits at 32 px (the classifier resizes both to
+28 px), and the KL of the predicted digit histogram to uniform.
+
+* ``dcgan``: DCGAN (width 32), non-saturating loss with DCGAN's Adam, batch 64;
+* ``sngan``: SNGAN's residual networks (width 16) with spectral norm on D, hinge loss with SAGAN's
+  two-time-scale Adam, batch 64;
+* ``pggan``: ``pixforge/configs/pggan_mnist32.yaml`` (WGAN-GP + drift) with its phases shortened so that
+  growing from 4 to 32 px ends inside the budget, and an EMA of G with decay 0.99 (half-life 69 steps; the
+  recipe's 0.999 would leave 60% of the random initial weights in the average after 500 steps);
+* ``stylegan2``: ``pixforge/configs/stylegan2_mnist32.yaml`` (lazy R1 and path length, mixing, EMA ramped up
+  as NVIDIA's small-image config does) as shipped; ``stylegan2-bf16`` the same under bfloat16 autocast
+  (``loop.amp=true``; 1.35x the steps per second on a CPU with AVX-512 BF16, so more steps in the budget).
+
+Every run writes ``benchmarks/results/hifi_gans/<model>-s<seed>.json`` (and 64 samples as ``.npy``) and is
+skipped when that file holds a run of the same config, so the sweep can be stopped and restarted; the run
+folders stay in benchmarks/out/hifi_gans/ (for ``pixforge sample``, ``stylemix``, ``project``).
+``--report`` only aggregates: ``benchmarks/results/hifi_gans.json`` and ``hifi_gans.md``, the sample grid
+``docs/img/hifi_gans_mnist32.png`` (a row of real digits, then one row per model and seed), the
+style-mixing grid of StyleGAN2's seed-0 run, ``docs/img/stylegan2_mnist32_mixing.png``, and (once) four
+real digits projected into its W, ``docs/img/stylegan2_mnist32_projection.png``.
+
+    nice -n 5 .venv/bin/python benchmarks/hifi_gans.py --seeds 0 1 2     # ~4 min CPU per run, 15 runs
+    nice -n 5 .venv/bin/python benchmarks/hifi_gans.py --models pggan-4x stylegan2-4x --seeds 0
+    .venv/bin/python benchmarks/hifi_gans.py --report
+    .venv/bin/python benchmarks/hifi_gans.py --quick                      # smoke run: 3 steps each, into out/
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+import ganbench  # noqa: E402  (the classifier, the metrics, the run records)
+
+RESULTS = ROOT / "results"
+RUNS = ROOT / "out" / "hifi_gans"
+IMAGES = ROOT.parent / "docs" / "img"
+CONFIGS = ROOT.parent / "pixforge" / "configs"
+IMAGE_SIZE = 32
+BUDGET_S = 240
+#: model -> (task, shipped config or None, settings, CPU ms per step measured at 1 thread on the 2-core machine);
+#: loop.steps = BUDGET_S / that cost (PGGAN: 4 px 23 ms, 8 px 83, 16 px 305, 32 px 1370 per step, phases of
+#: 75 steps: growth ends at step 450, the last 56 steps at 32 px)
+MODELS = {
+    "dcgan": ("gan", None, {"loss": "nonsaturating", "arch": "dcgan", "width": 32, "batch_size": 64,
+                            "loop.steps": 4500}, 53),
+    "sngan": ("gan", None, {"loss": "hinge", "arch": "resnet", "width": 16, "batch_size": 64,
+                            "loop.steps": 600}, 404),
+    "pggan": ("pggan", CONFIGS / "pggan_mnist32.yaml", {"stage_kimg": 2.4, "ema": 0.99, "loop.steps": 506}, None),
+    "stylegan2": ("stylegan2", CONFIGS / "stylegan2_mnist32.yaml", {"loop.steps": 430}, 556),
+    "stylegan2-bf16": ("stylegan2", CONFIGS / "stylegan2_mnist32.yaml", {"loop.amp": True, "loop.steps": 580}, 412),
+    # four times the budget, seed 0 only (not in the default sweep): do the two that fail at 4 min learn later?
+    "pggan-4x": ("pggan", CONFIGS / "pggan_mnist32.yaml", {"stage_kimg": 9.6, "ema": 0.99, "loop.steps": 2024}, None),
+    "stylegan2-4x": ("stylegan2", CONFIGS / "stylegan2_mnist32.yaml", {"loop.steps": 1720}, 556),
+}
+SWEEP = [m for m in MODELS if not m.endswith("-4x")]
+
+
+def run_path(model: str, seed: int) -> Path:
+    return RESULTS / "hifi_gans" / f"{model}-s{seed}.json"
+
+
+def model_config(model: str, seed: int, steps: int | None = None):
+    """The run's config: the model's recipe and settings on mnist5k at 32 px, quiet, on the CPU (no run folder
+    yet: what decides a run must not depend on where the repository is)."""
+    from pixforge.config import load_config
+    from pixforge.registry import TASKS
+
+    task, config, settings, _ = MODELS[model]
+    values = {"data": "mnist5k", "image_size": IMAGE_SIZE, **settings}
+    if steps:
+        values["loop.steps"] = steps
+    cfg = load_config(TASKS.get(task).Config, config, values)
+    n = cfg.loop.steps
+    return dataclasses.replace(cfg, loop=dataclasses.replace(
+        cfg.loop, seed=seed, device="cpu", log_every=max(1, n // 20), sample_every=0, val_every=0, ckpt_every=n,
+        progress=False, tensorboard=False, out="", overwrite=True))
+
+
+def run_one(model: str, cfg, path: Path) -> dict:
+    """Train, sample, score; write the record and 64 samples."""
+    from pixforge.config import to_dict
+    from pixforge.registry import TASKS
+    from pixforge.train import run
+
+    request = ganbench.request(cfg)
+    cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, out=str(RUNS / f"{model}-s{cfg.loop.seed}")))
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    task, _ = run(TASKS.get(MODELS[model][0]), cfg)
+    train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
+    seed = cfg.loop.seed
+    x = ganbench.samples_from(task, ganbench.SAMPLES_IMG, seed).clamp(-1, 1)  # PGGAN/StyleGAN have no tanh
+    t1 = time.perf_counter()
+    metrics = ganbench.evaluate("mnist5k", x, IMAGE_SIZE)
+    record = {"model": model, "seed": seed, "steps": cfg.loop.steps, "train_seconds": round(train_s, 1),
+              "train_cpu_seconds": round(train_cpu, 1), "eval_seconds": round(time.perf_counter() - t1, 1),
+              "metrics": metrics, "request": request, "config": to_dict(task.cfg)}
+    record["config"]["loop"].pop("out", None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path.with_suffix(".npy"), x[:64].numpy().astype(np.float16))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)
+    return record
+
+
+# ------------------------------------------------------------------------------------------------ report
+def aggregate(records: list[dict]) -> dict:
+    """{model: {metric: mean/min/max/std/n, seeds, steps}} in MODELS order."""
+    out = {}
+    for model in MODELS:
+        runs = [r for r in records if r["model"] == model]
+        if not runs:
+            continue
+        keys = [k for k, v in runs[0]["metrics"].items() if isinstance(v, (int, float))]
+        entry = {k: ganbench._mean_spread([r["metrics"].get(k) for r in runs]) for k in keys}
+        entry.update(seeds=sorted(r["seed"] for r in runs), steps=runs[0]["steps"],
+                     train_seconds=ganbench._mean_spread([r["train_seconds"] for r in runs]),
+                     train_cpu_seconds=ganbench._mean_spread([r.get("train_cpu_seconds") for r in runs]))
+        out[model] = entry
+    return out
+
+
+def markdown_table(results: dict) -> str:
+    fmt = ganbench._fmt
+    rows = ["| model | seeds | steps | images seen | FID (classifier) | precision | recall | digit KL | "
+            "train s (wall) | train s (CPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for model, e in results.items():
+        batch = json.loads(run_path(model, e["seeds"][0]).read_text())["config"]["batch_size"]
+        rows.append(f"| {model} | {len(e['seeds'])} | {e['steps']} | {e['steps'] * batch} | {fmt(e, 'fid')} | "
+                    f"{fmt(e, 'precision', fmt='.2f')} | {fmt(e, 'recall', fmt='.2f')} | "
+                    f"{fmt(e, 'digit_kl', fmt='.3f')} | {fmt(e, 'train_seconds', fmt='.0f')} | "
+                    f"{fmt(e, 'train_cpu_seconds', fmt='.0f')} |")
+    return "\n".join(rows) + "\n"
+
+
+def sample_grid(records: list[dict], path: Path, per_row: int = 16) -> None:
+    """Real digits, then one row per model and seed (MODELS order, seeds ascending)."""
+    from pixforge.data.gan import load_gan_data
+    from pixforge.io import image_grid, save_image
+
+    real = load_gan_data("mnist5k", IMAGE_SIZE)[0]
+    rows = [real[::len(real) // per_row][:per_row]]  # (mnist5k is sorted by digit)
+    for model in MODELS:
+        for r in sorted((r for r in records if r["model"] == model), key=lambda r: r["seed"]):
+            x = torch.from_numpy(np.load(run_path(model, r["seed"]).with_suffix(".npy")).astype(np.float32))
+            rows.append(torch.nn.functional.interpolate(x[:per_row], size=IMAGE_SIZE))  # (a --quick PGGAN: 4 px)
+    save_image(image_grid((torch.cat(rows).clamp(-1, 1) + 1) / 2, nrow=per_row), path)
+
+
+def projection_figure(run: Path, path: Path, digits: tuple[int, ...] = (0, 1000, 2500, 4000), steps: int = 300,
+                      frames: int = 6) -> dict:
+    """Real mnist5k digits (a 0, 2, 5 and 8) projected into W of a StyleGAN2 run (``pixforge project``'s recipe):
+    one row per digit, the target then the projection at ``frames`` steps. Returns the distances."""
+    from pixforge.data.gan import load_gan_data
+    from pixforge.io import image_grid, save_image
+    from pixforge.losses.perceptual import VGGDistance
+    from pixforge.projector import ProjectConfig, project
+    from pixforge.tasks.gan import load_generator
+
+    g, _ = load_generator(run)
+    real = load_gan_data("mnist5k", IMAGE_SIZE)[0]
+    distance, rows, out = VGGDistance(), [], {}
+    for i in digits:
+        result = project(g, real[i:i + 1], ProjectConfig(steps=steps), distance, frames)
+        rows += [real[i:i + 1], *result.frames]
+        out[f"mnist5k[{i}]"] = {k: [v[0], v[-1]] for k, v in result.history.items()}
+    save_image(image_grid((torch.cat(rows).clamp(-1, 1) + 1) / 2, nrow=frames + 1), path)
+    return {"run": str(run.relative_to(ROOT.parent)), "steps": steps, "vgg": distance.vgg.backbone, "first_last": out}
+
+
+def report(results_dir: Path, images: Path) -> str:
+    records = [json.loads(p.read_text()) for p in sorted((results_dir / "hifi_gans").glob("*.json"))]
+    results = aggregate(records)
+    summary = {"machine": {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                           "note": "2 CPU cores shared with other jobs; each run at 1 thread, nice 5",
+                           "torch": torch.__version__},
+               "budget_cpu_seconds": BUDGET_S, "image_size": IMAGE_SIZE,
+               "models": {m: {"task": t, "config": c and str(Path(c).relative_to(ROOT.parent)), "settings": s,
+                              "ms_per_step": ms} for m, (t, c, s, ms) in MODELS.items()},
+               "results": results}
+    previous = results_dir / "hifi_gans.json"
+    if previous.is_file() and "projection" in json.loads(previous.read_text()):
+        summary["projection"] = json.loads(previous.read_text())["projection"]
+    (results_dir / "hifi_gans.json").write_text(json.dumps(summary, indent=1) + "\n")
+    table = markdown_table(results)
+    (results_dir / "hifi_gans.md").write_text(table)
+    images.mkdir(parents=True, exist_ok=True)
+    if records:
+        sample_grid(records, images / "hifi_gans_mnist32.png")
+    run = RUNS / "stylegan2-s0"
+    if (run / "checkpoints" / "last.pt").is_file():
+        from pixforge.tasks.stylegan2 import stylemix_run
+
+        stylemix_run(run, images / "stylegan2_mnist32_mixing.png", rows=4, cols=6)
+        figure = images / "stylegan2_mnist32_projection.png"
+        if not figure.is_file():  # (slow: made once; delete the file to make it again)
+            summary["projection"] = projection_figure(run, figure)
+            (results_dir / "hifi_gans.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return table
+
+
+def main() -> None:
+    global RESULTS, RUNS
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="+", default=SWEEP, choices=list(MODELS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--report", action="store_true", help="only aggregate existing results")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 3 steps per model, seed 0, into benchmarks/out/")
+    args = ap.parse_args()
+    images, steps = IMAGES, None
+    if args.quick:
+        RESULTS = images = ROOT / "out" / "hifi_gans-quick"
+        RUNS = RESULTS / "runs"
+        steps, args.seeds = 3, args.seeds[:1]
+    torch.set_num_threads(1)
+    os.environ.setdefault("PIXFORGE_OFFLINE", "1")
+    if not args.report:
+        jobs = [(m, model_config(m, s, steps), run_path(m, s)) for s in args.seeds for m in args.models]
+        todo = [j for j in jobs if not ganbench.is_done(j[2], j[1])]
+        print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done already; running {len(todo)}", flush=True)
+        ganbench.ensure_classifier()
+        t0 = time.perf_counter()
+        for i, (model, cfg, path) in enumerate(todo, 1):
+            if ganbench.is_done(path, cfg):  # done meanwhile by another process of this script
+                continue
+            r = run_one(model, cfg, path)
+            m = r["metrics"]
+            print(f"[{i}/{len(todo)} {time.perf_counter() - t0:.0f}s] {model} s{r['seed']}: FID {m['fid']:.1f} "
+                  f"P {m['precision']:.2f} R {m['recall']:.2f} ({r['train_seconds']:.0f}s train, "
+                  f"{r['train_cpu_seconds']:.0f}s CPU)", flush=True)
+    print(report(RESULTS, images))
+
+
+if __name__ == "__main__":
+    main()

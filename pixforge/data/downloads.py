@@ -3,7 +3,8 @@ translation sets of the CycleGAN release (horse2zebra, monet2photo, summer2winte
 cityscapes) and the super-resolution test sets (Set5, Set14, BSD100, Urban100, DIV2K validation), registered on :data:`pixforge.registry.DATASETS` with ``kind="download"``.
 
 Files are cached unchanged in ``$PIXFORGE_HOME/datasets/NAME/`` and checked against their published size and
-sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``) after download and on every load.
+sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``; an md5 where that is all that is
+published) after download and on every load.
 Offline (``PIXFORGE_OFFLINE=1`` or no network) a missing file raises :class:`BadInputError` naming the URL
 and the exact path to put the file at. Where a distribution package installs the same files (Debian's
 ``dataset-fashion-mnist``: ``/usr/share/datasets/fashion-mnist``), they are read from there instead of

@@ -228,10 +228,11 @@ def from_json(path: str | Path) -> VGG7:
     net = VGG7(upconv=upconv)
     state = {}
     for i, (m, name) in enumerate(zip(layers, [f"convs.{i}" for i in range(6)] + ["last"])):
-        order = (m["nInputPlane"], m["nOutputPlane"]) if kinds[i] in JSON_DECONV else (m["nOutputPlane"], m["nInputPlane"])
+        cin, cout = m["nInputPlane"], m["nOutputPlane"]
+        shape = (cin, cout) if kinds[i] in JSON_DECONV else (cout, cin)
         try:
-            state[f"{name}.weight"] = torch.from_numpy(np.asarray(m["weight"], np.float32).reshape(*order, m["kH"], m["kW"]))
-            state[f"{name}.bias"] = torch.from_numpy(np.asarray(m["bias"], np.float32).reshape(m["nOutputPlane"]))
+            state[f"{name}.weight"] = torch.from_numpy(np.asarray(m["weight"], np.float32).reshape(*shape, m["kH"], m["kW"]))
+            state[f"{name}.bias"] = torch.from_numpy(np.asarray(m["bias"], np.float32).reshape(cout))
         except ValueError as exc:
             raise WeightsError(f"{path}: layer {i + 1}: weights do not match its declared shape ({exc})") from None
     return load_strict(net, state, f"{path} (waifu2x {'upconv_7' if upconv else 'vgg_7'} JSON)")

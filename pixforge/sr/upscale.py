@@ -39,10 +39,12 @@ def default_overlap(net: nn.Module) -> int:
     return min(getattr(net, "context", 16), 32)
 
 
-def tile_windows(h: int, w: int, tile: int, overlap: int, m: int = 1) -> list[tuple[tuple[int, int, int, int],
-                                                                                 tuple[int, int, int, int]]]:
-    """The tiles of an (h, w) image, padded to a multiple ``m``, in input pixels: (the region each tile owns,
-    y0, y1, x0, x1 of the unpadded image; the window it reads with ``overlap`` of context, clipped to the padded image)."""
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1
+
+
+def tile_windows(h: int, w: int, tile: int, overlap: int, m: int = 1) -> list[tuple[Box, Box]]:
+    """The tiles of an (h, w) image padded to a multiple ``m``, in input pixels: (the region each tile owns in
+    the unpadded image, the window it reads with ``overlap`` of context, clipped to the padded image)."""
     hh, ww = _round_up(h, m), _round_up(w, m)
     return [((y0, min(y0 + tile, h), x0, min(x0 + tile, w)),
              (max(0, y0 - overlap), min(hh, y0 + tile + overlap), max(0, x0 - overlap), min(ww, x0 + tile + overlap)))
@@ -56,8 +58,26 @@ def run_network(net: nn.Module, x: torch.Tensor, tile: int | None = None, overla
     Channels-last layout (what oneDNN and cuDNN run fastest); tiles whose windows have the same size (all but
     the right and bottom edge ones) go through the network ``batch`` at a time.
     """
+    with _channels_last(net):
+        return _run(net, x, tile, overlap, batch)
+
+
+@contextlib.contextmanager
+def _channels_last(net: nn.Module):
+    """``net`` in channels-last layout for the duration, then back in the layout it had (a caller that trains or
+    saves it, safetensors needs contiguous tensors, sees no change)."""
+    convs = [p for p in net.parameters() if p.dim() == 4]
+    already = not convs or convs[0].is_contiguous(memory_format=torch.channels_last)
+    net.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        if not already:
+            net.to(memory_format=torch.contiguous_format)
+
+
+def _run(net: nn.Module, x: torch.Tensor, tile: int | None, overlap: int | None, batch: int) -> torch.Tensor:
     s, b, m = net.scale, getattr(net, "border", 0), getattr(net, "multiple", 1)
-    net = net.to(memory_format=torch.channels_last)
     h, w = x.shape[-2:]
     hh, ww = _round_up(h, m), _round_up(w, m)
     x = _pad(x, b, b + ww - w, b, b + hh - h, getattr(net, "pad_mode", "replicate"))

@@ -40,6 +40,7 @@ def default_overlap(net: nn.Module) -> int:
 
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
+BATCH_PIXELS = 1 << 17  # input pixels per network call when tiles are batched: 4 tiles of 128 px with context
 
 
 def tile_windows(h: int, w: int, tile: int, overlap: int, m: int = 1) -> list[tuple[Box, Box]]:
@@ -56,7 +57,8 @@ def run_network(net: nn.Module, x: torch.Tensor, tile: int | None = None, overla
     """``net`` on an RGB batch (N, 3, H, W) in [0, 1] of any size -> (N, 3, sH, sW), tiled when ``tile`` is set.
 
     Channels-last layout (what oneDNN and cuDNN run fastest); tiles whose windows have the same size (all but
-    the right and bottom edge ones) go through the network ``batch`` at a time.
+    the right and bottom edge ones) go through the network up to ``batch`` at a time, and no more than
+    :data:`BATCH_PIXELS` input pixels at once, which bounds memory (large tiles run one at a time).
     """
     with _channels_last(net):
         return _run(net, x, tile, overlap, batch)
@@ -89,9 +91,10 @@ def _run(net: nn.Module, x: torch.Tensor, tile: int | None, overlap: int | None,
     for own, win in tile_windows(h, w, t, o, m):
         groups.setdefault((win[1] - win[0], win[3] - win[2]), []).append((own, win))
     out = None
-    for tiles in groups.values():
-        for k in range(0, len(tiles), batch):
-            chunk = tiles[k:k + batch]
+    for (th, tw), tiles in groups.items():
+        per = max(1, min(batch, BATCH_PIXELS // (len(x) * (th + 2 * b) * (tw + 2 * b))))
+        for k in range(0, len(tiles), per):
+            chunk = tiles[k:k + per]
             patches = torch.cat([x[..., wy0:wy1 + 2 * b, wx0:wx1 + 2 * b] for _, (wy0, wy1, wx0, wx1) in chunk])
             result = net(patches).split(len(x))
             if out is None:

@@ -516,6 +516,7 @@ class DTNTask(UnpairedTask):
             idx = torch.randint(0, len(images), (cfg.batch_size,), generator=order)
             x, y = images[idx].to(self.device), labels[idx].to(self.device)
             step_on(opt, F.cross_entropy(self.f.classify(x), y))
+        opt.zero_grad(set_to_none=True)
 
     @classmethod
     def load_generator(cls, cfg: DTNConfig, modules: dict[str, dict[str, Tensor]], direction: str) -> nn.Module:

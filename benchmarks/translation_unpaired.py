@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 import multidomain as md  # noqa: E402  (the classifier, evaluation split and scores)
+from translation_paired import images_per_second  # noqa: E402
 
 DATA = "digits2mnist"
 RESULTS = ROOT / "results" / "translation_unpaired"
@@ -162,20 +163,6 @@ def figure(task: str, run_dir: Path, size: int, path: Path, count: int = 8) -> P
     grid = (torch.cat(rows) + 1) / 2
     big = F.interpolate(grid, scale_factor=2, mode="nearest").expand(-1, 3, -1, -1)
     return save_image(image_grid(big, nrow=count), path)
-
-
-def images_per_second(net: torch.nn.Module, size: int, repeats: int, warm_up: bool) -> float:
-    from pixforge.translate import Translator
-
-    run, x = Translator(net, "cpu"), torch.rand(1, 3, size, size)
-    if warm_up:
-        run(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run(x)
-        times.append(time.perf_counter() - t0)
-    return 1 / statistics.median(times)
 
 
 def speed(root: Path) -> dict:

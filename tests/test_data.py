@@ -192,7 +192,6 @@ def _write_fake_mnist(folder, monkeypatch, n_train=5, n_test=2):
     """Tiny IDX files in the cache, with the registry pointed at their real sizes and digests."""
     from dataclasses import replace
 
-    from pixforge.data import downloads
     from pixforge.utils import sha256_file
 
     rng = np.random.default_rng(1)
@@ -277,7 +276,6 @@ def test_debian_package_copies_are_read_and_checked_against_the_published_digest
 def test_cifar_archive_is_read_without_extraction(isolated_home, monkeypatch):
     from dataclasses import replace
 
-    from pixforge.data import downloads
     from pixforge.utils import sha256_file
 
     rng = np.random.default_rng(2)
@@ -324,8 +322,6 @@ def test_data_cli_lists_every_dataset(isolated_home, tmp_path):
 
 def test_download_tries_mirrors_and_rejects_a_wrong_checksum(isolated_home, tmp_path, monkeypatch):
     from dataclasses import replace
-
-    from pixforge.data import downloads
 
     monkeypatch.setenv("PIXFORGE_OFFLINE", "0")
     served = tmp_path / "served"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from gan_fakes import cli, same
 
 from pixforge.config import load_config

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import BadInputError
-from .app import CONTEXT, evaluate, main
+from .app import CONTEXT, PixforgeGroup, evaluate, main
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
@@ -171,3 +171,32 @@ def eval_sr(model, data, scale, crop_border, tile, device, random_weights, as_js
     for r in rows:
         click.echo(f"{r['image']:<28} {r['psnr']:>8.2f} {r['ssim']:>7.4f} {r['bicubic_psnr']:>13.2f} "
                    f"{r['bicubic_ssim']:>7.4f}")
+
+
+@main.group(name="sr", cls=PixforgeGroup, context_settings=CONTEXT)
+def sr_group() -> None:
+    """Super-resolution tools (upscaling is `pixforge upscale`, benchmarks `pixforge eval sr`)."""
+
+
+@sr_group.command(name="interpolate", context_settings=CONTEXT)
+@click.argument("a")
+@click.argument("b")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="weight of B: (1 - alpha)·A + alpha·B (0 = A, 1 = B)")
+@click.option("-o", "--output", required=True, help="OUT.safetensors, or a folder (gets model.safetensors)")
+def interpolate(a, b, alpha, output):
+    """ESRGAN's network interpolation of two networks of one architecture (e.g. a PSNR run A and its GAN run B):
+    run folders, weights files or registry weights. The result works with `pixforge upscale --model OUT`.
+
+    \b
+    Example:
+      pixforge sr interpolate runs/rrdb-psnr runs/esrgan --alpha 0.8 -o runs/esrgan-interp.safetensors
+    """
+    from ..sr.interpolate import interpolate_weights, output_file
+    from ..utils import check_writable
+    from ..weights import save_state_dict
+
+    path = check_writable(output_file(output))
+    state = interpolate_weights(a, b, alpha)
+    save_state_dict(state, path, metadata={"interpolated": f"(1 - {alpha:g}) * {a} + {alpha:g} * {b}"})
+    click.echo(f"wrote {path}  ((1 - {alpha:g}) · {a} + {alpha:g} · {b})")

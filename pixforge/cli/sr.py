@@ -17,7 +17,8 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="output file (or folder, for a folder or video of frames)")
 @click.option("--model", default="realesrgan-x4plus", show_default=True,
-              help="SR weights name (`pixforge weights list`), or a .pth/.safetensors file (BasicSR, ESRGAN, EDSR)")
+              help="SR weights name (`pixforge weights list`), a .pth/.safetensors file (BasicSR, ESRGAN, EDSR) "
+                   "or a `pixforge train sr` run folder")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
               help="output scale; other than the model's own, its output is resized (antialiased bicubic)")
 @click.option("--tile", type=click.IntRange(min=0), default=256, show_default=True,
@@ -143,7 +144,7 @@ _metric_command("ssim", "SSIM of SR against HR (files or folders) exactly as Bas
 
 
 @evaluate.command(name="sr")
-@click.option("--model", required=True, help="SR weights name or file (as for `pixforge upscale`)")
+@click.option("--model", required=True, help="SR weights name, file or run folder (as for `pixforge upscale`)")
 @click.option("--data", required=True, help="folder of high-resolution images")
 @click.option("--scale", required=True, type=click.IntRange(2, 8), help="downsampling factor of the test")
 @click.option("--crop-border", default=None, type=click.IntRange(min=0), help="default: the scale")

@@ -142,19 +142,36 @@ def test_one_step_of_every_recipe(recipe, hr_folder, tmp_path):
 
     cfg = config(recipe, tmp_path / recipe, hr_folder, **{"loop.steps": 1, "loop.val_every": 1})
     task, result = run(SRTask, cfg)
-    assert all(math.isfinite(v) for v in result.last_losses.values()) and "pixel" in result.last_losses or \
-        "perceptual" in result.last_losses
+    assert all(math.isfinite(v) for v in result.last_losses.values())
+    assert {"pixel", "perceptual"} & set(result.last_losses)
     assert ("D" in task.modules) == (cfg.gan != "none") and "G_ema" in task.modules
     assert result.best["metric"] == "val_psnr"
     net = load_model(tmp_path / recipe)  # the run folder's model.safetensors
     assert net.scale == cfg.scale and net(torch.rand(1, 3, 6, 6)).shape == (1, 3, 6 * cfg.scale, 6 * cfg.scale)
 
 
+def test_fine_tuning_a_registry_entry(hr_folder, tmp_path):
+    from pixforge import weights
+    from pixforge.sr import load_model
+
+    if not weights.is_present("realesr-animevideov3"):
+        pytest.skip("realesr-animevideov3 is not in the cache; run `make weights`")
+    cfg = config("msrresnet_x4", tmp_path / "ft", hr_folder, pretrained="realesr-animevideov3",
+                 **{"loop.steps": 1, "loop.val_every": 1, "num_feat": 0, "num_block": 0})
+    before = load_model("realesr-animevideov3").state_dict()
+    task, result = run(SRTask, cfg)
+    after = load_model(tmp_path / "ft").state_dict()
+    assert after.keys() == before.keys() and not all(torch.equal(after[k], before[k]) for k in before)
+    assert all(torch.allclose(after[k], before[k], atol=1e-2) for k in before)  # one small step from the release
+
+
 def test_resume_is_bit_identical(hr_folder, tmp_path):
-    """Real-ESRGAN's recipe: degradations, USM targets, the U-Net D, EMA and the optimisers all resume exactly."""
+    """Real-ESRGAN's recipe: degradations, USM targets, the U-Net D, EMA and the optimisers all resume exactly
+    (its VGG loss, which has no state, left out for speed)."""
 
     def train(out, steps, resume):
-        return run(SRTask, config("realesrgan_x4", out, hr_folder, **{"loop.steps": steps, "loop.resume": resume}))
+        return run(SRTask, config("realesrgan_x4", out, hr_folder, perceptual_weight=0,
+                                  **{"loop.steps": steps, "loop.resume": resume}))
 
     resumes_exactly(train, tmp_path)
 
@@ -216,12 +233,20 @@ def test_interpolate_endpoints_and_upscale(hr_folder, tmp_path):
 @pytest.mark.parametrize("args", [
     ["scale=5"], ["gt_size=50", "scale=4"], ["gan=srgan", "gan_weight=1e-3", "gt_size=96"],
     ["loss=nope"], ["gan=unet"], ["pixel_weight=0"], ["ema=1.5"],
-    ["arch=vgg19"], ["data=/no/such/folder"],
+    ["arch=vgg19"], ["data=/no/such/folder"], ["pretrained=realesr-animevideov3"],
 ])
 def test_bad_settings_exit_2(args, tmp_path):
     r = cli("train", "sr", "--out", tmp_path / "r", "--quiet", *args, ok=False)
     assert r.exit_code == 2, r.output
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_perceptual_recipes_refuse_a_missing_vgg19(tmp_path, monkeypatch):
+    from pixforge import weights
+
+    monkeypatch.setattr(weights, "is_present", lambda name: False)
+    r = cli("train", "sr", "--config", "configs/sr/esrgan_x4.yaml", "--out", tmp_path / "r", "--quiet", ok=False)
+    assert r.exit_code == 2 and "pixforge weights fetch vgg19-imagenet" in r.output
 
 
 def test_unknown_perceptual_layer_is_refused():

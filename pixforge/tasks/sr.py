@@ -145,6 +145,22 @@ def build_discriminator(cfg: SRConfig) -> nn.Module:
     return UNetDiscriminatorSN(num_feat=cfg.d_feat)
 
 
+def perceptual_loss(cfg: SRConfig) -> nn.Module:
+    """BasicSR's perceptual loss on VGG19 (ImageNet). Missing weights are refused when they cannot be fetched:
+    a random VGG would train towards noise (``vgg_weights=random`` asks for one, for tests)."""
+    from ..errors import WeightsError
+    from ..losses.perceptual import VGGPerceptualLoss
+    from ..weights import is_present, offline
+
+    weights = None if cfg.vgg_weights == "random" else cfg.vgg_weights
+    if weights == "auto" and not is_present("vgg19-imagenet") and offline():
+        raise WeightsError("the perceptual loss needs VGG19 weights and PIXFORGE_OFFLINE is set: run `pixforge "
+                           "weights fetch vgg19-imagenet` (or vgg_weights=FILE with torchvision's vgg19 .pth)")
+    loss = VGGPerceptualLoss(cfg.perceptual_layers, cfg.perceptual_criterion, cfg.perceptual_weight, arch="vgg19",
+                             weights=weights or None)
+    return loss.requires_grad_(False).eval()
+
+
 def training_pairs(cfg: SRConfig):
     from ..sr.data import SRPairs
 
@@ -175,21 +191,16 @@ class SRTask(GanTask):
     def __init__(self, cfg: SRConfig, device: torch.device):
         from ..sr.data import val_images
 
-        pairs = training_pairs(cfg)
+        perceptual = perceptual_loss(cfg) if cfg.perceptual_layers and cfg.perceptual_weight else None
         g = build_generator(cfg)
+        pairs = training_pairs(cfg)
         d = build_discriminator(cfg) if cfg.gan != "none" else nn.Linear(1, 1)  # GanTask wants a D; dropped below
         super().__init__(cfg, pairs, None, device, g, d)
         if cfg.gan == "none":
             for table in (self.modules, self.optimizers):
                 del table["D"]
         self.loss = weighted(get_loss(cfg.loss), cfg.gan_weight)
-        self.perceptual = None
-        if cfg.perceptual_layers and cfg.perceptual_weight:
-            from ..losses.perceptual import VGGPerceptualLoss
-
-            weights = None if cfg.vgg_weights == "random" else cfg.vgg_weights
-            self.perceptual = VGGPerceptualLoss(cfg.perceptual_layers, cfg.perceptual_criterion, cfg.perceptual_weight,
-                                                arch="vgg19", weights=weights).requires_grad_(False).eval().to(device)
+        self.perceptual = perceptual.to(device) if perceptual is not None else None
         self.val = val_images(cfg.data, cfg.scale, cfg.val_size, cfg.val_data)
 
     @classmethod

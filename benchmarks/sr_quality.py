@@ -8,6 +8,7 @@ small so that the 23-block RRDB networks stay a few seconds per image on a CPU).
 MATLAB's bicubic imresize (8-bit), upscaled by the entry at its own factor, and scored by PSNR/SSIM on Y with
 crop = scale; bicubic upscaling (MATLAB imresize) at the same factor is the baseline. Writes
 benchmarks/results/sr_quality.{json,md}. Denoising variants are left out (they are for noisy inputs).
+``--save-set DIR`` writes the HR crops as PNGs, so ``pixforge eval sr --data DIR`` scores the same set.
 ``--trained LABEL=RUN[,RUN...]`` adds one row per label for networks trained with ``pixforge train sr`` (run
 folders or weights files, e.g. one per seed): the mean ± standard deviation over the runs.
 """
@@ -52,7 +53,15 @@ def main() -> None:
     ap.add_argument("--trained", nargs="*", default=[], metavar="LABEL=RUN,RUN",
                     help="trained networks (run folders or files), one row per label: mean ± std over its runs")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "sr_quality"))
+    ap.add_argument("--save-set", metavar="DIR", help="write the HR crops as PNGs (for `pixforge eval sr --data DIR`) "
+                    "and stop")
     args = ap.parse_args()
+    if args.save_set:
+        from pixforge.io import save_image
+
+        for name, image in photos(args.crop):
+            print(save_image(image, Path(args.save_set) / f"{name}.png"))
+        return
     names = args.names if args.names is not None else [
         n for n in weights.WEIGHTS.list() if "denoise" not in n
         and ARCHS.meta(weights.get_spec(n).meta["arch"])["family"] == "sr"]

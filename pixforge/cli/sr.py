@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import BadInputError
-from .app import CONTEXT, evaluate, main
+from .app import CONTEXT, PixforgeGroup, evaluate, main
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
@@ -17,8 +17,8 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="output file (or folder, for a folder or video of frames)")
 @click.option("--model", default="realesrgan-x4plus", show_default=True,
-              help="SR weights name (`pixforge weights list`), a .pth/.safetensors file (BasicSR, ESRGAN, EDSR) or a "
-                   "waifu2x JSON model (vgg_7, upconv_7)")
+              help="SR weights name (`pixforge weights list`), a .pth/.safetensors file (BasicSR, ESRGAN, EDSR), "
+                   "a waifu2x JSON model (vgg_7, upconv_7) or a `pixforge train sr` run folder")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
               help="output scale; other than the model's own, its output is resized (antialiased bicubic)")
 @click.option("--tile", type=click.IntRange(min=0), default=256, show_default=True,
@@ -144,7 +144,7 @@ _metric_command("ssim", "SSIM of SR against HR (files or folders) exactly as Bas
 
 
 @evaluate.command(name="sr")
-@click.option("--model", required=True, help="SR weights name or file (as for `pixforge upscale`)")
+@click.option("--model", required=True, help="SR weights name, file or run folder (as for `pixforge upscale`)")
 @click.option("--data", required=True, help="folder of high-resolution images, or an SR test set: set5, set14, "
               "bsd100, urban100, div2k-valid (downloaded on first use)")
 @click.option("--scale", required=True, type=click.IntRange(2, 8), help="downsampling factor of the test")
@@ -180,3 +180,32 @@ def eval_sr(model, data, scale, crop_border, tile, device, random_weights, as_js
     for r in rows:
         click.echo(f"{r['image']:<28} {r['psnr']:>8.2f} {r['ssim']:>7.4f} {r['bicubic_psnr']:>13.2f} "
                    f"{r['bicubic_ssim']:>7.4f}")
+
+
+@main.group(name="sr", cls=PixforgeGroup, context_settings=CONTEXT)
+def sr_group() -> None:
+    """Super-resolution tools (upscaling is `pixforge upscale`, benchmarks `pixforge eval sr`)."""
+
+
+@sr_group.command(name="interpolate", context_settings=CONTEXT)
+@click.argument("a")
+@click.argument("b")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="weight of B: (1 - alpha)·A + alpha·B (0 = A, 1 = B)")
+@click.option("-o", "--output", required=True, help="OUT.safetensors, or a folder (gets model.safetensors)")
+def interpolate(a, b, alpha, output):
+    """ESRGAN's network interpolation of two networks of one architecture (e.g. a PSNR run A and its GAN run B):
+    run folders, weights files or registry weights. The result works with `pixforge upscale --model OUT`.
+
+    \b
+    Example:
+      pixforge sr interpolate runs/rrdb-psnr runs/esrgan --alpha 0.8 -o runs/esrgan-interp.safetensors
+    """
+    from ..sr.interpolate import interpolate_weights, output_file
+    from ..utils import check_writable
+    from ..weights import save_state_dict
+
+    path = check_writable(output_file(output))
+    state = interpolate_weights(a, b, alpha)
+    save_state_dict(state, path, metadata={"interpolated": f"(1 - {alpha:g}) * {a} + {alpha:g} * {b}"})
+    click.echo(f"wrote {path}  ((1 - {alpha:g}) · {a} + {alpha:g} · {b})")

@@ -88,6 +88,14 @@ def parse_args(config_class: type, args: list[str], aliases: dict[str, str]) -> 
     return config_file, values
 
 
+def shipped_config(path: str | None) -> str | None:
+    """``configs/...`` names a recipe shipped in pixforge/configs/ when no such file is here."""
+    if path is None or Path(path).is_file():
+        return path
+    shipped = Path(__file__).resolve().parents[1] / path
+    return str(shipped) if path.startswith("configs/") and shipped.is_file() else path
+
+
 def train_task(task_class: type, aliases: dict[str, str], args: list[str]) -> None:
     """Fill the task's config from YAML + the command line, train it, print the summary."""
     from ..config import load_config
@@ -95,6 +103,7 @@ def train_task(task_class: type, aliases: dict[str, str], args: list[str]) -> No
     from ..train import run
 
     config_file, values = parse_args(task_class.Config, args, aliases)
+    config_file = shipped_config(config_file)
     recipe = None if config_file else task_class.default_config(values)
     cfg = load_config(task_class.Config, config_file or recipe, values)
     saved = Path(cfg.loop.out) / "config.yaml"

@@ -115,14 +115,31 @@ def load_model(source: str | Path, device: str | torch.device | None = None,
         from ..models.waifu2x import from_json
 
         net = from_json(source)
+    elif Path(source).is_dir():
+        net = network_from_state_dict(run_state(Path(source)), source)
     elif Path(source).is_file():
-        net = network_from_state_dict(unwrap(weights_mod.load_file(source), source), source)
+        net = network_from_state_dict(unwrap(checkpoint_generator(weights_mod.load_file(source)), source), source)
     else:
         known = [n for n in weights_mod.WEIGHTS.list() if ARCHS.meta(weights_mod.get_spec(n).meta["arch"])
                  .get("family") == "sr"]
-        raise WeightsError(f"{source}: neither super-resolution weights ({', '.join(known)}), an SR architecture "
-                           f"nor a weights file")
+        raise WeightsError(f"{source}: neither super-resolution weights ({', '.join(known)}), an SR architecture, "
+                           f"a weights file nor an SR run folder")
     return net.eval().to(default_device(device))
+
+
+def checkpoint_generator(obj: dict) -> dict:
+    """The generator inside a pixforge training checkpoint (its EMA one when there is one); other dicts as they are."""
+    modules = obj.get("task", {}).get("modules", {}) if isinstance(obj.get("task"), dict) else {}
+    return modules.get("G_ema", modules.get("G", obj))
+
+
+def run_state(folder: Path) -> dict[str, torch.Tensor]:
+    """The generator of a ``pixforge train sr`` run folder: its model.safetensors, else its best or last checkpoint."""
+    files = [folder / "model.safetensors", folder / "checkpoints" / "best.pt", folder / "checkpoints" / "last.pt"]
+    found = next((f for f in files if f.is_file()), None)
+    if found is None:
+        raise WeightsError(f"{folder}: not an SR run folder (no model.safetensors or checkpoints/)")
+    return unwrap(checkpoint_generator(weights_mod.load_file(found)), str(found))
 
 
 def _registry_state(name: str) -> dict[str, torch.Tensor]:

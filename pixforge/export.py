@@ -6,12 +6,13 @@
 What can be exported is read off the network, so new architectures need no code here: a GAN generator (has
 ``z_dim``), an upscaler (has ``scale``), a translation generator (has ``size_multiple``), a fast-style / CIN
 ``TransformerNet`` and Magenta's predictor and transformer (``magenta``: both in one graph, content + style ->
-image). Every graph takes images in [0, 1] and gives images in [0, 1] (the network's own range, 0-255 or
+image). A StyleGAN / StyleGAN2 generator takes z and a truncation ψ per sample and uses its fixed noise maps
+(see :class:`StyleGenerator`). Every graph takes images in [0, 1] and gives images in [0, 1] (the network's own range, 0-255 or
 [-1, 1], is converted inside); sizes must be what the network accepts (``size_multiple``, plus ``border`` pixels
 on each side for upscalers with unpadded convolutions), as the ONNX file's metadata says.
 
-After writing, onnxruntime runs the file on random inputs (with ``dynamic_size`` also at a second, non-square
-size and batch 2) and its outputs must match PyTorch's to :data:`TOLERANCE`, else :class:`ExportError` and no
+After writing, onnxruntime runs the file on random inputs at batch 1 and 2 (with ``dynamic_size`` the second
+at a non-square size) and its outputs must match PyTorch's to :data:`TOLERANCE`, else :class:`ExportError` and no
 file is left behind.
 """
 from __future__ import annotations
@@ -86,6 +87,33 @@ class Generator(nn.Module):
         return ((out + 1) / 2).clamp(0, 1) if self.images else out
 
 
+class StyleGenerator(nn.Module):
+    """A StyleGAN / StyleGAN2 generator: z (N, z_dim) and truncation ψ (N,) -> images in [0, 1].
+
+    ψ is an input because deployments pick it per request (truncation in W: ``w_avg + ψ (w - w_avg)``, 1 = none).
+    Noise is the generator's fixed maps (``noise="const"``, NVIDIA's ``noise_mode='const'``), baked in as
+    constants, so an image is a function of z and ψ alone. Modulated convs run in their shared-weight form
+    (the grouped-conv form's group count is the batch, which ONNX cannot make dynamic): the same numbers."""
+
+    def __init__(self, g: nn.Module):
+        from .nn.conv import ModulatedConv2d
+
+        super().__init__()
+        self.g = g
+        for module in g.modules():
+            if isinstance(module, ModulatedConv2d):
+                module.fused = False
+        self.noise = nn.ParameterList([nn.Parameter(n.detach().clone(), requires_grad=False)
+                                       for n in g.constant_noise()])
+
+    def forward(self, z: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
+        g = self.g
+        w = g.mapping(z)
+        w = g.w_avg + truncation.view(-1, 1).to(w.dtype) * (w - g.w_avg)
+        image = g.synthesis(w.unsqueeze(1).expand(-1, g.n_latent, -1), list(self.noise))
+        return ((image + 1) / 2).clamp(0, 1)
+
+
 # ------------------------------------------------------------------------------------------------ what to export
 @dataclass
 class Graph:
@@ -109,6 +137,8 @@ class Graph:
                 out[name] = torch.rand(shape, generator=gen)
             elif name == "style":  # blend weights
                 out[name] = torch.rand(shape, generator=gen) + 0.1
+            elif name == "truncation":  # ψ in [0.25, 1.25)
+                out[name] = torch.rand(shape, generator=gen) + 0.25
             else:
                 out[name] = torch.randn(shape, generator=gen)
         return out
@@ -153,9 +183,13 @@ def describe(net: nn.Module, size: int) -> Graph:
             return Graph(StyleMix(net), {**image, "style": torch.rand(1, styles)}, ("image",), side, meta)
         return Graph(Images(net, 0, 255), image, ("image",), side, meta)
     if hasattr(net, "synthesis"):
-        raise ExportError(f"{type(net).__name__}: style-based generators are not exported yet (their FIR and "
-                          "per-sample convolutions trace to kernels of unknown shape in torch.onnx's TorchScript "
-                          "exporter)")
+        return Graph(StyleGenerator(net), {"z": torch.randn(1, net.z_dim), "truncation": torch.ones(1)}, (),
+                     _multiple(1), {"family": "gan", "z_dim": str(net.z_dim), "num_classes": "0",
+                                    "image_size": str(net.size), "input_range": "z: standard normal",
+                                    "inputs": f"z: (N, {net.z_dim}) standard normal; truncation: (N,) float32 ψ per "
+                                              "sample, truncation in W towards the mean w (1: none, 0.5-0.7 typical)",
+                                    "noise": "fixed: the generator's constant noise maps (noise='const')",
+                                    "output_range": "[0, 1]"})
     if hasattr(net, "z_dim"):
         classes = getattr(net, "num_classes", 0)
         inputs = {"z": torch.randn(1, net.z_dim)}
@@ -297,9 +331,8 @@ def export(source: str | Path | nn.Module, output: str | Path, opset: int = DEFA
     axes = {n: {0: "batch", **({2: "height", 3: "width"} if dynamic_size and n in graph.images else {})} for n in names}
     axes["output"] = {0: "batch", **({2: "out_height", 3: "out_width"} if dynamic_size and graph.images else {})}
     h, w = next((tuple(example[n].shape[-2:]) for n in graph.images), (0, 0))
-    checks = [example]
-    if dynamic_size and graph.images:
-        checks.append(graph.example((graph.side(h + 1), w), batch=2, seed=1))
+    resized = (graph.side(h + 1), w) if dynamic_size and graph.images else None
+    checks = [example, graph.example(resized, batch=2, seed=1)]  # (batch 2: a traced batch size shows)
     metadata = {"source": type(source).__name__ if isinstance(source, nn.Module) else str(source),
                 "input_range": "[0, 1]", "output_range": "[0, 1]", "scale": "1", "styles": "0",
                 **graph.metadata, "opset": str(opset), "dynamic_size": str(bool(dynamic_size and graph.images)),

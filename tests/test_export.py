@@ -1,6 +1,7 @@
 """``pixforge export``: each family's smallest network as ONNX, run here by onnxruntime on an input of a size the
 export never saw and compared with the library's own inference path (FastStylizer, Translator, run_network,
-generate, the magenta method), metadata in the file, and the command's own check refusing a mismatch."""
+generate, the magenta method, a StyleGAN's fixed-noise forward), metadata in the file, and the command's own
+check refusing a mismatch."""
 from __future__ import annotations
 
 import numpy as np
@@ -120,6 +121,47 @@ def test_gan_generators_plain_conditional_spectral_norm_and_progressive(tmp_path
     assert PGGANGenerator(size=16).get_extra_state() == {"stage": 2, "alpha": 1.0}  # (untouched by the export)
 
 
+def noisy(g):
+    """``g`` in eval mode with its noise strengths, biases and w_avg made non-zero, so that each of them shows."""
+    with torch.no_grad():
+        for name, p in g.named_parameters():
+            if name.endswith(("noise.weight", "bias")):
+                p.normal_(0, 0.3)
+        g.w_avg.normal_()
+    return g.eval()
+
+
+def test_style_based_generators_v1_v2_grouped_conv_and_rosinality_files(tmp_path):
+    from pixforge.models.stylegan import StyleGANGenerator
+    from pixforge.models.stylegan2 import StyleGAN2Generator
+    from pixforge.nn.conv import ModulatedConv2d
+
+    torch.manual_seed(0)
+    v2 = noisy(StyleGAN2Generator(16, 8, n_mlp=2, channel_base=64, channel_max=16))
+    for m in v2.modules():  # rosinality's default: per-sample weights in one grouped convolution
+        if isinstance(m, ModulatedConv2d):
+            m.fused = True
+    v1 = noisy(StyleGANGenerator(16, 8, n_mlp=2, channel_base=64, channel_max=16))
+    state = {k: v for k, v in v2.state_dict().items() if k != "w_avg"}  # a rosinality checkpoint's layout
+    torch.save({"g_ema": state, "latent_avg": v2.w_avg.clone()}, tmp_path / "550000.pt")
+    z = torch.randn(3, 8)
+    psi = torch.tensor([1.0, 0.7, 0.0])
+    for name, source, g in (("v2", v2, v2), ("v1", v1, v1), ("pt", str(tmp_path / "550000.pt"), None)):
+        path = tmp_path / f"{name}.onnx"
+        report = export(source, path)
+        assert report.max_abs_diff <= 1e-4 and report.checked == [((1, 8), (1,)), ((2, 8), (2,))]
+        meta = metadata(path)
+        assert (meta["family"], meta["z_dim"], meta["image_size"]) == ("gan", "8", "16") and "truncation" in meta["inputs"]
+        g = g or load_network(source)
+        with torch.no_grad():  # ψ per sample; the fixed noise maps
+            expected = torch.cat([g(z[i:i + 1], truncation=float(p), noise="const") for i, p in enumerate(psi)])
+        got = run_onnx(path, z=z, truncation=psi)
+        assert torch.allclose(got, ((expected + 1) / 2).clamp(0, 1), atol=1e-4), name
+        same = run_onnx(path, z=z, truncation=torch.zeros(3))  # ψ 0: every z gives the mean w's image
+        assert torch.allclose(same, same[:1].expand_as(same), atol=1e-5) and not torch.allclose(got[0], got[1])
+    assert all(m.fused for m in v2.modules() if isinstance(m, ModulatedConv2d))  # the export works on a copy
+
+
 def test_cli_exports_names_and_refuses_in_one_line(tmp_path, monkeypatch):
     runner = CliRunner()
     out = tmp_path / "w.onnx"
@@ -130,8 +172,7 @@ def test_cli_exports_names_and_refuses_in_one_line(tmp_path, monkeypatch):
     assert metadata(out)["opset"] == "13" and metadata(out)["dynamic_size"] == "True"
     for args, message in ((["resnet_6blocks"], "an architecture without weights"),
                           (["nope"], "neither a weights name"),
-                          (["vgg19", "--random-weights"], "not a feed-forward network pixforge exports"),
-                          (["stylegan2-generator", "--random-weights"], "style-based generators are not exported")):
+                          (["vgg19", "--random-weights"], "not a feed-forward network pixforge exports")):
         result = runner.invoke(main, ["export", *args, "-o", str(tmp_path / "x.onnx")])
         assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
     monkeypatch.setattr("pixforge.export.TOLERANCE", -1.0)  # no graph can pass: the check must refuse it

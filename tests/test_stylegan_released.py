@@ -176,6 +176,14 @@ def test_nvidia_pickle_of_the_exact_layout_loads_without_running_its_code(tmp_pa
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 0
 
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra")
+    result = CliRunner().invoke(main, ["export", str(path), "-o", str(tmp_path / "g.onnx")])  # and exports it
+    assert result.exit_code == 0 and "onnxruntime matches PyTorch" in result.output, result.output
+    z = torch.randn(2, 16)
+    got = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"z": z.numpy(), "truncation": np.full(2, 0.5, "f4")})
+    with torch.no_grad():
+        assert np.allclose(got[0], ((src(z, truncation=0.5, noise="const") + 1) / 2).clamp(0, 1).numpy(), atol=1e-4)
+
 
 @pytest.mark.parametrize("payload", [("os", "system"), ("builtins", "eval"), ("subprocess", "call")])
 def test_pickle_with_a_reduce_payload_is_refused(tmp_path, payload):

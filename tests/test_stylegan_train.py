@@ -44,7 +44,7 @@ def test_stylegan2_resume_is_bit_identical_and_regularisers_run_lazily(tmp_path)
     assert tuple(opt["D"]["param_groups"][0]["betas"]) == pytest.approx((0.0, 0.99 ** (2 / 3)))
 
 
-def test_stylegan2_sampling_with_truncation_in_w(tmp_path):
+def test_stylegan2_sampling_with_truncation_in_w_and_onnx_export(tmp_path):
     out = tmp_path / "run"
     cli("train", "stylegan2", "--steps", 2, "--out", out, *TINY)
     cli("sample", out, "-n", 5, "-o", tmp_path / "a.npy", "--truncation", 0.0)
@@ -67,6 +67,19 @@ def test_stylegan2_sampling_with_truncation_in_w(tmp_path):
     assert np.load(tmp_path / "mix.npy").shape == (12, 1, 8, 8)
     r = cli("stylemix", out, "-o", tmp_path / "mix.png", "--crossover", 9, ok=False)
     assert r.exit_code == 2 and "--crossover must be in 1..3" in r.output
+
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra")  # the run exports to ONNX
+    from pixforge.tasks.gan import load_generator
+
+    result = cli("export", out, "-o", tmp_path / "g.onnx")
+    assert "family gan" in result.output and "z_dim 8" in result.output
+    z, psi = torch.randn(3, 8), torch.tensor([1.0, 0.5, 0.5])
+    got = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"z": z.numpy(), "truncation": psi.numpy()})[0]
+    g = load_generator(out)[0].eval()  # the EMA generator, as `pixforge sample` takes it
+    with torch.no_grad():
+        expected = torch.cat([g(z[:1], noise="const"), g(z[1:], truncation=0.5, noise="const")])
+    assert got.shape == (3, 1, 8, 8)
+    assert torch.allclose(torch.from_numpy(got), ((expected + 1) / 2).clamp(0, 1), atol=1e-4)
 
 
 def test_stylegan2_ema_ramp_up_as_nvidias():

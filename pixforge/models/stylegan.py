@@ -63,13 +63,17 @@ class StyleGANGenerator(StyleBasedGenerator):
         self.to_rgb = EqualConv2d(ch[-1], channels, 1)
         self.register_buffer("w_avg", torch.zeros(style_dim))
 
+    def constant_noise(self) -> list[Tensor]:
+        """Fixed maps drawn from seed 0."""
+        gen = torch.Generator().manual_seed(0)
+        return [torch.randn(1, 1, 2 ** (i // 2 + 2), 2 ** (i // 2 + 2), generator=gen).to(self.w_avg.device)
+                for i in range(self.n_latent)]
+
     def synthesis(self, latent: Tensor, noise: str | Sequence[Tensor | None] | None = None) -> Tensor:
         """Images from per-layer latents (N, n_latent, D); ``noise``: None (fresh), or a list of maps per layer
-        (``"const"``: fixed maps drawn from seed 0)."""
+        (``"const"``: :meth:`constant_noise`)."""
         if isinstance(noise, str):
-            gen = torch.Generator().manual_seed(0)
-            noise = [torch.randn(1, 1, 2 ** (i // 2 + 2), 2 ** (i // 2 + 2), generator=gen).to(latent.device)
-                     for i in range(self.n_latent)]
+            noise = self.constant_noise()
         noise = noise or [None] * self.n_latent
         x = self.input(latent.shape[0])
         for i, (layer, n) in enumerate(zip(self.layers, noise)):

@@ -100,6 +100,10 @@ class StyleBasedGenerator(nn.Module):
     def synthesis(self, latent: Tensor, noise: str | Sequence[Tensor | None] | None = None) -> Tensor:
         raise NotImplementedError
 
+    def constant_noise(self) -> list[Tensor]:
+        """The fixed noise maps of ``noise="const"``, one per synthesis layer (reproducible images)."""
+        raise NotImplementedError
+
     def forward(self, z: Tensor, y: Tensor | None = None, z2: Tensor | None = None,
                 inject_index: int | None = None, truncation: float = 1.0,
                 noise: str | Sequence[Tensor | None] | None = None, return_latents: bool = False):
@@ -139,13 +143,16 @@ class StyleGAN2Generator(StyleBasedGenerator):
         self.register_buffer("w_avg", torch.zeros(style_dim))  # running mean of w: the truncation centre
 
     # ------------------------------------------------------------------------------------------------ synthesis
+    def constant_noise(self) -> list[Tensor]:
+        return [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+
     def synthesis(self, latent: Tensor, noise: str | Sequence[Tensor | None] | None = None) -> Tensor:
         """Images from per-layer latents (N, n_latent, D). ``noise``: None draws fresh noise, ``"const"`` uses
         the stored maps (reproducible images), or a list of ``num_layers`` maps."""
         if noise is None:
             noise = [None] * self.num_layers
         elif isinstance(noise, str):
-            noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+            noise = self.constant_noise()
         out = self.conv1(self.input(latent.shape[0]), latent[:, 0], noise[0])
         skip = self.to_rgb1(out, latent[:, 1])
         i = 1

@@ -85,6 +85,7 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[
         x = F.pad(x.reshape(n, c, h, 1, w, 1), (0, up - 1, 0, 0, 0, up - 1)).reshape(n, c, h * up, w * up)
     x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
     k = kernel.flip(0, 1).to(x.dtype)
+    c = int(c)  # (a constant when traced for ONNX export, which needs the depthwise kernel's shape)
     x = F.conv2d(x, k.expand(c, 1, *k.shape), groups=c)
     return x[..., ::down, ::down] if down > 1 else x
 
@@ -186,6 +187,7 @@ class ModulatedConv2d(nn.Module):
     ``fused=True`` runs one grouped convolution over per-sample weights (rosinality's default); ``fused=False``
     scales the input by the style, convolves with the shared weight and scales the output by the demodulation
     coefficients (NVIDIA's training path): the same numbers, and faster whenever the batch is larger than one.
+    ONNX export uses ``fused=False``: a grouped conv's group count (the batch) cannot be a dynamic ONNX attribute.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int, demodulate: bool = True,

@@ -1,13 +1,14 @@
 """DCGAN, SNGAN, PGGAN and StyleGAN2 on mnist5k and Fashion-MNIST at 32 px with an equal CPU budget per run.
 
-Each model trains for the number of steps that takes about ``--budget`` seconds (default ``BUDGET_S``) of CPU
-time at one thread on the machine this was written on (2 shared cores; the per-step costs measured there at
-the 240 s budget are in ``MODELS``; other budgets scale the steps, and PGGAN's phases, in proportion), then
-5,000 samples of its generator (the EMA one where the recipe keeps one) are scored in the feature space of the
-dataset's classifier that ``benchmarks/ganbench.py`` trains and caches (benchmarks/results/mnist-classifier,
-fashion-classifier: a small CNN, 128-d penultimate features): FID, improved precision/recall (k = 3) against
-5,000 real images at 32 px (mnist5k; Fashion-MNIST's first 5,000 training images; the classifier resizes both
-to 28 px), and the KL of the predicted class histogram to uniform. Fashion-MNIST trains on its 60,000 images.
+Each model trains for the number of steps that takes about ``--budget`` seconds (default ``BUDGET_S``) of CPU time
+at one thread on the machine this was written on (2 shared cores; the per-step costs measured there at the 240 s
+budget are in ``MODELS``; other budgets scale the steps, and PGGAN's phases, in proportion), then ``--samples``
+(default 5,000) samples of its generator (the EMA one where the recipe keeps one) are scored in the feature space
+of the dataset's classifier that ``benchmarks/ganbench.py`` trains and caches
+(benchmarks/results/mnist-classifier, fashion-classifier: a small CNN, 128-d penultimate features): FID, improved
+precision/recall (k = 3) against 5,000 real images at 32 px (mnist5k; Fashion-MNIST's first 5,000 training images;
+the classifier resizes both to 28 px), and the KL of the predicted class histogram to uniform. Fashion-MNIST
+trains on its 60,000 images.
 
 * ``dcgan``: DCGAN (width 32), non-saturating loss with DCGAN's Adam, batch 64;
 * ``sngan``: SNGAN's residual networks (width 16) with spectral norm on D, hinge loss with SAGAN's
@@ -27,7 +28,7 @@ sample grid ``docs/img/hifi_gans_<data>32.png`` (a row of real images, then one 
 the style-mixing grid of StyleGAN2's seed-0 run, ``docs/img/stylegan2_<data>32_mixing.png``, and (once) four
 real digits projected into the mnist5k run's W, ``docs/img/stylegan2_mnist32_projection.png``.
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/hifi_gans.py --budget 100   # 24 runs, ~70 min
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/hifi_gans.py --budget 20 --samples 2000  # 24 runs
     nice -n 5 .venv/bin/python benchmarks/hifi_gans.py --data mnist5k --models pggan-4x stylegan2-4x --seeds 0
     .venv/bin/python benchmarks/hifi_gans.py --report
     .venv/bin/python benchmarks/hifi_gans.py --quick                      # smoke run: 3 steps each, into out/
@@ -58,8 +59,8 @@ IMAGE_SIZE = 32
 DATA = ("mnist5k", "fashion-mnist")
 BUDGET_S = 240
 #: model -> (task, shipped config or None, settings at BUDGET_S, CPU ms per step measured at 1 thread on the
-#: 2-core machine); loop.steps = BUDGET_S / that cost (PGGAN: 4 px 23 ms, 8 px 83, 16 px 305, 32 px 1370 per step, phases of
-#: 75 steps: growth ends at step 450, the last 56 steps at 32 px)
+#: 2-core machine); loop.steps = BUDGET_S / that cost (PGGAN: 4 px 23 ms, 8 px 83, 16 px 305, 32 px 1370 per step,
+#: phases of 75 steps: growth ends at step 450, the last 56 steps at 32 px)
 MODELS = {
     "dcgan": ("gan", None, {"loss": "nonsaturating", "arch": "dcgan", "width": 32, "batch_size": 64,
                             "loop.steps": 4500}, 53),
@@ -100,7 +101,7 @@ def model_config(data: str, model: str, seed: int, budget: float = BUDGET_S, ste
         progress=False, tensorboard=False, out="", overwrite=True))
 
 
-def run_one(model: str, cfg, path: Path) -> dict:
+def run_one(model: str, cfg, path: Path, samples: int = ganbench.SAMPLES_IMG) -> dict:
     """Train, sample, score; write the record and 64 samples."""
     from pixforge.config import to_dict
     from pixforge.registry import TASKS
@@ -114,10 +115,11 @@ def run_one(model: str, cfg, path: Path) -> dict:
     task, _ = run(TASKS.get(MODELS[model][0]), cfg)
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     seed = cfg.loop.seed
-    x = ganbench.samples_from(task, ganbench.SAMPLES_IMG, seed).clamp(-1, 1)  # PGGAN/StyleGAN have no tanh
+    x = ganbench.samples_from(task, samples, seed).clamp(-1, 1)  # PGGAN/StyleGAN have no tanh
     t1 = time.perf_counter()
     metrics = ganbench.evaluate(cfg.data, x, IMAGE_SIZE)
-    record = {"data": cfg.data, "model": model, "seed": seed, "steps": cfg.loop.steps, "train_seconds": round(train_s, 1),
+    record = {"data": cfg.data, "model": model, "seed": seed, "samples": samples, "steps": cfg.loop.steps,
+              "train_seconds": round(train_s, 1),
               "train_cpu_seconds": round(train_cpu, 1), "eval_seconds": round(time.perf_counter() - t1, 1),
               "metrics": metrics, "request": request, "config": to_dict(task.cfg)}
     record["config"]["loop"].pop("out", None)
@@ -156,7 +158,8 @@ def markdown_table(results: dict) -> str:
         rows += [f"\n{data}, 32 px:\n", "| model | seeds | steps | images seen | FID (classifier) | precision | "
                  "recall | class KL | train s (wall) | train s (CPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
         for model, e in models.items():
-            rows.append(f"| {model} | {len(e['seeds'])} | {e['steps']} | {e['steps'] * e['batch_size']} | {fmt(e, 'fid')} | "
+            rows.append(f"| {model} | {len(e['seeds'])} | {e['steps']} | {e['steps'] * e['batch_size']} | "
+                        f"{fmt(e, 'fid')} | "
                         f"{fmt(e, 'precision', fmt='.2f')} | {fmt(e, 'recall', fmt='.2f')} | "
                         f"{fmt(e, 'digit_kl', fmt='.3f')} | {fmt(e, 'train_seconds', fmt='.0f')} | "
                         f"{fmt(e, 'train_cpu_seconds', fmt='.0f')} |")
@@ -217,7 +220,8 @@ def report(results_dir: Path, images: Path, budget: float, projection_steps: int
     images.mkdir(parents=True, exist_ok=True)
     for data in results:
         name = data.replace("mnist5k", "mnist")
-        sample_grid([r for r in records if r.get("data", "mnist5k") == data], data, images / f"hifi_gans_{name}32.png")
+        runs = [r for r in records if r.get("data", "mnist5k") == data]
+        sample_grid(runs, data, images / f"hifi_gans_{name}32.png")
         run = RUNS / data / "stylegan2-s0"
         if not (run / "checkpoints" / "last.pt").is_file():
             continue
@@ -237,6 +241,7 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", default=list(DATA), choices=DATA)
     ap.add_argument("--models", nargs="+", default=SWEEP, choices=list(MODELS))
     ap.add_argument("--budget", type=float, default=BUDGET_S, help="CPU seconds of training per run")
+    ap.add_argument("--samples", type=int, default=ganbench.SAMPLES_IMG, help="generated images scored per run")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--report", action="store_true", help="only aggregate existing results")
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 steps per model, seed 0, into benchmarks/out/")
@@ -259,9 +264,10 @@ def main() -> None:
         for i, (model, cfg, path) in enumerate(todo, 1):
             if ganbench.is_done(path, cfg):  # done meanwhile by another process of this script
                 continue
-            r = run_one(model, cfg, path)
+            r = run_one(model, cfg, path, args.samples)
             m = r["metrics"]
-            print(f"[{i}/{len(todo)} {time.perf_counter() - t0:.0f}s] {cfg.data} {model} s{r['seed']}: FID {m['fid']:.1f} "
+            print(f"[{i}/{len(todo)} {time.perf_counter() - t0:.0f}s] {cfg.data} {model} s{r['seed']}: "
+                  f"FID {m['fid']:.1f} "
                   f"P {m['precision']:.2f} R {m['recall']:.2f} ({r['train_seconds']:.0f}s train, "
                   f"{r['train_cpu_seconds']:.0f}s CPU)", flush=True)
     print(report(RESULTS, images, args.budget, 3 if args.quick else 300))

@@ -11,9 +11,10 @@ over the images in memory (rosinality's reads and augments LMDB records: the pee
 
 Variants in one run, the single steps of all of them interleaved round-robin so load changes hit all alike:
 
-* ``pixforge (defaults)``: ``StyleGAN2Task.train_step`` as ``pixforge train stylegan2`` runs it (fp32);
+* ``pixforge (defaults)``: ``StyleGAN2Task.train_step`` as ``pixforge train stylegan2`` runs it (fp32, the
+  4-D weights and the batches channels-last);
 * ``pixforge, bf16 autocast``: the same with ``loop.amp=true`` (CPUs with AVX-512 BF16; numerics differ);
-* ``pixforge, channels_last``: the same with the 4-D weights and the batches in channels-last memory format;
+* ``pixforge, contiguous``: the defaults with ``channels_last=false`` (the default before it was measured here);
 * ``peer (rosinality loop)``: the loop above on pixforge's modules (modulated convs as pixforge runs them:
   style-scaled input, one shared-weight conv, demodulation of the output);
 * ``peer, rosinality's grouped conv``: the same with the modulated convs switched to rosinality's default
@@ -64,18 +65,11 @@ def recipe(**overrides):
     return dataclasses.replace(cfg, sample_shape=[1, cfg.image_size, cfg.image_size])
 
 
-def pixforge_stepper(images: torch.Tensor, amp: bool = False, channels_last: bool = False):
+def pixforge_stepper(images: torch.Tensor, **settings):
     from pixforge.tasks.stylegan2 import StyleGAN2Task
 
     torch.manual_seed(0)
-    cfg = recipe(**{"loop.amp": amp})
-    task = StyleGAN2Task(cfg, images, None, torch.device("cpu"))
-    if channels_last:  # (the 4-D weights and batches; modulated weights are 5-D)
-        task.memory_format = torch.channels_last
-        for t in [*task.g.parameters(), *task.d.parameters(), *task.g.buffers(), *task.d.buffers()]:
-            if t.dim() == 4:
-                t.data = t.data.contiguous(memory_format=torch.channels_last)
-    return task.train_step
+    return StyleGAN2Task(recipe(**settings), images, None, torch.device("cpu")).train_step
 
 
 # ------------------------------------------------------------------------------------------------ the peer
@@ -258,8 +252,8 @@ def peer_stepper(images: torch.Tensor, grouped_conv: bool = False, native_ops: b
 PIXFORGE, PEER = "pixforge (defaults)", "peer (rosinality loop)"
 VARIANTS = {
     PIXFORGE: lambda x: pixforge_stepper(x),
-    "pixforge, bf16 autocast": lambda x: pixforge_stepper(x, amp=True),
-    "pixforge, channels_last": lambda x: pixforge_stepper(x, channels_last=True),
+    "pixforge, bf16 autocast": lambda x: pixforge_stepper(x, **{"loop.amp": True}),
+    "pixforge, contiguous": lambda x: pixforge_stepper(x, channels_last=False),
     PEER: lambda x: peer_stepper(x),
     "peer, rosinality's grouped conv": lambda x: peer_stepper(x, grouped_conv=True),
     "peer, rosinality's CPU ops": lambda x: peer_stepper(x, native_ops=True),

@@ -25,8 +25,9 @@ and is skipped when that file holds a run of the same config, so the sweep can b
 run folders stay in benchmarks/out/hifi_gans/<data>/ (for ``pixforge sample``, ``stylemix``, ``project``).
 ``--report`` only aggregates: ``benchmarks/results/hifi_gans.json`` and ``hifi_gans.md``, per dataset the
 sample grid ``docs/img/hifi_gans_<data>32.png`` (a row of real images, then one row per model and seed) and
-the style-mixing grid of StyleGAN2's seed-0 run, ``docs/img/stylegan2_<data>32_mixing.png``, and (once) four
-real digits projected into the mnist5k run's W, ``docs/img/stylegan2_mnist32_projection.png``.
+the style-mixing grid of StyleGAN2's seed-0 run, ``docs/img/stylegan2_<data>32_mixing.png``, and with
+``--project STEPS`` four real digits projected into the mnist5k run's W,
+``docs/img/stylegan2_mnist32_projection.png``.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/hifi_gans.py --budget 20 --samples 2000  # 24 runs
     nice -n 5 .venv/bin/python benchmarks/hifi_gans.py --data mnist5k --models pggan-4x stylegan2-4x --seeds 0
@@ -201,7 +202,7 @@ def projection_figure(run: Path, path: Path, digits: tuple[int, ...] = (0, 1000,
     return {"run": str(run.relative_to(ROOT.parent)), "steps": steps, "vgg": distance.vgg.backbone, "first_last": out}
 
 
-def report(results_dir: Path, images: Path, budget: float, projection_steps: int = 300) -> str:
+def report(results_dir: Path, images: Path, budget: float, projection_steps: int = 0) -> str:
     records = [json.loads(p.read_text()) for p in sorted((results_dir / "hifi_gans").glob("*/*.json"))]
     results = aggregate(records)
     summary = {"machine": {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
@@ -229,7 +230,7 @@ def report(results_dir: Path, images: Path, budget: float, projection_steps: int
 
         stylemix_run(run, images / f"stylegan2_{name}32_mixing.png", rows=4, cols=6)
         figure = images / "stylegan2_mnist32_projection.png"
-        if data == "mnist5k" and not figure.is_file():  # (slow: made once; delete the file to make it again)
+        if data == "mnist5k" and projection_steps:  # (slow)
             summary["projection"] = projection_figure(run, figure, steps=projection_steps)
             (results_dir / "hifi_gans.json").write_text(json.dumps(summary, indent=1) + "\n")
     return table
@@ -242,6 +243,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=SWEEP, choices=list(MODELS))
     ap.add_argument("--budget", type=float, default=BUDGET_S, help="CPU seconds of training per run")
     ap.add_argument("--samples", type=int, default=ganbench.SAMPLES_IMG, help="generated images scored per run")
+    ap.add_argument("--project", type=int, default=0, metavar="STEPS",
+                    help="also project four real digits into StyleGAN2's W (pixforge project's recipe; 300 steps)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--report", action="store_true", help="only aggregate existing results")
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 steps per model, seed 0, into benchmarks/out/")
@@ -270,7 +273,7 @@ def main() -> None:
                   f"FID {m['fid']:.1f} "
                   f"P {m['precision']:.2f} R {m['recall']:.2f} ({r['train_seconds']:.0f}s train, "
                   f"{r['train_cpu_seconds']:.0f}s CPU)", flush=True)
-    print(report(RESULTS, images, args.budget, 3 if args.quick else 300))
+    print(report(RESULTS, images, args.budget, min(args.project, 3) if args.quick else args.project))
 
 
 if __name__ == "__main__":

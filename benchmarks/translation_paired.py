@@ -212,11 +212,25 @@ def reference_step(net_g, net_d, opt_g, opt_d, real_a, real_b, l1_weight: float 
                                             ("D_fake", loss_d_fake))}
 
 
+def images_per_second(net: torch.nn.Module, size: int, repeats: int, warm_up: bool = True) -> float:
+    """1 / the median time of ``pixforge translate``'s Translator on one random ``size`` px image (CPU)."""
+    from pixforge.translate import Translator
+
+    run, x = Translator(net, "cpu"), torch.rand(1, 3, size, size)
+    if warm_up:
+        run(x)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(x)
+        times.append(time.perf_counter() - t0)
+    return 1 / statistics.median(times)
+
+
 def speed(repeats: int = 3, steps: int = 4) -> dict:
     from pixforge.config import load_config
     from pixforge.models.pix2pix import UnetGenerator
     from pixforge.tasks.translation import Pix2PixTask, PairItems
-    from pixforge.translate import Translator
 
     cfg = load_config(Pix2PixTask.Config, ROOT / "pixforge" / "configs" / "translate" / "pix2pix.yaml", {
         "data": "edges2photos", "loop.workers": 0, "loop.device": "cpu", "loop.steps": 1000, "val_items": 0,
@@ -250,15 +264,7 @@ def speed(repeats: int = 3, steps: int = 4) -> dict:
               "ratio_of_medians": statistics.median(ref) / statistics.median(ours)}
     g = UnetGenerator(3, 3, 8)  # unet_256, untrained: speed only
     for size in (256, 1024):
-        run = Translator(g, "cpu")
-        x = torch.rand(1, 3, size, size)
-        run(x)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            run(x)
-            times.append(time.perf_counter() - t0)
-        result[f"translate_{size}px_images_per_s"] = 1 / statistics.median(times)
+        result[f"translate_{size}px_images_per_s"] = images_per_second(g, size, repeats)
     result["threads"] = torch.get_num_threads()
     (OUT / "speed.json").write_text(json.dumps(result, indent=1))
     return result

@@ -148,7 +148,7 @@ TASKS = Registry("training task", modules=("pixforge.tasks.gan", "pixforge.tasks
                                             "pixforge.tasks.fast_style", "pixforge.tasks.adain",
                                             "pixforge.tasks.wct", "pixforge.tasks.classifier",
                                             "pixforge.tasks.multidomain", "pixforge.tasks.translation",
-                                            "pixforge.tasks.bicyclegan", "pixforge.tasks.cogan", "pixforge.tasks.funit"))
+                                            "pixforge.tasks.unpaired", "pixforge.tasks.bicyclegan", "pixforge.tasks.cogan", "pixforge.tasks.funit"))
 METHODS = Registry("style method", modules=(
     "pixforge.style.gatys", "pixforge.style.fast", "pixforge.style.adain", "pixforge.style.wct",
     "pixforge.style.photowct", "pixforge.style.swap", "pixforge.style.magenta"))

@@ -58,6 +58,20 @@ def test_tiled_output_equals_whole_image_output_away_from_borders(make, seams):
     assert ((upscale(x, net, tile=16, overlap=0) - whole).abs().max() > 1 / 255) == seams
 
 
+def test_tiles_batched_together_give_what_one_tile_at_a_time_gives():
+    """Tiles of equal size go through the network together (``batch``), images of a batch too; the network
+    runs channels-last and is handed back in its own layout."""
+    from pixforge.sr import run_network
+
+    net = _net(SRVGGNetCompact, num_feat=8, num_conv=3)
+    x = torch.rand(2, 3, 45, 38)
+    one = run_network(net, x, tile=16, overlap=6, batch=1)
+    assert one.shape == (2, 3, 180, 152)
+    assert torch.allclose(run_network(net, x, tile=16, overlap=6, batch=4), one, atol=1e-5)
+    assert torch.allclose(run_network(net, x[1:], tile=16, overlap=6, batch=3), one[1:], atol=1e-5)
+    assert all(p.is_contiguous() for p in net.parameters())  # run channels-last, handed back as it was
+
+
 def test_grey_rgba_batches_and_pil_images_keep_their_layout():
     net = _net(SRVGGNetCompact, num_feat=8, num_conv=2, scale=2)
     assert upscale(torch.rand(1, 9, 7), net).shape == (1, 18, 14)

@@ -17,7 +17,8 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="output file (or folder, for a folder or video of frames)")
 @click.option("--model", default="realesrgan-x4plus", show_default=True,
-              help="SR weights name (`pixforge weights list`), or a .pth/.safetensors file (BasicSR, ESRGAN, EDSR)")
+              help="SR weights name (`pixforge weights list`), a .pth/.safetensors file (BasicSR, ESRGAN, EDSR) or a "
+                   "waifu2x JSON model (vgg_7, upconv_7)")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=None,
               help="output scale; other than the model's own, its output is resized (antialiased bicubic)")
 @click.option("--tile", type=click.IntRange(min=0), default=256, show_default=True,
@@ -144,7 +145,8 @@ _metric_command("ssim", "SSIM of SR against HR (files or folders) exactly as Bas
 
 @evaluate.command(name="sr")
 @click.option("--model", required=True, help="SR weights name or file (as for `pixforge upscale`)")
-@click.option("--data", required=True, help="folder of high-resolution images")
+@click.option("--data", required=True, help="folder of high-resolution images, or an SR test set: set5, set14, "
+              "bsd100, urban100, div2k-valid (downloaded on first use)")
 @click.option("--scale", required=True, type=click.IntRange(2, 8), help="downsampling factor of the test")
 @click.option("--crop-border", default=None, type=click.IntRange(min=0), help="default: the scale")
 @click.option("--tile", type=click.IntRange(min=0), default=256, show_default=True)
@@ -153,11 +155,18 @@ _metric_command("ssim", "SSIM of SR against HR (files or folders) exactly as Bas
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object with every value")
 def eval_sr(model, data, scale, crop_border, tile, device, random_weights, as_json):
     """Benchmark an upscaler as the SR papers do: each HR image cropped to a multiple of the scale, shrunk with
-    MATLAB's bicubic imresize (8-bit), upscaled, and PSNR/SSIM on Y with crop = scale, next to bicubic upscaling."""
+    MATLAB's bicubic imresize (8-bit), upscaled, and PSNR/SSIM on Y with crop = scale, next to bicubic upscaling.
+
+    \b
+    Examples:
+      pixforge eval sr --model waifu2x-photo-x2 --data set5 --scale 2
+      pixforge eval sr --model realesrgan-x4plus --data photos/ --scale 4 --json
+    """
     from ..sr import load_model
-    from ..sr.evaluate import evaluate_folder
+    from ..sr.evaluate import evaluate_folder, hr_folder
     from ..utils import default_device
 
+    data = hr_folder(data)
     net = load_model(model, default_device(device), random_weights=random_weights)
     crop = scale if crop_border is None else crop_border
     if scale != net.scale:

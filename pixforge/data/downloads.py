@@ -1,9 +1,11 @@
-"""Datasets downloaded on first use: MNIST, Fashion-MNIST, CIFAR-10 (binary version), and the image-to-image
+"""Datasets downloaded on first use: MNIST, Fashion-MNIST, CIFAR-10 (binary version), the image-to-image
 translation sets of the CycleGAN release (horse2zebra, monet2photo, summer2winter_yosemite, facades, maps,
-cityscapes), registered on :data:`pixforge.registry.DATASETS` with ``kind="download"``.
+cityscapes) and the super-resolution test sets (Set5, Set14, BSD100, Urban100, DIV2K validation), registered
+on :data:`pixforge.registry.DATASETS` with ``kind="download"``.
 
 Files are cached unchanged in ``$PIXFORGE_HOME/datasets/NAME/`` and checked against their published size and
-sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``) after download and on every load.
+sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``; an md5 where that is all that is
+published) after download and on every load.
 Offline (``PIXFORGE_OFFLINE=1`` or no network) a missing file raises :class:`BadInputError` naming the URL
 and the exact path to put the file at. Where a distribution package installs the same files (Debian's
 ``dataset-fashion-mnist``: ``/usr/share/datasets/fashion-mnist``), they are read from there instead of
@@ -35,13 +37,33 @@ from .builtin import Loaded, finish_images
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One published file: mirrors tried in order, its size and sha256."""
+    """One published file: mirrors tried in order, its size and sha256 (or, where only that is published, its
+    md5 with ``sha256=""`` and ``size=None``)."""
 
     filename: str
     urls: tuple[str, ...]
     sha256: str
-    size: int
+    size: int | None
     gzip_mtime: int | None = None  # the time in the published gzip header (see published_bytes)
+    md5: str = ""
+
+    @property
+    def checksum(self) -> str:
+        return f"sha256 {self.sha256}, {self.size} bytes" if self.sha256 else f"md5 {self.md5}"
+
+    def check(self, path: Path) -> None:
+        """BadInputError unless ``path`` is this file (published size and sha256, or md5)."""
+        what = f"dataset file {self.filename}"
+        if self.sha256:
+            check_file(path, self.sha256, self.size, what, error=BadInputError)
+            return
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != self.md5:
+            raise BadInputError(f"{path}: md5 {digest.hexdigest()} does not match {what} ({self.md5}); the file is "
+                                f"damaged or not the published one")
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,7 @@ class RemoteDataset:
     license: str
     homepage: str
     system_dirs: tuple[str, ...] = ()  # where distribution packages install the same files
+    store: str = ""  # cache folder, when several datasets share one published file (default: the name)
 
     def __call__(self, split: str = "train", size: int | None = None, channels: int | None = None,
                  download_ok: bool = True, progress: bool = True) -> Loaded:
@@ -224,7 +247,7 @@ class ArchiveDataset(RemoteDataset):
         root = dataset_dir(self.name) / self.name
         marker = dataset_dir(self.name) / ".unpacked"
         if not marker.is_file() or marker.read_text() != self.files["archive"].sha256:
-            unpack_zip(archive, dataset_dir(self.name))
+            unpack(archive, dataset_dir(self.name))
             marker.write_text(self.files["archive"].sha256)
         return root
 
@@ -234,29 +257,43 @@ class ArchiveDataset(RemoteDataset):
         return translation_dataset(self.folder(), phase, size=size, augment=False, seed=seed)
 
 
-def unpack_zip(archive: Path, target: Path) -> None:
-    """Unpack the regular files of a zip into ``target`` (refusing absolute paths and ``..``), via a temporary
-    folder so an interrupted unpack leaves nothing half-written."""
+def _regular_files(archive: Path):
+    """(name, readable file) of each regular file in a zip or tar archive."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                if not info.is_dir():
+                    with z.open(info) as src:
+                        yield info.filename, src
+        return
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            if member.isfile():  # links, devices and folders are skipped
+                yield member.name, tar.extractfile(member)
+
+
+def unpack(archive: Path, target: Path) -> None:
+    """Unpack the regular files of a zip or tar archive into ``target`` (refusing absolute paths and ``..``),
+    via a temporary folder so an interrupted unpack leaves no half-written file."""
     tmp = target / ".unpacking"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with zipfile.ZipFile(archive) as z:
-            for info in z.infolist():
-                parts = Path(info.filename).parts
-                if info.is_dir() or not parts or Path(info.filename).is_absolute() or ".." in parts:
-                    continue
-                dest = tmp.joinpath(*parts)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with z.open(info) as src, open(dest, "wb") as out:
-                    shutil.copyfileobj(src, out)
-    except (zipfile.BadZipFile, OSError) as exc:
+        for name, src in _regular_files(archive):
+            parts = Path(name).parts
+            if not parts or Path(name).is_absolute() or ".." in parts:
+                continue
+            dest = tmp.joinpath(*parts)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise BadInputError(f"{archive}: cannot unpack ({exc})") from None
-    for child in tmp.iterdir():
-        final = target / child.name
-        shutil.rmtree(final, ignore_errors=True)
-        child.rename(final)
-    tmp.rmdir()
+    for src in sorted(q for q in tmp.rglob("*") if q.is_file()):  # merged file by file: archives may share folders
+        final = target / src.relative_to(tmp)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        src.replace(final)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 _CYCLEGAN = "https://people.eecs.berkeley.edu/~taesung_park/CycleGAN/datasets/"
@@ -284,6 +321,84 @@ for _name, _size, _digest, _paired, _what in (
 
 
 # --------------------------------------------------------------------------------------------------------
+# Super-resolution test sets. DIV2K validation: the four zips of the NTIRE 2017 release, sizes and sha256 from
+# TensorFlow Datasets' url_checksums/div2k.txt. Set5, Set14, B100 and Urban100: EDSR's benchmark.tar (HR and
+# MATLAB-bicubic LR x2/x3/x4 of all four), for which only an md5 is published (torchSR's datasets/benchmarks.py);
+# the four sets share that one cached file. (The Hugging Face copies, eugenesiow/Set5 etc., publish no digest
+# outside their LFS pointers, which were not available to check, so they are not used.)
+# --------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SRDataset(RemoteDataset):
+    """An SR test set: HR images (``hr_dir`` inside the unpacked files) and the source's own bicubic LR images
+    (``lr_dir``, ``{s}`` the scale; file role ``lr-xS``, or the HR file when one archive holds both). Only the
+    files a call needs are fetched, and each is unpacked once into the cache. ``pixforge eval sr --data NAME``
+    reads :meth:`hr` and makes its own LR (MATLAB-style bicubic), as BasicSR does."""
+
+    hr_dir: str = ""
+    lr_dir: str = ""
+    scales: tuple[int, ...] = (2, 3, 4)
+
+    def hr(self, download_ok: bool = True, progress: bool = True) -> Path:
+        return self._unpacked("hr", download_ok, progress) / self.hr_dir
+
+    def lr(self, scale: int, download_ok: bool = True, progress: bool = True) -> Path:
+        if scale not in self.scales:
+            raise BadInputError(f"dataset {self.name!r} has bicubic LR images at x{', x'.join(map(str, self.scales))}, "
+                                f"not x{scale}")
+        role = f"lr-x{scale}" if f"lr-x{scale}" in self.files else "hr"
+        return self._unpacked(role, download_ok, progress) / self.lr_dir.format(s=scale)
+
+    def _unpacked(self, role: str, download_ok: bool, progress: bool) -> Path:
+        f = self.files[role]
+        archive = fetch_file(self, f, download_ok, progress)
+        root = _cache(self)
+        marker = root / f".unpacked-{f.filename}"
+        if not marker.is_file() or marker.read_text() != f.checksum:
+            unpack(archive, root)
+            marker.write_text(f.checksum)
+        return root
+
+    def __call__(self, size: int = 128) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        """The HR images resized and centre-cropped to ``size`` (for previews: `pixforge data show NAME`)."""
+        from .folders import load_folder
+
+        return load_folder(self.hr(), size=size)[0], None
+
+
+_DIV2K = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
+DATASETS.register("div2k-valid", SRDataset(
+    name="div2k-valid", description="DIV2K validation: 100 2K photos (0801-0900), with bicubic LR x2/x3/x4",
+    files={"hr": RemoteFile("DIV2K_valid_HR.zip", (_DIV2K + "DIV2K_valid_HR.zip",),
+                            "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc", 448_993_893),
+           "lr-x2": RemoteFile("DIV2K_valid_LR_bicubic_X2.zip", (_DIV2K + "DIV2K_valid_LR_bicubic_X2.zip",),
+                               "60eed9875c697df51204aa579e2a699e1d5215095788a097ff54dd17e2664d57", 117_763_600),
+           "lr-x3": RemoteFile("DIV2K_valid_LR_bicubic_X3.zip", (_DIV2K + "DIV2K_valid_LR_bicubic_X3.zip",),
+                               "04b9a2ed3b4a0715d3924d3ae8514830c3328fac8d30512ce716d6f419e052a3", 54_513_392),
+           "lr-x4": RemoteFile("DIV2K_valid_LR_bicubic_X4.zip", (_DIV2K + "DIV2K_valid_LR_bicubic_X4.zip",),
+                               "a50a5d1c4b88de4e8d300d8fb2b904c52fe93b2b298a4899697760d7cbb6d553", 31_505_881)},
+    hr_dir="DIV2K_valid_HR", lr_dir="DIV2K_valid_LR_bicubic/X{s}", parse=None, classes=(),
+    license="academic research only (DIV2K terms)", homepage="https://data.vision.ee.ethz.ch/cvl/DIV2K/"),
+    kind="download", family="sr", description="DIV2K validation: 100 2K photos (0801-0900), bicubic LR x2/x3/x4")
+
+_BENCHMARK = RemoteFile("benchmark.tar", ("https://cv.snu.ac.kr/research/EDSR/benchmark.tar",), "", None,
+                        md5="4ace41d33c2384b97e6b320cd0afd6ba")
+for _name, _folder, _what, _home in (
+        ("set5", "Set5", "Set5: 5 images (baby, bird, butterfly, head, woman)",
+         "http://people.rennes.inria.fr/Aline.Roumy/results/SR_BMVC12.html"),
+        ("set14", "Set14", "Set14: 14 images (Zeyde et al. 2010)", "https://sites.google.com/site/romanzeyde/"),
+        ("bsd100", "B100", "BSD100: the 100 test photos of the Berkeley segmentation set",
+         "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/"),
+        ("urban100", "Urban100", "Urban100: 100 photos of buildings (Huang et al. 2015)",
+         "https://github.com/jbhuang0604/SelfExSR")):
+    DATASETS.register(_name, SRDataset(
+        name=_name, description=_what, files={"hr": _BENCHMARK}, store="sr-benchmark",
+        hr_dir=f"benchmark/{_folder}/HR", lr_dir=f"benchmark/{_folder}/LR_bicubic/X{{s}}", parse=None, classes=(),
+        license="research use (see the homepage)", homepage=_home),
+        kind="download", family="sr", description=f"{_what}, with bicubic LR x2/x3/x4 (EDSR's benchmark.tar)")
+
+
+# --------------------------------------------------------------------------------------------------------
 # Cache, fetch, load
 # --------------------------------------------------------------------------------------------------------
 
@@ -298,6 +413,10 @@ def dataset_dir(name: str) -> Path:
     return home() / "datasets" / name
 
 
+def _cache(ds: RemoteDataset) -> Path:
+    return dataset_dir(ds.store or ds.name)
+
+
 def is_present(name: str) -> bool:
     """True when every file of ``name`` is in the cache or a system package (not yet checksum-verified)."""
     ds = get_remote(name)
@@ -307,7 +426,7 @@ def is_present(name: str) -> bool:
 def local_path(ds: RemoteDataset, f: RemoteFile) -> Path:
     """Where ``f`` is read from: the cache, else a distribution package's copy (``ds.system_dirs``), else the
     cache path that a download writes."""
-    cached = dataset_dir(ds.name) / f.filename
+    cached = _cache(ds) / f.filename
     if cached.is_file():
         return cached
     return next((p for p in (Path(d) / f.filename for d in ds.system_dirs) if p.is_file()), cached)
@@ -334,23 +453,22 @@ def check_system_copy(ds: RemoteDataset, path: Path, f: RemoteFile) -> None:
     digest = hashlib.sha256(raw).hexdigest()
     if len(raw) != f.size or digest != f.sha256:
         raise BadInputError(f"{path}: not the published {f.filename} (sha256 {digest} of {len(raw)} bytes, expected "
-                            f"{f.sha256} of {f.size}); put the published file into {dataset_dir(ds.name)}/ (read "
+                            f"{f.sha256} of {f.size}); put the published file into {_cache(ds)}/ (read "
                             "first) or remove the package")
 
 
 def _missing_message(ds: RemoteDataset, files: list[RemoteFile]) -> str:
-    listing = "; ".join(f"{f.filename} from {f.urls[0]} (sha256 {f.sha256}, {f.size} bytes)" for f in files)
+    listing = "; ".join(f"{f.filename} from {f.urls[0]} ({f.checksum})" for f in files)
     package = f" (or install the package that puts them into {', '.join(ds.system_dirs)})" if ds.system_dirs else ""
     return (f"dataset {ds.name!r} is not available offline: put {'these files' if len(files) > 1 else 'this file'} "
-            f"into {dataset_dir(ds.name)}/{package}: {listing}")
+            f"into {_cache(ds)}/{package}: {listing}")
 
 
 def fetch_file(ds: RemoteDataset, f: RemoteFile, download_ok: bool = True, progress: bool = True) -> Path:
     """The verified local path of one file (the cache's or a system package's), downloading it into the cache
     (trying each mirror) when allowed and needed."""
     path = local_path(ds, f)
-    what = f"dataset file {f.filename}"
-    if path.parent != dataset_dir(ds.name):
+    if path.parent != _cache(ds):
         check_system_copy(ds, path, f)
         return path
     if not path.is_file():
@@ -359,14 +477,13 @@ def fetch_file(ds: RemoteDataset, f: RemoteFile, download_ok: bool = True, progr
         errors = []
         for url in f.urls:
             try:
-                download(url, path, f.filename, f.size, progress,
-                         check=lambda tmp: check_file(tmp, f.sha256, f.size, what, error=BadInputError))
+                download(url, path, f.filename, f.size, progress, check=f.check)
                 break
             except Exception as exc:  # network and checksum errors alike: try the next mirror
                 errors.append(f"{url}: {exc.__class__.__name__}: {exc}")
         else:
             raise BadInputError(f"download failed ({'; '.join(errors)}). " + _missing_message(ds, [f]))
-    check_file(path, f.sha256, f.size, what, error=BadInputError)
+    f.check(path)
     return path
 
 
@@ -377,10 +494,11 @@ def fetch_dataset(name: str, download_ok: bool = True, progress: bool = True) ->
     Offline, one error lists every missing file with its URL, checksum and the folder to put it in.
     """
     ds = get_remote(name)
-    missing = [f for f in ds.files.values() if not local_path(ds, f).is_file()]
+    files = list(dict.fromkeys(ds.files.values()))  # a file serving several roles is fetched once
+    missing = [f for f in files if not local_path(ds, f).is_file()]
     if missing and (not download_ok or offline()):
         raise BadInputError(_missing_message(ds, missing))
-    return [fetch_file(ds, f, download_ok, progress) for f in ds.files.values()][0].parent
+    return [fetch_file(ds, f, download_ok, progress) for f in files][0].parent
 
 
 def load_download(name: str, split: str = "train", size: int | None = None, channels: int | None = None,

@@ -84,13 +84,13 @@ class DiscoGANDiscriminator(nn.Module):
 class DTNEncoder(nn.Module):
     """f: (N, 3 or 1, 32, 32) in [-1, 1] -> (N, 128, 1, 1); grey inputs are repeated to 3 channels."""
 
-    def __init__(self, channels: int = 3, features: int = 128, num_classes: int = 10):
+    def __init__(self, channels: int = 3, features: int = 128, num_classes: int = 10, width: int = 64):
         super().__init__()
-        widths = (channels, 64, 128, 256)
+        widths = (channels, width, width * 2, width * 4)
         for i, (a, b) in enumerate(zip(widths, widths[1:]), 1):
             setattr(self, f"conv{i}", nn.Conv2d(a, b, 3, 2, 1))
             setattr(self, f"bn{i}", nn.BatchNorm2d(b))
-        self.conv4 = nn.Conv2d(256, features, 4)
+        self.conv4 = nn.Conv2d(width * 4, features, 4)
         self.bn4 = nn.BatchNorm2d(features)
         self.out = nn.Conv2d(features, num_classes, 1) if num_classes else None
         init_weights(self)
@@ -109,12 +109,15 @@ class DTNEncoder(nn.Module):
 @ARCHS.register("dtn-generator", family="translation", input=(128, 1, 1),
                 description="DTN generator g (128-d -> 32 px, one tanh channel)")
 class DTNGenerator(nn.Module):
-    def __init__(self, features: int = 128, channels: int = 1):
+    """``width``: the last hidden layer's channels (the reference's 128; the first has 4x)."""
+
+    def __init__(self, features: int = 128, channels: int = 1, width: int = 128):
         super().__init__()
+        w = width
         # TF slim's convs keep their biases next to batch norm
-        self.main = nn.Sequential(*_up(features, 512, 4, 1, 0, bias=True), *_up(512, 256, 3, 2, 1, 1, bias=True),
-                                  *_up(256, 128, 3, 2, 1, 1, bias=True),
-                                  nn.ConvTranspose2d(128, channels, 3, 2, 1, output_padding=1), nn.Tanh())
+        self.main = nn.Sequential(*_up(features, 4 * w, 4, 1, 0, bias=True), *_up(4 * w, 2 * w, 3, 2, 1, 1, bias=True),
+                                  *_up(2 * w, w, 3, 2, 1, 1, bias=True),
+                                  nn.ConvTranspose2d(w, channels, 3, 2, 1, output_padding=1), nn.Tanh())
         init_weights(self)
 
     def forward(self, f: Tensor) -> Tensor:
@@ -124,12 +127,16 @@ class DTNGenerator(nn.Module):
 @ARCHS.register("dtn-discriminator", family="translation", input=(1, 32, 32),
                 description="DTN discriminator (32 px, one channel -> one logit)")
 class DTNDiscriminator(nn.Module):
-    def __init__(self, channels: int = 1):
+    """``outputs`` logits per image: 1 (real/fake), or 3 for the paper's ternary D (fake from the source domain,
+    fake from the target domain, real target). ``width``: the first layer's channels (the reference's 128)."""
+
+    def __init__(self, channels: int = 1, outputs: int = 1, width: int = 128):
         super().__init__()
-        layers = [nn.Conv2d(channels, 128, 3, 2, 1), nn.ReLU(), nn.BatchNorm2d(128), nn.ReLU()]
-        for a, b in ((128, 256), (256, 512)):
+        w = width
+        layers = [nn.Conv2d(channels, w, 3, 2, 1), nn.ReLU(), nn.BatchNorm2d(w), nn.ReLU()]
+        for a, b in ((w, 2 * w), (2 * w, 4 * w)):
             layers += [nn.Conv2d(a, b, 3, 2, 1), nn.BatchNorm2d(b), nn.ReLU()]
-        layers += [nn.Conv2d(512, 1, 4)]
+        layers += [nn.Conv2d(4 * w, outputs, 4)]
         self.main = nn.Sequential(*layers)
         init_weights(self)
 

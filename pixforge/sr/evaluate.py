@@ -9,6 +9,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from ..errors import BadInputError
 from ..io import list_images, read_image
 from ..metrics.sr import imresize, psnr, quantize, ssim
 from .upscale import upscale
@@ -46,3 +47,16 @@ def evaluate_folder(net: nn.Module | None, folder: str | Path, scale: int, crop:
     folder = Path(folder)
     return evaluate_images(net, ((str(p.relative_to(folder)), read_image(p)) for p in list_images(folder)),
                            scale, crop, tile)
+
+
+def hr_folder(data: str | Path) -> Path:
+    """The HR images of ``data``: a folder, or the name of a registered SR test set (``set5``, ``div2k-valid``,
+    ...; fetched and checked on first use, or an error saying where to put the file offline)."""
+    from ..registry import DATASETS
+
+    if Path(data).is_dir():
+        return Path(data)
+    names = DATASETS.list(family="sr")
+    if str(data) not in names:
+        raise BadInputError(f"--data {data}: neither a folder nor an SR test set ({', '.join(names)})")
+    return DATASETS.get(str(data)).hr()

@@ -4,7 +4,8 @@
 architecture name with ``random_weights=True``, or a state-dict file, whose network is read back from its keys
 (:func:`network_from_state_dict`): BasicSR / Real-ESRGAN ``.pth`` (``params`` or ``params_ema``, ``module.``
 prefixes from DataParallel), the original ESRGAN key names (``RRDB_trunk.N.RDB1``, ``trunk_conv``,
-``upconv1/2``, ``HRconv``) and the official EDSR ones (``head``, ``body.N.body``, ``tail``).
+``upconv1/2``, ``HRconv``) and the official EDSR ones (``head``, ``body.N.body``, ``tail``); and waifu2x's
+exported JSON models (:func:`pixforge.models.waifu2x.from_json`).
 """
 from __future__ import annotations
 
@@ -110,6 +111,10 @@ def load_model(source: str | Path, device: str | torch.device | None = None,
             raise WeightsError(f"architecture {source!r} has no weights of its own; give weights ({known}) "
                                f"or a file, or pass --random-weights for an untrained network")
         net = ARCHS.create(source)
+    elif Path(source).is_file() and Path(source).suffix.lower() == ".json":
+        from ..models.waifu2x import from_json
+
+        net = from_json(source)
     elif Path(source).is_file():
         net = network_from_state_dict(unwrap(weights_mod.load_file(source), source), source)
     else:

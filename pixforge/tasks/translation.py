@@ -298,6 +298,7 @@ class TranslationTask(GanTask):
     (:meth:`build_generator`, :meth:`build_discriminator`) and add G's loss terms (:meth:`extra_losses`)."""
 
     edges: bool = False  # append the instance-edge channel to A
+    paired: ClassVar[bool] = True  # trainA/ + trainB/ folders: matched by name (False: unpaired, CycleGAN's)
 
     def __init__(self, cfg: TranslationConfig, train: TranslationDataset, val: TranslationDataset | None,
                  device: torch.device):
@@ -320,9 +321,10 @@ class TranslationTask(GanTask):
     @classmethod
     def from_config(cls, cfg: TranslationConfig, device: torch.device) -> "TranslationTask":
         """Open the training and held-out data, fill the channels from the data and the steps from the epochs."""
-        train = open_pairs(cfg.data, cfg.size, "train", cfg.loop.seed, cfg.load_size, cfg.augment, cfg.length)
-        val = open_pairs(cfg.data, cfg.size, "test", cfg.loop.seed, cfg.load_size, False,
-                         cfg.val_items) if cfg.val_items or cfg.sample_items else None
+        train = open_pairs(cfg.data, cfg.size, "train", cfg.loop.seed, cfg.load_size, cfg.augment, cfg.length,
+                           cls.paired)
+        val = open_pairs(cfg.data, cfg.size, "test", cfg.loop.seed, cfg.load_size, False, cfg.val_items,
+                         cls.paired) if cfg.val_items or cfg.sample_items else None
         first = PairItems(train, cfg.direction).first(1)
         a = with_edges(first, getattr(cfg, "instance", False))
         loop = epoch_schedule(cfg.loop, cfg.epochs, cfg.epochs_decay, len(train), cfg.batch_size)

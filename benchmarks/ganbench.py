@@ -55,6 +55,11 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 IMAGES = ROOT.parent / "docs" / "img"
 CLASSIFIER = RESULTS / "mnist-classifier"
+#: image datasets scored in a classifier's feature space: its cache folder, and the real set (the first
+#: ``REAL_ITEMS`` items; mnist5k has 5,000) and the classifier's training set (the first ``CLASSIFIER_ITEMS``)
+CLASSIFIERS = {"mnist5k": CLASSIFIER, "fashion-mnist": RESULTS / "fashion-classifier"}
+REAL_ITEMS = 5000
+CLASSIFIER_ITEMS = 10000
 SAMPLES_2D = 2500
 SAMPLES_IMG = 5000
 SAMPLES_STACKED = 26000
@@ -132,8 +137,8 @@ def samples_from(task, n: int, seed: int) -> torch.Tensor:
 
 
 def evaluate(data: str, x: torch.Tensor, image_size: int = 0) -> dict:
-    """The dataset's metrics of samples ``x``; for mnist5k against the real digits at ``image_size`` (0: 28 px),
-    the resolution the samples have (the classifier resizes both to 28 px)."""
+    """The dataset's metrics of samples ``x``; for mnist5k and fashion-mnist against the real set at
+    ``image_size`` (0: 28 px), the resolution the samples have (the classifier resizes both to 28 px)."""
     from pixforge.metrics import mixture_modes
 
     if data in ("ring8", "grid25"):
@@ -141,17 +146,16 @@ def evaluate(data: str, x: torch.Tensor, image_size: int = 0) -> dict:
         strict = int((np.asarray(r["counts"]) >= STRICT).sum())
         return {"modes": r["modes"], "modes_strict": strict,
                 **{k: r[k] for k in ("total_modes", "high_quality", "kl", "counts")}}
-    clf = str(CLASSIFIER)
     if data == "stacked-mnist":
         from pixforge.metrics import compute_modes
 
-        r = compute_modes(x, "stacked-mnist", classifier=clf, device="cpu", progress=False)
+        r = compute_modes(x, "stacked-mnist", classifier=str(CLASSIFIER), device="cpu", progress=False)
         return {k: r[k] for k in ("modes", "total_modes", "kl", "samples")}
     from pixforge.metrics import fid_from_features, kl_to_uniform, precision_recall
     from pixforge.metrics.evaluate import compute_features
 
-    real = real_features(image_size)
-    fake = compute_features(x, f"classifier:{clf}", batch_size=500, device="cpu", progress=False)
+    real = real_features(image_size, data)
+    fake = compute_features(x, f"classifier:{CLASSIFIERS[data]}", batch_size=500, device="cpu", progress=False)
     digits = np.bincount(fake.probs.argmax(1), minlength=10)
     pr = precision_recall(real.features, fake.features, k=3)
     return {"fid": fid_from_features(real.features, fake.features), **pr,
@@ -159,12 +163,13 @@ def evaluate(data: str, x: torch.Tensor, image_size: int = 0) -> dict:
 
 
 @functools.lru_cache(maxsize=2)
-def real_features(image_size: int = 0):
+def real_features(image_size: int = 0, data: str = "mnist5k"):
+    """Classifier features of the dataset's real set (its first ``REAL_ITEMS`` images) at ``image_size``."""
     from pixforge.data.gan import load_gan_data
     from pixforge.metrics.evaluate import compute_features
 
-    real, _ = load_gan_data("mnist5k", image_size)
-    return compute_features(real, f"classifier:{CLASSIFIER}", batch_size=500, device="cpu", progress=False)
+    real, _ = load_gan_data(data, image_size, REAL_ITEMS)
+    return compute_features(real, f"classifier:{CLASSIFIERS[data]}", batch_size=500, device="cpu", progress=False)
 
 
 def run_one(job: tuple) -> dict:
@@ -201,19 +206,20 @@ def run_one(job: tuple) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def ensure_classifier(steps: int = 1000) -> None:
-    """Train the mnist5k digit classifier once (cached in benchmarks/results/mnist-classifier)."""
-    if (CLASSIFIER / "classifier.safetensors").is_file():
+def ensure_classifier(steps: int = 1000, data: str = "mnist5k") -> None:
+    """Train the dataset's classifier once (on its first ``CLASSIFIER_ITEMS`` images, cached in ``CLASSIFIERS``)."""
+    folder = CLASSIFIERS[data]
+    if (folder / "classifier.safetensors").is_file():
         return
     from pixforge.data.gan import load_gan_data
     from pixforge.tasks.classifier import train_classifier
 
-    images, labels = load_gan_data("mnist5k")
+    images, labels = load_gan_data(data, max_items=CLASSIFIER_ITEMS)
     work = Path(tempfile.mkdtemp(prefix="ganbench-clf-"))
-    train_classifier(images, labels, work, steps=steps, data_name="mnist5k", device="cpu", progress=False)
-    CLASSIFIER.mkdir(parents=True, exist_ok=True)
+    train_classifier(images, labels, work, steps=steps, data_name=data, device="cpu", progress=False)
+    folder.mkdir(parents=True, exist_ok=True)
     for name in ("classifier.safetensors", "classifier.json"):
-        shutil.copy(work / name, CLASSIFIER / name)
+        shutil.copy(work / name, folder / name)
     shutil.rmtree(work, ignore_errors=True)
 
 

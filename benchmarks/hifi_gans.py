@@ -1,11 +1,14 @@
-"""DCGAN, SNGAN, PGGAN and StyleGAN2 on mnist5k at 32 px with an equal CPU budget per run, over seeds.
+"""DCGAN, SNGAN, PGGAN and StyleGAN2 on mnist5k and Fashion-MNIST at 32 px with an equal CPU budget per run.
 
-Each model trains for the number of steps that takes about ``BUDGET_S`` seconds of CPU time at one thread on
-the machine this was written on (2 shared cores; the per-step costs measured there are in ``MODELS``), then
-5,000 samples of its generator (the EMA one where the recipe keeps one) are scored in the feature space of the
-mnist5k digit classifier that ``benchmarks/ganbench.py`` trains and caches (benchmarks/results/mnist-classifier):
-FID, improved precision/recall (k = 3) against the 5,000 real digits at 32 px (the classifier resizes both to
-28 px), and the KL of the predicted digit histogram to uniform.
+Each model trains for the number of steps that takes about ``--budget`` seconds (default ``BUDGET_S``) of CPU time
+at one thread on the machine this was written on (2 shared cores; the per-step costs measured there at the 240 s
+budget are in ``MODELS``; other budgets scale the steps, and PGGAN's phases, in proportion), then ``--samples``
+(default 5,000) samples of its generator (the EMA one where the recipe keeps one) are scored in the feature space
+of the dataset's classifier that ``benchmarks/ganbench.py`` trains and caches
+(benchmarks/results/mnist-classifier, fashion-classifier: a small CNN, 128-d penultimate features): FID, improved
+precision/recall (k = 3) against 5,000 real images at 32 px (mnist5k; Fashion-MNIST's first 5,000 training images;
+the classifier resizes both to 28 px), and the KL of the predicted class histogram to uniform. Fashion-MNIST
+trains on its 60,000 images.
 
 * ``dcgan``: DCGAN (width 32), non-saturating loss with DCGAN's Adam, batch 64;
 * ``sngan``: SNGAN's residual networks (width 16) with spectral norm on D, hinge loss with SAGAN's
@@ -17,16 +20,17 @@ FID, improved precision/recall (k = 3) against the 5,000 real digits at 32 px (t
   as NVIDIA's small-image config does) as shipped; ``stylegan2-bf16`` the same under bfloat16 autocast
   (``loop.amp=true``; 1.35x the steps per second on a CPU with AVX-512 BF16, so more steps in the budget).
 
-Every run writes ``benchmarks/results/hifi_gans/<model>-s<seed>.json`` (and 64 samples as ``.npy``) and is
-skipped when that file holds a run of the same config, so the sweep can be stopped and restarted; the run
-folders stay in benchmarks/out/hifi_gans/ (for ``pixforge sample``, ``stylemix``, ``project``).
-``--report`` only aggregates: ``benchmarks/results/hifi_gans.json`` and ``hifi_gans.md``, the sample grid
-``docs/img/hifi_gans_mnist32.png`` (a row of real digits, then one row per model and seed), the
-style-mixing grid of StyleGAN2's seed-0 run, ``docs/img/stylegan2_mnist32_mixing.png``, and (once) four
-real digits projected into its W, ``docs/img/stylegan2_mnist32_projection.png``.
+Every run writes ``benchmarks/results/hifi_gans/<data>/<model>-s<seed>.json`` (and 64 samples as ``.npy``)
+and is skipped when that file holds a run of the same config, so the sweep can be stopped and restarted; the
+run folders stay in benchmarks/out/hifi_gans/<data>/ (for ``pixforge sample``, ``stylemix``, ``project``).
+``--report`` only aggregates: ``benchmarks/results/hifi_gans.json`` and ``hifi_gans.md``, per dataset the
+sample grid ``docs/img/hifi_gans_<data>32.png`` (a row of real images, then one row per model and seed) and
+the style-mixing grid of StyleGAN2's seed-0 run, ``docs/img/stylegan2_<data>32_mixing.png``, and with
+``--project STEPS`` four real digits projected into the mnist5k run's W,
+``docs/img/stylegan2_mnist32_projection.png``.
 
-    nice -n 5 .venv/bin/python benchmarks/hifi_gans.py --seeds 0 1 2     # ~4 min CPU per run, 15 runs
-    nice -n 5 .venv/bin/python benchmarks/hifi_gans.py --models pggan-4x stylegan2-4x --seeds 0
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/hifi_gans.py --budget 20 --samples 2000  # 24 runs
+    nice -n 5 .venv/bin/python benchmarks/hifi_gans.py --data mnist5k --models pggan-4x stylegan2-4x --seeds 0
     .venv/bin/python benchmarks/hifi_gans.py --report
     .venv/bin/python benchmarks/hifi_gans.py --quick                      # smoke run: 3 steps each, into out/
 """
@@ -53,10 +57,11 @@ RUNS = ROOT / "out" / "hifi_gans"
 IMAGES = ROOT.parent / "docs" / "img"
 CONFIGS = ROOT.parent / "pixforge" / "configs"
 IMAGE_SIZE = 32
+DATA = ("mnist5k", "fashion-mnist")
 BUDGET_S = 240
-#: model -> (task, shipped config or None, settings, CPU ms per step measured at 1 thread on the 2-core machine);
-#: loop.steps = BUDGET_S / that cost (PGGAN: 4 px 23 ms, 8 px 83, 16 px 305, 32 px 1370 per step, phases of
-#: 75 steps: growth ends at step 450, the last 56 steps at 32 px)
+#: model -> (task, shipped config or None, settings at BUDGET_S, CPU ms per step measured at 1 thread on the
+#: 2-core machine); loop.steps = BUDGET_S / that cost (PGGAN: 4 px 23 ms, 8 px 83, 16 px 305, 32 px 1370 per step,
+#: phases of 75 steps: growth ends at step 450, the last 56 steps at 32 px)
 MODELS = {
     "dcgan": ("gan", None, {"loss": "nonsaturating", "arch": "dcgan", "width": 32, "batch_size": 64,
                             "loop.steps": 4500}, 53),
@@ -69,21 +74,25 @@ MODELS = {
     "pggan-4x": ("pggan", CONFIGS / "pggan_mnist32.yaml", {"stage_kimg": 9.6, "ema": 0.99, "loop.steps": 2024}, None),
     "stylegan2-4x": ("stylegan2", CONFIGS / "stylegan2_mnist32.yaml", {"loop.steps": 1720}, 556),
 }
-SWEEP = [m for m in MODELS if not m.endswith("-4x")]
+SWEEP = ["dcgan", "sngan", "pggan", "stylegan2"]
+SCALED = ("loop.steps", "stage_kimg")  # the settings that scale with the budget
 
 
-def run_path(model: str, seed: int) -> Path:
-    return RESULTS / "hifi_gans" / f"{model}-s{seed}.json"
+def run_path(data: str, model: str, seed: int) -> Path:
+    return RESULTS / "hifi_gans" / data / f"{model}-s{seed}.json"
 
 
-def model_config(model: str, seed: int, steps: int | None = None):
-    """The run's config: the model's recipe and settings on mnist5k at 32 px, quiet, on the CPU (no run folder
-    yet: what decides a run must not depend on where the repository is)."""
+def model_config(data: str, model: str, seed: int, budget: float = BUDGET_S, steps: int | None = None):
+    """The run's config: the model's recipe and settings, scaled to ``budget`` CPU seconds, on ``data`` at
+    32 px, quiet, on the CPU (no run folder yet: what decides a run must not depend on where the repository is)."""
     from pixforge.config import load_config
     from pixforge.registry import TASKS
 
     task, config, settings, _ = MODELS[model]
-    values = {"data": "mnist5k", "image_size": IMAGE_SIZE, **settings}
+    scale = budget / BUDGET_S
+    settings = {k: (max(1, round(v * scale)) if k == "loop.steps" else round(v * scale, 3)) if k in SCALED else v
+                for k, v in settings.items()}
+    values = {"data": data, "image_size": IMAGE_SIZE, **settings}
     if steps:
         values["loop.steps"] = steps
     cfg = load_config(TASKS.get(task).Config, config, values)
@@ -93,23 +102,25 @@ def model_config(model: str, seed: int, steps: int | None = None):
         progress=False, tensorboard=False, out="", overwrite=True))
 
 
-def run_one(model: str, cfg, path: Path) -> dict:
+def run_one(model: str, cfg, path: Path, samples: int = ganbench.SAMPLES_IMG) -> dict:
     """Train, sample, score; write the record and 64 samples."""
     from pixforge.config import to_dict
     from pixforge.registry import TASKS
     from pixforge.train import run
 
     request = ganbench.request(cfg)
-    cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, out=str(RUNS / f"{model}-s{cfg.loop.seed}")))
+    out = RUNS / cfg.data / f"{model}-s{cfg.loop.seed}"
+    cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, out=str(out)))
     t0 = time.perf_counter()
     c0 = time.process_time()
     task, _ = run(TASKS.get(MODELS[model][0]), cfg)
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     seed = cfg.loop.seed
-    x = ganbench.samples_from(task, ganbench.SAMPLES_IMG, seed).clamp(-1, 1)  # PGGAN/StyleGAN have no tanh
+    x = ganbench.samples_from(task, samples, seed).clamp(-1, 1)  # PGGAN/StyleGAN have no tanh
     t1 = time.perf_counter()
-    metrics = ganbench.evaluate("mnist5k", x, IMAGE_SIZE)
-    record = {"model": model, "seed": seed, "steps": cfg.loop.steps, "train_seconds": round(train_s, 1),
+    metrics = ganbench.evaluate(cfg.data, x, IMAGE_SIZE)
+    record = {"data": cfg.data, "model": model, "seed": seed, "samples": samples, "steps": cfg.loop.steps,
+              "train_seconds": round(train_s, 1),
               "train_cpu_seconds": round(train_cpu, 1), "eval_seconds": round(time.perf_counter() - t1, 1),
               "metrics": metrics, "request": request, "config": to_dict(task.cfg)}
     record["config"]["loop"].pop("out", None)
@@ -123,44 +134,49 @@ def run_one(model: str, cfg, path: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------------ report
 def aggregate(records: list[dict]) -> dict:
-    """{model: {metric: mean/min/max/std/n, seeds, steps}} in MODELS order."""
+    """{data: {model: {metric: mean/min/max/std/n, seeds, steps}}} in DATA and MODELS order."""
     out = {}
-    for model in MODELS:
-        runs = [r for r in records if r["model"] == model]
-        if not runs:
-            continue
-        keys = [k for k, v in runs[0]["metrics"].items() if isinstance(v, (int, float))]
-        entry = {k: ganbench._mean_spread([r["metrics"].get(k) for r in runs]) for k in keys}
-        entry.update(seeds=sorted(r["seed"] for r in runs), steps=runs[0]["steps"],
-                     train_seconds=ganbench._mean_spread([r["train_seconds"] for r in runs]),
-                     train_cpu_seconds=ganbench._mean_spread([r.get("train_cpu_seconds") for r in runs]))
-        out[model] = entry
+    for data in DATA:
+        for model in MODELS:
+            runs = [r for r in records if r.get("data", "mnist5k") == data and r["model"] == model]
+            if not runs:
+                continue
+            keys = [k for k, v in runs[0]["metrics"].items() if isinstance(v, (int, float))]
+            entry = {k: ganbench._mean_spread([r["metrics"].get(k) for r in runs]) for k in keys}
+            entry.update(seeds=sorted(r["seed"] for r in runs), steps=runs[0]["steps"],
+                         batch_size=runs[0]["config"]["batch_size"],
+                         train_seconds=ganbench._mean_spread([r["train_seconds"] for r in runs]),
+                         train_cpu_seconds=ganbench._mean_spread([r.get("train_cpu_seconds") for r in runs]))
+            out.setdefault(data, {})[model] = entry
     return out
 
 
 def markdown_table(results: dict) -> str:
+    """One table per dataset."""
     fmt = ganbench._fmt
-    rows = ["| model | seeds | steps | images seen | FID (classifier) | precision | recall | digit KL | "
-            "train s (wall) | train s (CPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for model, e in results.items():
-        batch = json.loads(run_path(model, e["seeds"][0]).read_text())["config"]["batch_size"]
-        rows.append(f"| {model} | {len(e['seeds'])} | {e['steps']} | {e['steps'] * batch} | {fmt(e, 'fid')} | "
-                    f"{fmt(e, 'precision', fmt='.2f')} | {fmt(e, 'recall', fmt='.2f')} | "
-                    f"{fmt(e, 'digit_kl', fmt='.3f')} | {fmt(e, 'train_seconds', fmt='.0f')} | "
-                    f"{fmt(e, 'train_cpu_seconds', fmt='.0f')} |")
+    rows = []
+    for data, models in results.items():
+        rows += [f"\n{data}, 32 px:\n", "| model | seeds | steps | images seen | FID (classifier) | precision | "
+                 "recall | class KL | train s (wall) | train s (CPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for model, e in models.items():
+            rows.append(f"| {model} | {len(e['seeds'])} | {e['steps']} | {e['steps'] * e['batch_size']} | "
+                        f"{fmt(e, 'fid')} | "
+                        f"{fmt(e, 'precision', fmt='.2f')} | {fmt(e, 'recall', fmt='.2f')} | "
+                        f"{fmt(e, 'digit_kl', fmt='.3f')} | {fmt(e, 'train_seconds', fmt='.0f')} | "
+                        f"{fmt(e, 'train_cpu_seconds', fmt='.0f')} |")
     return "\n".join(rows) + "\n"
 
 
-def sample_grid(records: list[dict], path: Path, per_row: int = 16) -> None:
-    """Real digits, then one row per model and seed (MODELS order, seeds ascending)."""
+def sample_grid(records: list[dict], data: str, path: Path, per_row: int = 16) -> None:
+    """Real images, then one row per model and seed (MODELS order, seeds ascending)."""
     from pixforge.data.gan import load_gan_data
     from pixforge.io import image_grid, save_image
 
-    real = load_gan_data("mnist5k", IMAGE_SIZE)[0]
+    real = load_gan_data(data, IMAGE_SIZE, ganbench.REAL_ITEMS)[0]
     rows = [real[::len(real) // per_row][:per_row]]  # (mnist5k is sorted by digit)
     for model in MODELS:
         for r in sorted((r for r in records if r["model"] == model), key=lambda r: r["seed"]):
-            x = torch.from_numpy(np.load(run_path(model, r["seed"]).with_suffix(".npy")).astype(np.float32))
+            x = torch.from_numpy(np.load(run_path(data, model, r["seed"]).with_suffix(".npy")).astype(np.float32))
             rows.append(torch.nn.functional.interpolate(x[:per_row], size=IMAGE_SIZE))  # (a --quick PGGAN: 4 px)
     save_image(image_grid((torch.cat(rows).clamp(-1, 1) + 1) / 2, nrow=per_row), path)
 
@@ -186,13 +202,13 @@ def projection_figure(run: Path, path: Path, digits: tuple[int, ...] = (0, 1000,
     return {"run": str(run.relative_to(ROOT.parent)), "steps": steps, "vgg": distance.vgg.backbone, "first_last": out}
 
 
-def report(results_dir: Path, images: Path) -> str:
-    records = [json.loads(p.read_text()) for p in sorted((results_dir / "hifi_gans").glob("*.json"))]
+def report(results_dir: Path, images: Path, budget: float, projection_steps: int = 0) -> str:
+    records = [json.loads(p.read_text()) for p in sorted((results_dir / "hifi_gans").glob("*/*.json"))]
     results = aggregate(records)
     summary = {"machine": {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                            "note": "2 CPU cores shared with other jobs; each run at 1 thread, nice 5",
                            "torch": torch.__version__},
-               "budget_cpu_seconds": BUDGET_S, "image_size": IMAGE_SIZE,
+               "budget_cpu_seconds": budget, "image_size": IMAGE_SIZE,
                "models": {m: {"task": t, "config": c and str(Path(c).relative_to(ROOT.parent)), "settings": s,
                               "ms_per_step": ms} for m, (t, c, s, ms) in MODELS.items()},
                "results": results}
@@ -203,16 +219,19 @@ def report(results_dir: Path, images: Path) -> str:
     table = markdown_table(results)
     (results_dir / "hifi_gans.md").write_text(table)
     images.mkdir(parents=True, exist_ok=True)
-    if records:
-        sample_grid(records, images / "hifi_gans_mnist32.png")
-    run = RUNS / "stylegan2-s0"
-    if (run / "checkpoints" / "last.pt").is_file():
+    for data in results:
+        name = data.replace("mnist5k", "mnist")
+        runs = [r for r in records if r.get("data", "mnist5k") == data]
+        sample_grid(runs, data, images / f"hifi_gans_{name}32.png")
+        run = RUNS / data / "stylegan2-s0"
+        if not (run / "checkpoints" / "last.pt").is_file():
+            continue
         from pixforge.tasks.stylegan2 import stylemix_run
 
-        stylemix_run(run, images / "stylegan2_mnist32_mixing.png", rows=4, cols=6)
+        stylemix_run(run, images / f"stylegan2_{name}32_mixing.png", rows=4, cols=6)
         figure = images / "stylegan2_mnist32_projection.png"
-        if not figure.is_file():  # (slow: made once; delete the file to make it again)
-            summary["projection"] = projection_figure(run, figure)
+        if data == "mnist5k" and projection_steps:  # (slow)
+            summary["projection"] = projection_figure(run, figure, steps=projection_steps)
             (results_dir / "hifi_gans.json").write_text(json.dumps(summary, indent=1) + "\n")
     return table
 
@@ -220,7 +239,12 @@ def report(results_dir: Path, images: Path) -> str:
 def main() -> None:
     global RESULTS, RUNS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", nargs="+", default=list(DATA), choices=DATA)
     ap.add_argument("--models", nargs="+", default=SWEEP, choices=list(MODELS))
+    ap.add_argument("--budget", type=float, default=BUDGET_S, help="CPU seconds of training per run")
+    ap.add_argument("--samples", type=int, default=ganbench.SAMPLES_IMG, help="generated images scored per run")
+    ap.add_argument("--project", type=int, default=0, metavar="STEPS",
+                    help="also project four real digits into StyleGAN2's W (pixforge project's recipe; 300 steps)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--report", action="store_true", help="only aggregate existing results")
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 steps per model, seed 0, into benchmarks/out/")
@@ -233,20 +257,23 @@ def main() -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("PIXFORGE_OFFLINE", "1")
     if not args.report:
-        jobs = [(m, model_config(m, s, steps), run_path(m, s)) for s in args.seeds for m in args.models]
+        jobs = [(m, model_config(d, m, s, args.budget, steps), run_path(d, m, s))
+                for s in args.seeds for d in args.data for m in args.models]
         todo = [j for j in jobs if not ganbench.is_done(j[2], j[1])]
         print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done already; running {len(todo)}", flush=True)
-        ganbench.ensure_classifier()
+        for data in args.data:
+            ganbench.ensure_classifier(data=data)
         t0 = time.perf_counter()
         for i, (model, cfg, path) in enumerate(todo, 1):
             if ganbench.is_done(path, cfg):  # done meanwhile by another process of this script
                 continue
-            r = run_one(model, cfg, path)
+            r = run_one(model, cfg, path, args.samples)
             m = r["metrics"]
-            print(f"[{i}/{len(todo)} {time.perf_counter() - t0:.0f}s] {model} s{r['seed']}: FID {m['fid']:.1f} "
+            print(f"[{i}/{len(todo)} {time.perf_counter() - t0:.0f}s] {cfg.data} {model} s{r['seed']}: "
+                  f"FID {m['fid']:.1f} "
                   f"P {m['precision']:.2f} R {m['recall']:.2f} ({r['train_seconds']:.0f}s train, "
                   f"{r['train_cpu_seconds']:.0f}s CPU)", flush=True)
-    print(report(RESULTS, images))
+    print(report(RESULTS, images, args.budget, min(args.project, 3) if args.quick else args.project))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,18 @@ over the images in memory (rosinality's reads and augments LMDB records: the pee
 
 Variants in one run, the single steps of all of them interleaved round-robin so load changes hit all alike:
 
-* ``pixforge (defaults)``: ``StyleGAN2Task.train_step`` as ``pixforge train stylegan2`` runs it (fp32);
+* ``pixforge (defaults)``: ``StyleGAN2Task.train_step`` as ``pixforge train stylegan2`` runs it (fp32, the
+  4-D weights and the batches channels-last);
 * ``pixforge, bf16 autocast``: the same with ``loop.amp=true`` (CPUs with AVX-512 BF16; numerics differ);
+* ``pixforge, contiguous``: the defaults with ``channels_last=false`` (the default before it was measured here);
 * ``peer (rosinality loop)``: the loop above on pixforge's modules (modulated convs as pixforge runs them:
   style-scaled input, one shared-weight conv, demodulation of the output);
 * ``peer, rosinality's grouped conv``: the same with the modulated convs switched to rosinality's default
-  implementation (per-sample weights, one grouped convolution; ``ModulatedConv2d(fused=True)``).
+  implementation (per-sample weights, one grouped convolution; ``ModulatedConv2d(fused=True)``);
+* ``peer, rosinality's CPU ops``: the grouped conv and, for every FIR blur/upsampling, the op rosinality's
+  ``upfirdn2d`` runs on CPU tensors (``upfirdn2d_native``: each channel filtered as its own one-channel image,
+  N·C images through a 1-channel conv) where pixforge runs one depthwise convolution: rosinality's code as it
+  runs on a CPU, loop and layers.
 
 Each timed window is 16 steps (one R1 step, four path-length steps), after 2 warm-up steps; the ratios are
 medians over ``--repeats`` of each pixforge variant's images/s over each peer's, measured in the same window;
@@ -59,12 +65,11 @@ def recipe(**overrides):
     return dataclasses.replace(cfg, sample_shape=[1, cfg.image_size, cfg.image_size])
 
 
-def pixforge_stepper(images: torch.Tensor, amp: bool = False):
+def pixforge_stepper(images: torch.Tensor, **settings):
     from pixforge.tasks.stylegan2 import StyleGAN2Task
 
     torch.manual_seed(0)
-    cfg = recipe(**{"loop.amp": amp})
-    return StyleGAN2Task(cfg, images, None, torch.device("cpu")).train_step
+    return StyleGAN2Task(recipe(**settings), images, None, torch.device("cpu")).train_step
 
 
 # ------------------------------------------------------------------------------------------------ the peer
@@ -114,7 +119,37 @@ def g_path_regularize(fake_img, latents, mean_path_length, decay=0.01):
     return path_penalty, path_mean.detach(), path_lengths
 
 
-def peer_stepper(images: torch.Tensor, grouped_conv: bool = False):
+def upfirdn2d_native(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1, pad=(0, 0)) -> torch.Tensor:
+    """rosinality's CPU ``upfirdn2d``: zero insertion, padding, the flipped 2-D kernel as a 1-channel conv over
+    all N·C channels as separate images, every ``down``-th pixel (its layout permutes are no-ops left out)."""
+    n, c, h, w = x.shape
+    x = F.pad(x.reshape(n * c, 1, h, 1, w, 1), (0, up - 1, 0, 0, 0, up - 1)).reshape(n * c, 1, h * up, w * up)
+    x = F.conv2d(F.pad(x, (pad[0], pad[1], pad[0], pad[1])), kernel.flip(0, 1)[None, None].to(x.dtype))
+    return x.reshape(n, c, *x.shape[-2:])[..., ::down, ::down]
+
+
+def rosinality_ops(*nets: torch.nn.Module) -> None:
+    """Switch pixforge's modulated convs to the grouped conv and its FIR filters to :func:`upfirdn2d_native`."""
+    from pixforge.nn.conv import Blur, ModulatedConv2d, Upsample
+
+    class NativeBlur(Blur):
+        def forward(self, x):
+            return upfirdn2d_native(x, self.kernel, pad=self.pad)
+
+    class NativeUpsample(Upsample):
+        def forward(self, x):
+            return upfirdn2d_native(x, self.kernel, up=self.factor, pad=self.pad)
+
+    for m in (m for net in nets for m in net.modules()):
+        if isinstance(m, ModulatedConv2d):
+            m.fused = True
+        elif isinstance(m, Upsample):
+            m.__class__ = NativeUpsample
+        elif isinstance(m, Blur):
+            m.__class__ = NativeBlur
+
+
+def peer_stepper(images: torch.Tensor, grouped_conv: bool = False, native_ops: bool = False):
     """rosinality's train.py loop body (single process: ``reduce_loss_dict`` is the identity there)."""
     from pixforge.nn.conv import ModulatedConv2d
     from pixforge.tasks.stylegan2 import build_discriminator, build_generator
@@ -126,6 +161,8 @@ def peer_stepper(images: torch.Tensor, grouped_conv: bool = False):
         for m in generator.modules():
             if isinstance(m, ModulatedConv2d):
                 m.fused = True
+    if native_ops:
+        rosinality_ops(generator, discriminator)
     g_ema = copy.deepcopy(generator).eval()
     accumulate(g_ema, generator, 0)
     g_reg_ratio = cfg.pl_every / (cfg.pl_every + 1)
@@ -215,9 +252,11 @@ def peer_stepper(images: torch.Tensor, grouped_conv: bool = False):
 PIXFORGE, PEER = "pixforge (defaults)", "peer (rosinality loop)"
 VARIANTS = {
     PIXFORGE: lambda x: pixforge_stepper(x),
-    "pixforge, bf16 autocast": lambda x: pixforge_stepper(x, amp=True),
+    "pixforge, bf16 autocast": lambda x: pixforge_stepper(x, **{"loop.amp": True}),
+    "pixforge, contiguous": lambda x: pixforge_stepper(x, channels_last=False),
     PEER: lambda x: peer_stepper(x),
     "peer, rosinality's grouped conv": lambda x: peer_stepper(x, grouped_conv=True),
+    "peer, rosinality's CPU ops": lambda x: peer_stepper(x, native_ops=True),
 }
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from pixforge.errors import ConfigError
 from pixforge.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, channels_at
-from pixforge.nn.conv import EqualConv2d, FusedLeakyReLU, ModulatedConv2d, Upsample, fused_leaky_relu
+from pixforge.nn.conv import EqualConv2d, EqualLinear, FusedLeakyReLU, ModulatedConv2d, Upsample, fused_leaky_relu
 from pixforge.nn.stylegan import ConstantInput, MinibatchStdDev, NoiseInjection, ToRGB
 from pixforge.registry import ARCHS
 
@@ -38,6 +38,36 @@ def test_equalised_learning_rate_makes_adam_steps_relative_to_the_layer_scale():
     assert relative[0] == pytest.approx(relative[1], rel=0.1)  # same relative speed at fan-in 36 and 576
     plain = [torch.nn.Conv2d(cin, 8, 3, bias=False) for cin in (4, 64)]  # for contrast: a plain conv is not
     assert plain[0].weight.std() / plain[1].weight.std() > 3
+
+
+def test_equalised_linear_scaling_and_learning_rate_multiplier():
+    """EqualLinear (the mapping network's layer): stored weights N(0, 1)/lr_mul, used times lr_mul/sqrt(fan_in),
+    bias times lr_mul; so Adam's first step moves the used weights by lr·lr_mul/sqrt(fan_in) (hand values)."""
+    torch.manual_seed(0)
+    fc = EqualLinear(16, 4, bias_init=0.5, lr_mul=0.01)
+    assert fc.scale == pytest.approx(0.01 / 4) and fc.weight.std().item() == pytest.approx(100, rel=0.2)
+    x = torch.randn(3, 16)
+    assert torch.allclose(fc(x), x @ (fc.weight * 0.0025).t() + 0.005, atol=1e-5)  # bias 0.5 · 0.01
+    used = (fc.weight * fc.scale).detach().clone()
+    opt = torch.optim.Adam(fc.parameters(), lr=0.1)
+    fc(x).sum().backward()
+    opt.step()
+    step = (fc.weight * fc.scale).detach() - used
+    assert torch.allclose(step.abs(), torch.full_like(step, 0.1 * 0.0025), rtol=1e-3)  # 100x slower than lr_mul 1
+    assert torch.allclose(fc.bias.detach(), torch.full((4,), 0.5 - 0.1), atol=1e-6)  # (used bias moves by 0.001)
+
+
+def test_r1_of_an_image_critic_by_hand():
+    """R1 on image batches: D(x) = Σ c·x² over C, H, W has ∇ = 2c·x, so R1 = mean over samples of 4c²‖x‖²;
+    the StyleGAN2 task adds γ/2 · k · R1 on every k-th D step."""
+    from pixforge.losses.regularizers import lazy_r1_penalty, r1_penalty
+
+    x = torch.zeros(2, 1, 2, 2)
+    x[0, 0, 0, 0], x[0, 0, 1, 1], x[1, 0, 0, 1] = 1.0, 2.0, -3.0  # ‖x‖² = 5 and 9
+    critic = lambda v: 0.5 * v.pow(2).sum((1, 2, 3))  # noqa: E731  (c = 0.5: ∇ = x)
+    assert r1_penalty(critic, x).item() == pytest.approx((5 + 9) / 2)
+    assert lazy_r1_penalty(critic, x, 32, every=16).item() == pytest.approx(16 * 7)
+    assert lazy_r1_penalty(critic, x, 33, every=16) is None
 
 
 def test_fused_leaky_relu_adds_bias_and_keeps_the_second_moment():

@@ -1,6 +1,8 @@
 """StyleGAN2 / PGGAN training end to end through the CLI (tiny 8 px networks): exact resume, lazy Adam, sampling."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from gan_fakes import cli, install, same
@@ -80,6 +82,32 @@ def test_stylegan2_sampling_with_truncation_in_w_and_onnx_export(tmp_path):
         expected = torch.cat([g(z[:1], noise="const"), g(z[1:], truncation=0.5, noise="const")])
     assert got.shape == (3, 1, 8, 8)
     assert torch.allclose(torch.from_numpy(got), ((expected + 1) / 2).clamp(0, 1), atol=1e-4)
+
+
+def test_stylegan2_channels_last_steps_equal_contiguous_ones():
+    """The default channels-last layout (4-D weights and batches; the 5-D modulated weights stay) is a speed
+    setting only: the same seed gives the same losses and weights as contiguous tensors, to float rounding."""
+    from gan_fakes import tiny_images
+
+    from pixforge.tasks.stylegan2 import StyleGAN2Config, StyleGAN2Task
+
+    cfg = StyleGAN2Config(image_size=8, z_dim=8, n_mlp=2, channel_base=64, channel_max=16, batch_size=8, r1_every=2,
+                          pl_every=2, sample_shape=[1, 8, 8])
+    images = tiny_images()[0]
+    runs = []
+    for channels_last in (True, False):
+        torch.manual_seed(0)
+        task = StyleGAN2Task(dataclasses.replace(cfg, channels_last=channels_last), images, None, torch.device("cpu"))
+        logs = [task.train_step(step) for step in range(3)]
+        runs.append((task, logs))
+    (cl, cl_logs), (plain, plain_logs) = runs
+    w4 = cl.d.final_conv[0].weight  # a 4-D weight (3x3, 17 input channels)
+    assert w4.is_contiguous(memory_format=torch.channels_last) and not w4.is_contiguous()
+    assert cl.g.convs[0].conv.weight.dim() == 5 and plain.d.final_conv[0].weight.is_contiguous()
+    for a, b in zip(cl_logs, plain_logs):
+        assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
+    for (name, p), q in zip(cl.g.named_parameters(), plain.g.parameters()):
+        assert torch.allclose(p, q, atol=1e-5), name
 
 
 def test_stylegan2_ema_ramp_up_as_nvidias():

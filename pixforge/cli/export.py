@@ -17,9 +17,10 @@ from .app import CONTEXT, main, output_option
 @click.option("--random-weights", is_flag=True, help="export an architecture untrained (for testing)")
 def export(source, output, opset, dynamic_size, size, random_weights):
     """Export a network to ONNX: a weights name, `magenta` (predictor + transformer in one graph), an
-    architecture with --random-weights, a GAN run folder or checkpoint, a translation run folder, or a weights
-    file. Images go in and come out in [0, 1]; the file's metadata give the input range, scale factor, style
-    count and size rules. Before the file is kept, onnxruntime must reproduce PyTorch's output to 1e-4 on random
+    architecture with --random-weights, a GAN run folder or checkpoint (StyleGAN2/StyleGAN also a released
+    rosinality .pt or NVIDIA .pkl: inputs z and a truncation ψ per sample, fixed noise), a translation run
+    folder, or a weights file. Images go in and come out in [0, 1]; the file's metadata give the input range,
+    scale factor, style count and size rules. Before the file is kept, onnxruntime must reproduce PyTorch's output to 1e-4 on random
     inputs (exit 2 otherwise).
 
     \b
@@ -29,6 +30,7 @@ def export(source, output, opset, dynamic_size, size, random_weights):
       pixforge export magenta -o magenta.onnx --dynamic-size
       pixforge export dcgan-faces64 -o faces.onnx
       pixforge export runs/dcgan -o dcgan.onnx
+      pixforge export ffhq.pkl -o ffhq.onnx
     """
     from ..export import export as run
 

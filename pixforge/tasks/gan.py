@@ -87,6 +87,17 @@ class GanConfig:
               ranges={"ema": (0, 1), "betas": (0, 1)})
 
 
+def to_device(module: nn.Module, device: torch.device, memory_format: torch.memory_format) -> nn.Module:
+    """``module.to(device, memory_format=...)`` that also takes modules with 5-D weights (StyleGAN2's modulated
+    convs): only the 4-D parameters and buffers change memory format."""
+    module.to(device)
+    if memory_format != torch.contiguous_format:
+        for t in [*module.parameters(), *module.buffers()]:
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=memory_format)
+    return module
+
+
 class PlainGanSettings:
     """Mixin for the configs of tasks built on :class:`GanTask` with recipes of their own (stylegan2, pggan, the
     translation tasks): the GanConfig settings that GanTask reads and those tasks fix (Adam, no classes, one D
@@ -231,8 +242,8 @@ class GanTask(Task):
         self.memory_format = torch.channels_last if (self.images and cfg.channels_last) else torch.contiguous_format
         self.data = make_batches(data, labels, cfg.batch_size, cfg.loop.seed, device, cfg.loop.workers)
         g, d = build_models(cfg) if generator is None else (generator, discriminator)
-        g.to(device, memory_format=self.memory_format)
-        d.to(device, memory_format=self.memory_format)
+        to_device(g, device, self.memory_format)
+        to_device(d, device, self.memory_format)
         self.G, self.D = dist_utils.wrap(g, device), dist_utils.wrap(d, device)  # rank 0's init is broadcast
         self.g, self.d = g, d
         self.modules = {"G": self.G, "D": self.D}

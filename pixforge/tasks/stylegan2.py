@@ -62,11 +62,12 @@ class StyleGAN2Config(FixedGanSettings):
     ema_kimg: float = 10.0  # half-life of the EMA generator in thousands of images (0 = no EMA)
     ema_rampup: float = 0.0  # cap the half-life at this share of the images seen so far (NVIDIA's; 0 = off)
     fused_optim: bool = True
+    channels_last: bool = True  # 4-D weights and batches channels-last (a CPU step 1.1x faster, measured)
     sample_shape: list[int] = field(default_factory=list)  # filled from the data
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(sample_every=1000, ckpt_every=1000))
 
     #: what a ``--resume`` may change (besides ``loop.*``)
-    resume_may_change: ClassVar[tuple[str, ...]] = ("lr", "betas", "fused_optim")
+    resume_may_change: ClassVar[tuple[str, ...]] = ("lr", "betas", "fused_optim", "channels_last")
 
     def __post_init__(self) -> None:
         check(self, positive=("z_dim", "n_mlp", "channel_base", "channel_max", "lr_mlp", "batch_size", "lr",

@@ -167,6 +167,23 @@ def real_features(image_size: int = 0):
     return compute_features(real, f"classifier:{CLASSIFIER}", batch_size=500, device="cpu", progress=False)
 
 
+def references(path: Path) -> dict:
+    """What real data scores under the same protocols (cached in ``path``): mnist5k, one half of the digits
+    against the other (2,500 each; FID grows as the sets shrink, so this is a rough floor), and 26,000 real
+    Stacked MNIST samples (classifier errors and the finite sample keep the KL above 0)."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    from pixforge.data.builtin import stacked_mnist
+    from pixforge.metrics import fid_from_features, precision_recall
+
+    feats = real_features().features
+    half = {"fid": fid_from_features(feats[0::2], feats[1::2]), **precision_recall(feats[0::2], feats[1::2], k=3)}
+    real_stacks, _ = stacked_mnist(n=SAMPLES_STACKED, seed=1)
+    refs = {"mnist5k": half, "stacked-mnist": evaluate("stacked-mnist", real_stacks)}
+    path.write_text(json.dumps(refs, indent=1) + "\n")
+    return refs
+
+
 def run_one(job: tuple) -> dict:
     """Train one config, evaluate it, write its JSON (and samples); returns the record."""
     cfg, variant, path = job
@@ -390,6 +407,8 @@ def report(root: Path, images: Path) -> dict:
     clf = root / "mnist-classifier" / "classifier.json"
     if clf.is_file():
         summary["classifier"] = {k: v for k, v in json.loads(clf.read_text()).items() if k != "config"}
+        if any(r["data"] in ("mnist5k", "stacked-mnist") for r in records):
+            summary["real_data"] = references(root / "gan_references.json")
     (root / "gan_losses.json").write_text(json.dumps(summary, indent=1) + "\n")
     default = [r for r in records if r["variant"] == "default"]
     images.mkdir(parents=True, exist_ok=True)
@@ -452,12 +471,18 @@ def markdown_tables(summary: dict) -> str:
                 "|---|---|---|---|---|---|---|---|---|", *tables["2d"],
                 *(r for d in data_2d for r in _anchor_rows(d, 9, {1: 4, 2: 6})), ""]
     if tables["img"]:
+        real = summary.get("real_data", {}).get("mnist5k")
+        floor = [f"| mnist5k | *real digits, half vs half* | - | - | *{real['fid']:.1f}* | *{real['precision']:.2f}* | "
+                 f"*{real['recall']:.2f}* | - | - |"] if real else []
         out += ["| data | loss | seeds | G steps | FID (mnist5k-classifier features) | precision | recall | digit KL | "
                 "s / run |",
-                "|---|---|---|---|---|---|---|---|---|", *tables["img"], ""]
+                "|---|---|---|---|---|---|---|---|---|", *tables["img"], *floor, ""]
     if tables["stk"]:
+        real = summary.get("real_data", {}).get("stacked-mnist")
+        floor = [f"| stacked-mnist | *real data* | - | - | *{real['modes']}* | *{real['kl']:.3f}* | - |"] if real else []
         out += ["| data | loss | seeds | G steps | modes (of 1000) | KL to uniform | s / run |",
-                "|---|---|---|---|---|---|---|", *tables["stk"], *_anchor_rows("stacked-mnist", 7, {1: 4, 3: 5}), ""]
+                "|---|---|---|---|---|---|---|", *tables["stk"], *_anchor_rows("stacked-mnist", 7, {1: 4, 3: 5}),
+                *floor, ""]
     return "\n".join(out)
 
 

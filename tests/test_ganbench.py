@@ -62,6 +62,14 @@ def test_tables_show_both_mode_counts_and_the_published_anchors(bench):
     table = bench.markdown_tables({"results": bench.aggregate(recs)})
     assert "| grid25 | hinge | 2 | 10 | 25.0 ± 0.0 (25.0–25.0) | 23.0 ± 1.0 (22.0–24.0) | 90.0 ± 0.0" in table
     assert "| grid25 | *PacGAN (PacDCGAN2)* | - | - | *23.8* | - | *91* |" in table
+    stacked = [{"variant": "default", "data": "stacked-mnist", "loss": "hinge", "seed": s, "steps": 30,
+                "train_seconds": 9.0, "metrics": {"modes": m, "total_modes": 1000, "kl": kl, "samples": 26000}}
+               for s, m, kl in [(0, 990, 0.2), (1, 1000, 0.1)]]
+    table = bench.markdown_tables({"results": bench.aggregate(stacked),
+                                   "real_data": {"stacked-mnist": {"modes": 1000, "kl": 0.021}}})
+    assert "| stacked-mnist | hinge | 2 | 30 | 995 ± 5 (990–1000) | 0.15 ± 0.05 (0.10–0.20) | 9 ± 0 (9–9) |" in table
+    assert "| stacked-mnist | *PacGAN (PacDCGAN2)* | - | - | *1000* | *0.07* | - |" in table
+    assert "| stacked-mnist | *real data* | - | - | *1000* | *0.021* | - |" in table
 
 
 def cell_digits(labels, size=20, seed=0):

@@ -130,7 +130,7 @@ def test_the_recipe_for_data_and_loss_is_the_default_and_overridable(tmp_path):
 
 PAPER = {"wgan-gp": ("adam", 1e-4, (0.5, 0.9), 5, 10.0, 0.0, "layer", False),
          "wgan": ("rmsprop", 5e-5, None, 5, 0.0, 0.01, "batch", False),
-         "hinge": ("adam", 1e-4, (0.0, 0.9), 1, 0.0, 0.0, "none", True),
+         "hinge": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "none", True),
          "lsgan": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "batch", False),
          "nonsaturating": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "batch", False),
          "minimax": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "batch", False)}

@@ -172,6 +172,23 @@ def real_features(image_size: int = 0, data: str = "mnist5k"):
     return compute_features(real, f"classifier:{CLASSIFIERS[data]}", batch_size=500, device="cpu", progress=False)
 
 
+def references(path: Path) -> dict:
+    """What real data scores under the same protocols (cached in ``path``): mnist5k, one half of the digits
+    against the other (2,500 each; FID grows as the sets shrink, so this is a rough floor), and 26,000 real
+    Stacked MNIST samples (classifier errors and the finite sample keep the KL above 0)."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    from pixforge.data.builtin import stacked_mnist
+    from pixforge.metrics import fid_from_features, precision_recall
+
+    feats = real_features().features
+    half = {"fid": fid_from_features(feats[0::2], feats[1::2]), **precision_recall(feats[0::2], feats[1::2], k=3)}
+    real_stacks, _ = stacked_mnist(n=SAMPLES_STACKED, seed=1)
+    refs = {"mnist5k": half, "stacked-mnist": evaluate("stacked-mnist", real_stacks)}
+    path.write_text(json.dumps(refs, indent=1) + "\n")
+    return refs
+
+
 def run_one(job: tuple) -> dict:
     """Train one config, evaluate it, write its JSON (and samples); returns the record."""
     cfg, variant, path = job
@@ -305,44 +322,67 @@ def samples_grid(records: list[dict], root: Path, data: str, path: Path) -> bool
     return True
 
 
-def bars(records: list[dict], path: Path) -> bool:
-    """Per 2D dataset: modes covered (both counts) and % high quality per loss, bar = mean, error bar = std,
-    dots = the seeds, with the published anchors."""
-    datasets = [d for d in ("ring8", "grid25") if any(r["data"] == d for r in records)]
+def _bar_panel(ax, runs: list[dict], losses: list[str], metrics: list[tuple[str, str]], title: str,
+               scale: float = 1.0, top: float | None = None, anchors: list[tuple[str, float]] = ()) -> None:
+    """Bars of ``metrics`` ((key, label) side by side) per loss: mean over seeds, error bar = std, dots = the
+    seeds; dashed lines at the published ``anchors`` ((name, value); labels alternate right and left)."""
+    x = np.arange(len(losses))
+    width = 0.8 / len(metrics)
+    for m, (key, label) in enumerate(metrics):
+        dx = (m - (len(metrics) - 1) / 2) * width
+        per_loss = [[scale * r["metrics"][key] for r in runs if r["loss"] == l and r["metrics"].get(key) is not None
+                     and math.isfinite(r["metrics"][key])] for l in losses]
+        ax.bar(x + dx, [np.mean(v) if v else 0 for v in per_loss], width,
+               yerr=[np.std(v) if v else 0 for v in per_loss], capsize=2, label=label, alpha=0.75,
+               error_kw={"lw": 0.8})
+        for i, v in enumerate(per_loss):
+            ax.scatter(np.full(len(v), i + dx), v, s=5, color="k", zorder=3)
+    for k, (name, value) in enumerate(anchors):
+        ax.axhline(scale * value, ls="--", lw=0.8, color="grey")
+        ax.text((len(losses) - 0.5) if k % 2 == 0 else -0.5, scale * value, name.split()[0], fontsize=6,
+                ha="right" if k % 2 == 0 else "left", va="bottom", color="grey")
+    ax.set_xticks(x, losses, fontsize=7, rotation=20)
+    if top is not None:
+        ax.set_ylim(0, top * 1.05)
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=7)
+    if len(metrics) > 1:
+        ax.legend(fontsize=6, frameon=False)
+
+
+def _anchors(data: str, field: int) -> list[tuple[str, float]]:
+    """(name, value) of the published anchors that give ``field`` (1 modes, 2 high quality, 3 KL)."""
+    return [(name, values[field - 1]) for name, *values in ANCHORS.get(data, []) if values[field - 1] is not None]
+
+
+#: the bar panels per dataset: (metrics, title, scale, top, anchor field or 0)
+PANELS = {
+    "ring8": [([("modes", "covered (>= 1)"), ("modes_strict", f">= {STRICT} samples")], "modes of 8", 1, 8, 1),
+              ([("high_quality", "high quality")], "high-quality samples (%)", 100, 100, 2)],
+    "grid25": [([("modes", "covered (>= 1)"), ("modes_strict", f">= {STRICT} samples")], "modes of 25", 1, 25, 1),
+               ([("high_quality", "high quality")], "high-quality samples (%)", 100, 100, 2)],
+    "stacked-mnist": [([("modes", "modes")], "modes of 1000", 1, 1000, 1),
+                      ([("kl", "KL")], "KL to uniform (lower is better)", 1, None, 3)],
+    "mnist5k": [([("fid", "FID")], "FID, mnist5k-classifier features (lower is better)", 1, None, 0),
+                ([("precision", "precision"), ("recall", "recall")], "precision / recall (k=3)", 1, 1, 0)],
+}
+
+
+def bars(records: list[dict], path: Path, datasets: tuple[str, ...]) -> bool:
+    """One row of :data:`PANELS` per dataset of ``datasets`` that has runs: per loss the mean over seeds, the
+    std as error bar and every seed as a dot, with the published anchors."""
+    datasets = [d for d in datasets if any(r["data"] == d for r in records)]
     if not datasets:
         return False
     plt = _pyplot()
     fig, axes = plt.subplots(len(datasets), 2, figsize=(8, 2.4 * len(datasets)), dpi=80, squeeze=False)
     for row, data in zip(axes, datasets):
         runs = [r for r in records if r["data"] == data]
-        losses = _losses(runs)
-        x = np.arange(len(losses))
-        total = runs[0]["metrics"]["total_modes"]
-        panels = [(row[0], [("modes", "covered (>= 1)", -0.2), ("modes_strict", f">= {STRICT} samples", 0.2)], 1,
-                   f"{data}: modes of {total}", total, 1),
-                  (row[1], [("high_quality", "high quality", 0.0)], 100, f"{data}: high-quality samples (%)", 100, 2)]
-        for ax, metrics, scale, title, top, anchor_col in panels:
-            width = 0.8 / len(metrics)
-            for key, label, dx in metrics:
-                per_loss = [[scale * r["metrics"][key] for r in runs if r["loss"] == l] for l in losses]
-                ax.bar(x + dx, [np.mean(v) for v in per_loss], width, yerr=[np.std(v) for v in per_loss],
-                       capsize=2, label=label, alpha=0.75, error_kw={"lw": 0.8})
-                for i, v in enumerate(per_loss):
-                    ax.scatter(np.full(len(v), i + dx), v, s=5, color="k", zorder=3)
-            for k, (name, *values) in enumerate(ANCHORS.get(data, [])):
-                if values[anchor_col - 1] is not None:  # anchor labels alternate between the right and left end
-                    ax.axhline(scale * values[anchor_col - 1], ls="--", lw=0.8, color="grey")
-                    ax.text((len(losses) - 0.5) if k % 2 == 0 else -0.5, scale * values[anchor_col - 1],
-                            name.split()[0], fontsize=6, ha="right" if k % 2 == 0 else "left", va="bottom",
-                            color="grey")
-            ax.set_xticks(x, losses, fontsize=7, rotation=20)
-            ax.set_ylim(0, top * 1.05)
-            ax.set_title(title, fontsize=8)
-            ax.tick_params(labelsize=7)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, [f"modes {l}" for l in labels], fontsize=7, loc="upper left", ncol=2, frameon=False)
+        for ax, (metrics, title, scale, top, field) in zip(row, PANELS[data]):
+            _bar_panel(ax, runs, _losses(runs), metrics, f"{data}: {title}", scale, top,
+                       _anchors(data, field) if field else [])
     fig.suptitle("bar: mean over seeds, error bar: std, dots: the seeds", fontsize=7, x=0.98, ha="right")
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path)
     plt.close(fig)
     return True
@@ -373,15 +413,19 @@ def report(root: Path, images: Path) -> dict:
     clf = root / "mnist-classifier" / "classifier.json"
     if clf.is_file():
         summary["classifier"] = {k: v for k, v in json.loads(clf.read_text()).items() if k != "config"}
+        if any(r["data"] in ("mnist5k", "stacked-mnist") for r in records):
+            summary["real_data"] = references(root / "gan_references.json")
     (root / "gan_losses.json").write_text(json.dumps(summary, indent=1) + "\n")
     default = [r for r in records if r["variant"] == "default"]
     images.mkdir(parents=True, exist_ok=True)
-    bars(default, images / "gan_losses_bars.png")
+    bars(default, images / "gan_losses_bars.png", ("ring8", "grid25"))
+    bars(default, images / "gan_images_bars.png", ("stacked-mnist", "mnist5k"))
     for data in ("ring8", "grid25"):
         samples_grid(default, root, data, images / f"gan_{data}_samples.png")
     for data in ("mnist5k", "stacked-mnist"):
         for variant in {r["variant"] for r in records if r["data"] == data}:
-            image_rows(root, variant, data, root / f"gan_losses_{data}_{variant}.png")
+            image_rows(root, variant, data, images / f"gan_{data}_samples.png" if variant == "default"
+                       else root / f"gan_losses_{data}_{variant}.png")
     return summary
 
 
@@ -433,11 +477,18 @@ def markdown_tables(summary: dict) -> str:
                 "|---|---|---|---|---|---|---|---|---|", *tables["2d"],
                 *(r for d in data_2d for r in _anchor_rows(d, 9, {1: 4, 2: 6})), ""]
     if tables["img"]:
-        out += ["| data | loss | seeds | G steps | FID (classifier) | precision | recall | digit KL | s / run |",
-                "|---|---|---|---|---|---|---|---|---|", *tables["img"], ""]
+        real = summary.get("real_data", {}).get("mnist5k")
+        floor = [f"| mnist5k | *real digits, half vs half* | - | - | *{real['fid']:.1f}* | *{real['precision']:.2f}* | "
+                 f"*{real['recall']:.2f}* | - | - |"] if real else []
+        out += ["| data | loss | seeds | G steps | FID (mnist5k-classifier features) | precision | recall | digit KL | "
+                "s / run |",
+                "|---|---|---|---|---|---|---|---|---|", *tables["img"], *floor, ""]
     if tables["stk"]:
+        real = summary.get("real_data", {}).get("stacked-mnist")
+        floor = [f"| stacked-mnist | *real data* | - | - | *{real['modes']}* | *{real['kl']:.3f}* | - |"] if real else []
         out += ["| data | loss | seeds | G steps | modes (of 1000) | KL to uniform | s / run |",
-                "|---|---|---|---|---|---|---|", *tables["stk"], *_anchor_rows("stacked-mnist", 7, {1: 4, 3: 5}), ""]
+                "|---|---|---|---|---|---|---|", *tables["stk"], *_anchor_rows("stacked-mnist", 7, {1: 4, 3: 5}),
+                *floor, ""]
     return "\n".join(out)
 
 

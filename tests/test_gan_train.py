@@ -120,12 +120,51 @@ def test_the_recipe_for_data_and_loss_is_the_default_and_overridable(tmp_path):
             "loop.progress=false", "loop.tensorboard=false")
     assert "pixforge: recipe" not in r.stderr  # an explicit config replaces the recipe
     assert yaml.safe_load((tmp_path / "p" / "config.yaml").read_text())["z_dim"] == 64
-    assert recipe_file("mnist5k", "hinge") is None and recipe_file(str(CONFIGS / "grid25"), "hinge") is None
+    assert recipe_file("digits", "hinge") is None and recipe_file(str(CONFIGS / "grid25"), "hinge") is None
     assert config_from(None, {"data": "grid25", "loss": "hinge", "z_dim": "5"}).z_dim == 5
     assert config_from(None, {"data": "grid25", "loss": "hinge"}).batch_size == recipe["batch_size"]
     for yaml_file in sorted(CONFIGS.glob("*_*.yaml")):  # every recipe is named after its data and loss
         cfg = config_from(yaml_file)
         assert yaml_file.stem == f"{cfg.data}_{cfg.loss}" and recipe_file(cfg.data, cfg.loss) == yaml_file
+
+
+PAPER = {"wgan-gp": ("adam", 1e-4, (0.5, 0.9), 5, 10.0, 0.0, "layer", False),
+         "wgan": ("rmsprop", 5e-5, None, 5, 0.0, 0.01, "batch", False),
+         "hinge": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "none", True),
+         "lsgan": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "batch", False),
+         "nonsaturating": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "batch", False),
+         "minimax": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "batch", False)}
+
+
+@pytest.mark.parametrize("data", ["stacked-mnist", "mnist5k"])
+def test_image_recipes_carry_each_papers_settings(data):
+    from pixforge.tasks.gan import build_models, config_from, recipe_file, resolve
+
+    for loss, (opt, lr_g, betas, n_critic, gp, clip, d_norm, sn) in PAPER.items():
+        assert recipe_file(data, loss) is not None, (data, loss)
+        cfg = resolve(config_from(None, {"data": data, "loss": loss}), (3 if data == "stacked-mnist" else 1, 28, 28))
+        assert (cfg.arch, cfg.optimizer, cfg.lr_g, cfg.n_critic, cfg.gp, cfg.clip) == ("dcgan", opt, lr_g, n_critic,
+                                                                                       gp, clip), loss
+        assert (betas is None or cfg.betas == betas) and (cfg.d_norm, cfg.spectral_norm) == (d_norm, sn), loss
+        _, d = build_models(cfg)
+        norms = {type(m).__name__ for m in d.modules()} & {"BatchNorm2d", "GroupNorm"}
+        assert norms == {"batch": {"BatchNorm2d"}, "layer": {"GroupNorm"}, "none": set()}[d_norm], loss
+    # the command line still wins over the recipe
+    assert config_from(None, {"data": data, "loss": "wgan-gp", "d_norm": "batch"}).d_norm == "batch"
+
+
+def test_stacked_mnist_training_starts_from_its_recipe(tmp_path):
+    import yaml
+
+    from pixforge.tasks.gan import recipe_file
+
+    out = tmp_path / "s"
+    r = cli("train", "gan", "--data", "stacked-mnist", "--loss", "wgan-gp", "--steps", 1, "--out", out, "width=8",
+            "max_items=64", "loop.progress=false", "loop.tensorboard=false", "loop.sample_every=0")
+    assert f"pixforge: recipe {recipe_file('stacked-mnist', 'wgan-gp')}" in r.stderr
+    used = yaml.safe_load((out / "config.yaml").read_text())
+    assert (used["d_norm"], used["betas"], used["n_critic"], used["ema"]) == ("layer", [0.5, 0.9], 5, 0.999)
+    assert used["sample_shape"] == [3, 28, 28] and used["width"] == 8
 
 
 def test_bad_config_is_one_line_error(tmp_path):

@@ -65,6 +65,7 @@ class GanConfig:
     ema: float = 0.0  # EMA decay of G's weights (e.g. 0.999); 0 = off
     ema_start: int = 0  # steps before the average starts (it copies the weights until then)
     spectral_norm: bool | None = None  # SN on D (default: on for resnet and biggan; BigGAN's G has its own)
+    d_norm: str = "batch"  # dcgan D's normalisation: batch | layer (WGAN-GP's critic) | none (SNGAN's)
     attention: bool = False
     conditional: bool = False  # class-conditional G (conditional BN) and projection D; needs labels
     image_size: int = 0  # resize images to this (0 = the data's own size)
@@ -83,7 +84,8 @@ class GanConfig:
         check(self, positive=("z_dim", "depth", "batch_size", "lr_g", "lr_d", "n_critic", "r1_every"),
               non_negative=("width", "gp", "drift", "clip", "r1", "ortho", "ema_start", "image_size", "max_items",
                             "num_classes"),
-              choices={"arch": ("auto", "mlp", "dcgan", "resnet", "biggan"), "optimizer": (None, "adam", "rmsprop")},
+              choices={"arch": ("auto", "mlp", "dcgan", "resnet", "biggan"), "optimizer": (None, "adam", "rmsprop"),
+                       "d_norm": ("batch", "layer", "none")},
               ranges={"ema": (0, 1), "betas": (0, 1)})
 
 
@@ -193,7 +195,7 @@ def build_models(cfg: GanConfig) -> tuple[nn.Module, nn.Module]:
     shape = tuple(cfg.sample_shape)
     kw = dict(width=cfg.width, num_classes=cfg.num_classes, attention=cfg.attention, depth=cfg.depth)
     g = create_generator(cfg.arch, cfg.z_dim, shape, **kw)
-    d = create_discriminator(cfg.arch, shape, **kw)
+    d = create_discriminator(cfg.arch, shape, norm=cfg.d_norm, **kw)
     if cfg.spectral_norm:
         apply_spectral_norm(d)
     return g, d

@@ -4,6 +4,18 @@
   evaluation source is translated to each other domain.
 * ``munit`` on ``digits2mnist`` (scikit-learn digits <-> MNIST 5k, 32 px grey): each source is translated to the
   other domain with K = 10 random style codes.
+* ``unit`` and ``ugatit`` (light) on ``digits2mnist``: each source to the other domain (one output).
+* ``stargan2`` on ``mnist-domains``: every source into every other domain with K = 10 latent codes (code k drawn
+  with seed ``EVAL_SEED + k`` through the mapping network; source i uses code i mod K for the accuracies and FID).
+* ``funit`` on ``mnist-domains``: the same, the k-th "style" being the class code of the target domain's k-th of
+  K fixed reference images (one shot each; the domains are FUNIT's classes here, all seen in training).
+* ``cogan`` on ``digits2mnist`` (its 28 px networks): it generates pairs, not translations; ``COGAN_PAIRS`` codes
+  from N(0, I) give pairs whose *pair agreement* (both images classified as the same digit: the correspondence
+  the CoGAN paper shows) and per-domain FID/KID are measured, the images resized to 32 px for the classifier and
+  the real images sent through the same 28 px round trip.
+* ``bicyclegan`` on ``edges2photos`` (64 px, paired): no classifier fits photos, so on ``TEST_PAIRS`` held-out
+  pairs (crops of the right quarter of each photo, which training never sees): PSNR and VGG feature distance to
+  the photo of G(A, E(B)) (its own code) and of G(A, z) for K codes from N(0, I), and the diversity among the K.
 
 Measured (:mod:`pixforge.metrics.translation`), with a *joint* digit classifier per dataset (``pixforge train
 classifier``'s network on classes ``domain * 10 + digit``, trained once and cached in
@@ -14,27 +26,32 @@ classifier``'s network on classes ``domain * 10 + digit``, trained once and cach
 * target-domain accuracy: the share classified into the target domain;
 * FID and KID per (source, target) pair against the target domain's other real images, in the classifier's
   features, averaged over the pairs (StarGAN v2's protocol with classifier features instead of Inception);
-* MUNIT: diversity, the VGG feature distance (LPIPS-style, no learned heads) averaged over the 45 pairs of the
-  10 outputs of each of ``DIVERSITY_INPUTS`` sources per direction.
+* MUNIT, StarGAN v2, FUNIT: diversity, the VGG feature distance (LPIPS-style, no learned heads) averaged over
+  the 45 pairs of the 10 outputs of each of ``DIVERSITY_INPUTS`` sources per direction (StarGAN v2 and FUNIT:
+  ``2 * DIVERSITY_INPUTS / domains`` evenly spread sources per target domain).
 
 Reference rows on the same images: ``real`` (the evaluation sources of the target domain itself, the FID floor
-at this sample size; its diversity is that of groups of K unrelated real images), ``identity`` (the input returned unchanged) and, for mnist-domains, ``oracle`` (the source
-digit's strokes re-rendered in the target domain's look: a perfect translation).
+at this sample size; its diversity is that of groups of K unrelated real images), ``identity`` (the input
+returned unchanged), for mnist-domains ``oracle`` (the source digit's strokes re-rendered in the target domain's
+look: a perfect translation), for CoGAN ``real, unpaired`` (a real image of each domain, unrelated: chance
+agreement) and for edges2photos ``identity`` (the edge map as the photo) and ``other photo`` (an unrelated
+held-out photo: realistic but not the input's).
 
 Each run trains with the shipped recipe (``pixforge/configs/translate/<task>_<data>.yaml``) and the smaller
 ``SETTINGS`` below into ``benchmarks/out/multidomain/<exp>-s<seed>/`` (resumed if stopped), then writes
 ``benchmarks/results/multidomain/<exp>-s<seed>.json``; a finished run with the same config is skipped.
 ``--report`` aggregates (mean ± std over seeds) into ``benchmarks/results/multidomain.json`` and
-``multidomain_tables.md`` and draws ``docs/img/multidomain_stargan.png`` (input | each domain) and
-``docs/img/multidomain_munit.png`` (input | K outputs) from the first seed's run.
+``multidomain_tables.md`` and draws ``docs/img/multidomain_<exp>.png`` from the first seed's run (see
+:func:`figure`).
 
     .venv/bin/python benchmarks/multidomain.py --seeds 0 1 2 --workers 2
     .venv/bin/python benchmarks/multidomain.py --report
     .venv/bin/python benchmarks/multidomain.py --quick      # smoke run: a few steps, one seed, benchmarks/out/
 
 Every worker uses one thread (``torch.set_num_threads(1)``): the machine it was written on had 2 shared cores.
-The budgets are in steps, sized to about 5 CPU-minutes per run; wall time depends on the machine's load and is
-recorded with the CPU time.
+The budgets are in steps, sized to about 5 CPU-minutes per run for StarGAN and MUNIT and to 1–1.5 CPU-minutes
+for the other six (the time the shared machine allowed); wall time depends on the machine's load and is recorded
+with the CPU time.
 """
 from __future__ import annotations
 
@@ -71,20 +88,20 @@ EXPERIMENTS = {
         "loop.steps": 1500, "loop.lr_step": 750}},
     "unit": {"task": "unit", "data": "digits2mnist", "settings": {
         "dim": 16, "n_res": 1, "dis_dim": 16, "dis_layers": 3, "dis_scales": 2, "batch_size": 4,
-        "loop.steps": 2000, "loop.lr_step": 1000}},
+        "loop.steps": 300, "loop.lr_step": 150}},
     "ugatit": {"task": "ugatit", "data": "digits2mnist", "settings": {
         "ngf": 16, "ndf": 16, "n_res": 2, "global_layers": 5, "local_layers": 4,
-        "loop.steps": 3000, "loop.lr_decay_start": 1500}},
+        "loop.steps": 300, "loop.lr_decay_start": 150}},
     "stargan2": {"task": "stargan2", "data": "mnist-domains", "settings": {
-        "dim_in": 16, "max_conv_dim": 64, "mapping_dim": 64, "batch_size": 4, "ds_iter": 1000,
-        "loop.steps": 1000}},
+        "dim_in": 16, "max_conv_dim": 64, "mapping_dim": 64, "batch_size": 4, "ds_iter": 150,
+        "loop.steps": 150}},
     "funit": {"task": "funit", "data": "mnist-domains", "settings": {
         "nf": 16, "nf_mlp": 64, "latent_dim": 16, "dis_nf": 16, "dis_res_blks": 4, "batch_size": 8,
-        "loop.steps": 800}},
+        "loop.steps": 120}},
     "cogan": {"task": "cogan", "data": "digits2mnist", "settings": {
-        "domains": "", "batch_size": 16, "loop.steps": 450}},
+        "domains": "", "batch_size": 8, "loop.steps": 150}},
     "bicyclegan": {"task": "bicyclegan", "data": "edges2photos", "settings": {
-        "ngf": 16, "nef": 16, "ndf": 16, "loop.steps": 2000, "loop.lr_decay_start": 1000}},
+        "ngf": 16, "nef": 16, "ndf": 16, "loop.steps": 400, "loop.lr_decay_start": 200}},
 }
 MULTI_DOMAIN = ("stargan", "stargan2", "funit")  # translate every source into every other domain
 PAIR_GENERATORS = ("cogan",)  # generate pairs from codes rather than translate
@@ -511,18 +528,29 @@ def report(root: Path = RESULTS, images: Path = IMAGES, runs: Path = RUNS) -> di
         if "pairs" in records[0]:
             entry["pairs_fid"] = {k: mean_std([r["pairs"][k]["fid"] for r in records]) for k in records[0]["pairs"]}
         summary["experiments"][exp] = entry
-        clf = None if exp in PAIRED else classifier_dir(spec["data"], root)
         if spec["data"] not in summary["baselines"]:
-            rows = baselines(spec["data"], clf)
-            summary["baselines"][spec["data"]] = {
-                **({"classifier": json.loads((clf / "classifier.json").read_text())["heldout_accuracy"]} if clf else {}),
-                **{name: {k: v for k, v in row.items() if k != "pairs"} for name, row in rows.items()}}
-        first = runs / f"{exp}-s{records[0]['seed']}"
-        if (first / "checkpoints" / "last.pt").is_file():
-            figure(exp, first, images / f"multidomain_{exp}.png")
+            summary["baselines"][spec["data"]] = reference_rows(exp, root)
+        first, picture = runs / f"{exp}-s{records[0]['seed']}", images / f"multidomain_{exp}.png"
+        ckpt = first / "checkpoints" / "last.pt"
+        if ckpt.is_file() and (not picture.is_file() or picture.stat().st_mtime < ckpt.stat().st_mtime):
+            figure(exp, first, picture)
     (root.parent / "multidomain.json").write_text(json.dumps(summary, indent=2) + "\n")
     (root.parent / "multidomain_tables.md").write_text(tables(summary))
     return summary
+
+
+def reference_rows(exp: str, root: Path) -> dict:
+    """The reference rows of ``exp``'s data, computed once into ``root/baselines-<data>.json`` (they depend on the
+    data, the classifier and this script only: delete the file after changing either)."""
+    data = EXPERIMENTS[exp]["data"]
+    path = root / f"baselines-{data}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    clf = None if exp in PAIRED else classifier_dir(data, root)
+    rows = {**({"classifier": json.loads((clf / "classifier.json").read_text())["heldout_accuracy"]} if clf else {}),
+            **{name: {k: v for k, v in row.items() if k != "pairs"} for name, row in baselines(data, clf).items()}}
+    path.write_text(json.dumps(rows, indent=2) + "\n")
+    return rows
 
 
 @torch.no_grad()

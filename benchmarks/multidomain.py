@@ -4,6 +4,18 @@
   evaluation source is translated to each other domain.
 * ``munit`` on ``digits2mnist`` (scikit-learn digits <-> MNIST 5k, 32 px grey): each source is translated to the
   other domain with K = 10 random style codes.
+* ``unit`` and ``ugatit`` (light) on ``digits2mnist``: each source to the other domain (one output).
+* ``stargan2`` on ``mnist-domains``: every source into every other domain with K = 10 latent codes (code k drawn
+  with seed ``EVAL_SEED + k`` through the mapping network; source i uses code i mod K for the accuracies and FID).
+* ``funit`` on ``mnist-domains``: the same, the k-th "style" being the class code of the target domain's k-th of
+  K fixed reference images (one shot each; the domains are FUNIT's classes here, all seen in training).
+* ``cogan`` on ``digits2mnist`` (its 28 px networks): it generates pairs, not translations; ``COGAN_PAIRS`` codes
+  from N(0, I) give pairs whose *pair agreement* (both images classified as the same digit: the correspondence
+  the CoGAN paper shows) and per-domain FID/KID are measured, the images resized to 32 px for the classifier and
+  the real images sent through the same 28 px round trip.
+* ``bicyclegan`` on ``edges2photos`` (64 px, paired): no classifier fits photos, so on ``TEST_PAIRS`` held-out
+  pairs (crops of the right quarter of each photo, which training never sees): PSNR and VGG feature distance to
+  the photo of G(A, E(B)) (its own code) and of G(A, z) for K codes from N(0, I), and the diversity among the K.
 
 Measured (:mod:`pixforge.metrics.translation`), with a *joint* digit classifier per dataset (``pixforge train
 classifier``'s network on classes ``domain * 10 + digit``, trained once and cached in
@@ -14,27 +26,32 @@ classifier``'s network on classes ``domain * 10 + digit``, trained once and cach
 * target-domain accuracy: the share classified into the target domain;
 * FID and KID per (source, target) pair against the target domain's other real images, in the classifier's
   features, averaged over the pairs (StarGAN v2's protocol with classifier features instead of Inception);
-* MUNIT: diversity, the VGG feature distance (LPIPS-style, no learned heads) averaged over the 45 pairs of the
-  10 outputs of each of ``DIVERSITY_INPUTS`` sources per direction.
+* MUNIT, StarGAN v2, FUNIT: diversity, the VGG feature distance (LPIPS-style, no learned heads) averaged over
+  the 45 pairs of the 10 outputs of each of ``DIVERSITY_INPUTS`` sources per direction (StarGAN v2 and FUNIT:
+  ``2 * DIVERSITY_INPUTS / domains`` evenly spread sources per target domain).
 
 Reference rows on the same images: ``real`` (the evaluation sources of the target domain itself, the FID floor
-at this sample size; its diversity is that of groups of K unrelated real images), ``identity`` (the input returned unchanged) and, for mnist-domains, ``oracle`` (the source
-digit's strokes re-rendered in the target domain's look: a perfect translation).
+at this sample size; its diversity is that of groups of K unrelated real images), ``identity`` (the input
+returned unchanged), for mnist-domains ``oracle`` (the source digit's strokes re-rendered in the target domain's
+look: a perfect translation), for CoGAN ``real, unpaired`` (a real image of each domain, unrelated: chance
+agreement) and for edges2photos ``identity`` (the edge map as the photo) and ``other photo`` (an unrelated
+held-out photo: realistic but not the input's).
 
 Each run trains with the shipped recipe (``pixforge/configs/translate/<task>_<data>.yaml``) and the smaller
 ``SETTINGS`` below into ``benchmarks/out/multidomain/<exp>-s<seed>/`` (resumed if stopped), then writes
 ``benchmarks/results/multidomain/<exp>-s<seed>.json``; a finished run with the same config is skipped.
 ``--report`` aggregates (mean ± std over seeds) into ``benchmarks/results/multidomain.json`` and
-``multidomain_tables.md`` and draws ``docs/img/multidomain_stargan.png`` (input | each domain) and
-``docs/img/multidomain_munit.png`` (input | K outputs) from the first seed's run.
+``multidomain_tables.md`` and draws ``docs/img/multidomain_<exp>.png`` from the first seed's run (see
+:func:`figure`).
 
     .venv/bin/python benchmarks/multidomain.py --seeds 0 1 2 --workers 2
     .venv/bin/python benchmarks/multidomain.py --report
     .venv/bin/python benchmarks/multidomain.py --quick      # smoke run: a few steps, one seed, benchmarks/out/
 
 Every worker uses one thread (``torch.set_num_threads(1)``): the machine it was written on had 2 shared cores.
-The budgets are in steps, sized to about 5 CPU-minutes per run; wall time depends on the machine's load and is
-recorded with the CPU time.
+The budgets are in steps, sized to about 5 CPU-minutes per run for StarGAN and MUNIT and to 1–1.5 CPU-minutes
+for the other six (the time the shared machine allowed); wall time depends on the machine's load and is recorded
+with the CPU time.
 """
 from __future__ import annotations
 
@@ -69,7 +86,27 @@ EXPERIMENTS = {
     "munit": {"task": "munit", "data": "digits2mnist", "settings": {
         "dim": 16, "mlp_dim": 64, "n_res": 1, "dis_dim": 16, "dis_layers": 3, "dis_scales": 2, "batch_size": 4,
         "loop.steps": 1500, "loop.lr_step": 750}},
+    "unit": {"task": "unit", "data": "digits2mnist", "settings": {
+        "dim": 16, "n_res": 1, "dis_dim": 16, "dis_layers": 3, "dis_scales": 2, "batch_size": 4,
+        "loop.steps": 300, "loop.lr_step": 150}},
+    "ugatit": {"task": "ugatit", "data": "digits2mnist", "settings": {
+        "ngf": 16, "ndf": 16, "n_res": 2, "global_layers": 5, "local_layers": 4,
+        "loop.steps": 300, "loop.lr_decay_start": 150}},
+    "stargan2": {"task": "stargan2", "data": "mnist-domains", "settings": {
+        "dim_in": 16, "max_conv_dim": 64, "mapping_dim": 64, "batch_size": 4, "ds_iter": 150,
+        "loop.steps": 150}},
+    "funit": {"task": "funit", "data": "mnist-domains", "settings": {
+        "nf": 16, "nf_mlp": 64, "latent_dim": 16, "dis_nf": 16, "dis_res_blks": 4, "batch_size": 8,
+        "loop.steps": 120}},
+    "cogan": {"task": "cogan", "data": "digits2mnist", "settings": {
+        "domains": "", "batch_size": 8, "loop.steps": 150}},
+    "bicyclegan": {"task": "bicyclegan", "data": "edges2photos", "settings": {
+        "ngf": 16, "nef": 16, "ndf": 16, "loop.steps": 400, "loop.lr_decay_start": 200}},
 }
+MULTI_DOMAIN = ("stargan", "stargan2", "funit")  # translate every source into every other domain
+PAIR_GENERATORS = ("cogan",)  # generate pairs from codes rather than translate
+PAIRED = ("bicyclegan",)  # paired data (A -> B) without a domain classifier
+MULTIMODAL = ("munit", "stargan2", "funit", "bicyclegan")  # K outputs per input: diversity
 
 
 def config(exp: str, seed: int, out: Path, steps: int | None = None):
@@ -178,8 +215,10 @@ def cross_pairs(data: str) -> tuple[torch.Tensor, torch.Tensor]:
     return src, trg
 
 
-def baselines(data: str, clf: Path) -> dict:
+def baselines(data: str, clf: Path | None) -> dict:
     """The reference rows (see the module docstring)."""
+    if data in PAIRED_DATA:
+        return paired_baselines()
     from pixforge.data.builtin import mnist5k
     from pixforge.data.domains import DOMAIN_NAMES, domain_data, render_domain
 
@@ -188,12 +227,12 @@ def baselines(data: str, clf: Path) -> dict:
     src, trg = cross_pairs(data)
     rows = {"real": scores(data, clf, d.images[sources], sources, d.domains[sources]),
             "identity": scores(data, clf, d.images[src], src, trg)}
-    if any(spec["task"] == "munit" and spec["data"] == data for spec in EXPERIMENTS.values()):
-        from pixforge.metrics.translation import VGGDistance, pairwise_diversity
-
+    if any(exp in MULTIMODAL and spec["data"] == data for exp, spec in EXPERIMENTS.items()):
         groups = d.images[sources].view(d.num_domains, -1, K, *d.images.shape[1:])  # K unrelated images each
-        distance = VGGDistance(device="cpu")
-        rows["real"]["diversity"] = statistics.mean(pairwise_diversity(g, distance.features) for g in groups)
+        rows["real"]["diversity"] = statistics.mean(diversity(g) for g in groups)
+    if any(exp in PAIR_GENERATORS and spec["data"] == data for exp, spec in EXPERIMENTS.items()):
+        a, b = (round_trip(d.images[sources[d.domains[sources] == k]]) for k in (0, 1))
+        rows["real, unpaired"] = pair_scores(data, clf, a, b)  # two unrelated real images as a "pair"
     if data == "mnist-domains":  # the domain set renders mnist5k's digits in order: re-render them
         strokes = (mnist5k(size=32, channels=1)[0][src] + 1) / 2
         names = DOMAIN_NAMES[data]
@@ -206,45 +245,212 @@ def baselines(data: str, clf: Path) -> dict:
 # Translating with a trained run
 # ------------------------------------------------------------------------------------------------------
 
+def diversity(outputs: torch.Tensor) -> float:
+    """:func:`pixforge.metrics.translation.pairwise_diversity` of (N, K, C, H, W) outputs in [-1, 1]."""
+    from pixforge.metrics.translation import compute_diversity
+
+    return compute_diversity(outputs, device="cpu")
+
+
+def diversity_metric() -> str:
+    from pixforge.metrics.translation import DIVERSITY_NAME, _vgg_distance
+
+    return f"{DIVERSITY_NAME}, VGG16 weights {_vgg_distance('auto', 'cpu').backbone}"
+
+
+def spread(count: int, n: int = DIVERSITY_INPUTS) -> torch.Tensor:
+    """``n`` evenly spaced indices of ``range(count)``."""
+    return torch.linspace(0, count - 1, min(n, count)).long()
+
+
+def styled(exp: str, model, x: torch.Tensor, target: int, k: int, refs: dict) -> torch.Tensor:
+    """``x`` (in [0, 1]) translated into domain ``target`` with the run's k-th style: StarGAN has one; StarGAN v2
+    the latent code drawn with seed ``EVAL_SEED + k`` through the mapping network; FUNIT the class code of the
+    target domain's k-th reference image (one shot)."""
+    if exp == "stargan":
+        return model(x, target=target)[:, 0]
+    if exp == "stargan2":
+        return model(x, target=target, seed=EVAL_SEED + k)[:, 0]
+    return model(x, style=refs[target][k:k + 1])[:, 0]
+
+
+def references(data: str) -> dict[int, torch.Tensor]:
+    """K fixed reference images (in [0, 1]) per domain, from the images that are not evaluation sources."""
+    from pixforge.data.domains import domain_data
+
+    d = domain_data(data)
+    ref_idx = eval_split(data)[1]
+    g = torch.Generator().manual_seed(EVAL_SEED)
+    return {t: (d.images[idx[torch.randperm(len(idx), generator=g)[:K]]] + 1) / 2
+            for t, idx in ((t, ref_idx[d.domains[ref_idx] == t]) for t in range(d.num_domains))}
+
+
 @torch.no_grad()
 def translations(exp: str, run_dir: Path) -> dict:
     """What a run translates the evaluation sources into, through ``pixforge translate``'s loader:
-    ``{"fake", "src", "trg"}`` and for MUNIT ``"outputs"`` (sources, K, C, H, W) per direction."""
+    ``{"fake", "src", "trg"}`` and for the multimodal models ``"outputs"`` (inputs, K, C, H, W) per direction or
+    target domain."""
     from pixforge.data.domains import domain_data
     from pixforge.multimodal import load_model
 
     data = EXPERIMENTS[exp]["data"]
     d = domain_data(data)
     model = load_model(run_dir, "cpu")
-    if exp == "stargan":
-        src, trg = cross_pairs(data)
-        fake = torch.cat([model((d.images[src[trg == t]] + 1) / 2, target=t)[:, 0] for t in range(d.num_domains)])
-        return {"fake": fake * 2 - 1, "src": torch.cat([src[trg == t] for t in range(d.num_domains)]),
-                "trg": torch.sort(trg, stable=True).values}
-    sources = eval_split(data)[0]
     out = {"fake": [], "src": [], "trg": [], "outputs": {}}
+    if exp in MULTI_DOMAIN:  # every source into every other domain; K styles spread over the sources
+        src, trg = cross_pairs(data)
+        styles, refs = (1 if exp == "stargan" else K), (references(data) if exp == "funit" else {})
+        for t in range(d.num_domains):
+            sel = src[trg == t]
+            x, which = (d.images[sel] + 1) / 2, torch.arange(len(sel)) % styles
+            fake = torch.empty_like(x)
+            for k in range(styles):
+                fake[which == k] = styled(exp, model, x[which == k], t, k, refs)
+            out["fake"].append(fake * 2 - 1)
+            out["src"].append(sel)
+            out["trg"].append(torch.full((len(sel),), t))
+            if styles > 1:
+                few = x[spread(len(sel), 2 * DIVERSITY_INPUTS // d.num_domains)]  # as many as two directions
+                out["outputs"][d.names[t]] = torch.stack([styled(exp, model, few, t, k, refs) for k in range(K)],
+                                                         1) * 2 - 1
+        return {**out, **{k: torch.cat(out[k]) for k in ("fake", "src", "trg")}}
+    sources = eval_split(data)[0]
     for domain, direction in ((0, "AtoB"), (1, "BtoA")):
         idx = sources[d.domains[sources] == domain]
-        many = model((d.images[idx] + 1) / 2, direction, seed=EVAL_SEED, n=K) * 2 - 1  # (S, K, C, H, W)
-        out["outputs"][direction] = many
-        out["fake"].append(many[torch.arange(len(idx)), torch.arange(len(idx)) % K])  # one style per source
+        many = model((d.images[idx] + 1) / 2, direction, seed=EVAL_SEED, n=K if model.multimodal else 1) * 2 - 1
+        if model.multimodal:  # (S, K, C, H, W)
+            out["outputs"][direction] = many[:DIVERSITY_INPUTS]
+        out["fake"].append(many[torch.arange(len(idx)), torch.arange(len(idx)) % many.shape[1]])  # one style each
         out["src"].append(idx)
         out["trg"].append(torch.full((len(idx),), 1 - domain))
     return {**out, **{k: torch.cat(out[k]) for k in ("fake", "src", "trg")}}
 
 
-def evaluate(exp: str, run_dir: Path, clf: Path) -> dict:
+# CoGAN: pairs generated from codes ---------------------------------------------------------------------
+
+COGAN_PAIRS = 1000  # pairs generated for the evaluation
+
+
+def round_trip(images: torch.Tensor, size: int = 28) -> torch.Tensor:
+    """Images in [-1, 1] resized to CoGAN's ``size`` and back to the classifier's 32 px: what the real images
+    look like at CoGAN's resolution (the FID floor for its 28 px outputs, brought to 32 px the same way)."""
+    from pixforge.io import resize
+
+    return resize(resize((images + 1) / 2, (size, size)), (32, 32)) * 2 - 1
+
+
+@torch.no_grad()
+def cogan_pairs(run_dir: Path, count: int = COGAN_PAIRS) -> tuple[torch.Tensor, torch.Tensor]:
+    """The run's generator's pairs for ``count`` codes from N(0, I) (seed EVAL_SEED), in [0, 1] at 28 px."""
+    from pixforge.models.cogan import CoupledGenerator
+    from pixforge.weights import torch_load
+
+    state = torch_load(run_dir / "checkpoints" / "last.pt", "a checkpoint")["task"]["modules"]["gen"]
+    gen = CoupledGenerator(state["dconv0.weight"].shape[0], state["dconv4_a.weight"].shape[1]).eval()
+    gen.load_state_dict(state)
+    return gen(torch.randn(count, gen.latent_dims, generator=torch.Generator().manual_seed(EVAL_SEED)))
+
+
+def pair_scores(data: str, clf: Path, a: torch.Tensor, b: torch.Tensor) -> dict:
+    """Pairs (a_i, b_i) of domain 0 and 1 images at 32 px in [-1, 1]: pair agreement (both images classified as
+    the same digit: CoGAN's correspondence), domain accuracy (each image in its own domain) and FID/KID per domain
+    against that domain's other real images seen at 28 px (:func:`round_trip`)."""
+    from pixforge.data.domains import domain_data
+    from pixforge.metrics.translation import accuracy, fid_kid, joint_marginals
+
+    d = domain_data(data)
+    ref_idx = eval_split(data)[1]
+    real = features(round_trip(d.images[ref_idx]), clf).features
+    found = [features(x, clf) for x in (a, b)]
+    (dom_a, dig_a), (dom_b, dig_b) = (joint_marginals(f.probs, DIGITS) for f in found)
+    pairs = {d.names[k]: fid_kid(f.features, real[d.domains[ref_idx].numpy() == k]) for k, f in enumerate(found)}
+    pairs["mean"] = {k: float(np.mean([v[k] for v in pairs.values()])) for k in ("fid", "kid", "kid_std")}
+    return {"pair_agreement": float((dig_a.argmax(1) == dig_b.argmax(1)).mean()),
+            "domain_accuracy": (accuracy(dom_a, np.zeros(len(a), int)) + accuracy(dom_b, np.ones(len(b), int))) / 2,
+            "fid": pairs["mean"]["fid"], "kid": pairs["mean"]["kid"], "pairs": pairs}
+
+
+# BicycleGAN: edges -> photos, paired --------------------------------------------------------------------
+
+PAIRED_DATA = ("edges2photos",)
+TEST_PAIRS = 100  # held-out edge/photo pairs (crops of the right quarter of each photo)
+
+
+@functools.lru_cache(maxsize=1)
+def test_pairs() -> tuple[torch.Tensor, torch.Tensor]:
+    from pixforge.data.paired import edges2photos
+
+    pairs = edges2photos(size=64, length=TEST_PAIRS, seed=EVAL_SEED, split="test")
+    return tuple(torch.stack([pairs[i][k] for i in range(len(pairs))]) for k in "AB")
+
+
+def photo_scores(fake: torch.Tensor, photo: torch.Tensor) -> dict:
+    """PSNR (dB, mean over images) and VGG feature distance of outputs to the photos, all in [-1, 1]."""
+    from pixforge.metrics.sr import psnr
+    from pixforge.metrics.translation import _vgg_distance
+
+    distance = _vgg_distance("auto", "cpu")
+    with torch.no_grad():
+        vgg = float(torch.cat([distance(f, p) for f, p in zip(fake.split(50), photo.split(50))]).mean())
+    return {"psnr": statistics.mean(psnr((f + 1) / 2, (p + 1) / 2) for f, p in zip(fake, photo)), "vgg": vgg}
+
+
+@torch.no_grad()
+def bicycle_scores(run_dir: Path) -> dict:
+    """G(A, E(B)) (the photo's own code: reconstruction) and G(A, z) for K codes from N(0, I) against the photo
+    (PSNR, VGG feature distance); diversity among the K. One VGG pass per test pair serves all three."""
+    from pixforge.metrics.sr import psnr
+    from pixforge.metrics.translation import _vgg_distance, feature_distance
+    from pixforge.multimodal import load_model
+
+    a, b = test_pairs()
+    model = load_model(run_dir, "cpu")
+    g, e = model.nets["G"], model.nets["E"]
+    encoded = torch.cat([g(x, e(y)[0]) for x, y in zip(a.split(50), b.split(50))])
+    outs = model((a + 1) / 2, seed=EVAL_SEED, n=K) * 2 - 1  # (N, K, C, H, W)
+    vgg = _vgg_distance("auto", "cpu")
+    first, second = torch.triu_indices(K, K, 1)
+    dist_enc, dist_rnd, div = [], [], []
+    for enc, group, photo in zip(encoded, outs, b):
+        f = vgg.features(torch.cat([photo[None], enc[None], group]))
+        dist_enc.append(float(feature_distance([t[1:2] for t in f], [t[:1] for t in f])))
+        dist_rnd.append(float(feature_distance([t[2:] for t in f], [t[:1] for t in f]).mean()))
+        div.append(float(feature_distance([t[2:][first] for t in f], [t[2:][second] for t in f]).mean()))
+    to01 = lambda x: (x + 1) / 2  # noqa: E731
+    return {"psnr_encoded": statistics.mean(psnr(to01(x), to01(y)) for x, y in zip(encoded, b)),
+            "vgg_encoded": statistics.mean(dist_enc),
+            "psnr_random": statistics.mean(psnr(to01(x), to01(y)) for group, y in zip(outs, b) for x in group),
+            "vgg_random": statistics.mean(dist_rnd), "diversity": statistics.mean(div),
+            "diversity_metric": diversity_metric()}
+
+
+def paired_baselines() -> dict:
+    """``identity`` (the edge map as the output), ``other photo`` (an unrelated held-out photo: realistic, not
+    the input's), ``real`` diversity (groups of K unrelated photos)."""
+    a, b = test_pairs()
+    return {"identity": {f"{k}_random": v for k, v in photo_scores(a, b).items()},
+            "other photo": {f"{k}_random": v for k, v in photo_scores(b.roll(1, 0), b).items()},
+            "real": {"diversity": diversity(b[:len(b) // K * K].view(-1, K, *b.shape[1:]))}}
+
+
+def evaluate(exp: str, run_dir: Path, clf: Path | None) -> dict:
     data = EXPERIMENTS[exp]["data"]
+    if exp in PAIRED:
+        return bicycle_scores(run_dir)
+    if exp in PAIR_GENERATORS:
+        return pair_scores(data, clf, *(resize_to_32(x) for x in cogan_pairs(run_dir)))
     found = translations(exp, run_dir)
     result = scores(data, clf, found["fake"], found["src"], found["trg"])
-    if "outputs" in found:
-        from pixforge.metrics.translation import DIVERSITY_NAME, VGGDistance, pairwise_diversity
-
-        distance = VGGDistance(device="cpu")
-        result["diversity"] = statistics.mean(
-            pairwise_diversity(outs[:DIVERSITY_INPUTS], distance.features) for outs in found["outputs"].values())
-        result["diversity_metric"] = f"{DIVERSITY_NAME}, VGG16 weights {distance.backbone}"
+    if found["outputs"]:
+        result["diversity"] = statistics.mean(diversity(outs) for outs in found["outputs"].values())
+        result["diversity_metric"] = diversity_metric()
     return result
+
+
+def resize_to_32(x01: torch.Tensor) -> torch.Tensor:
+    from pixforge.io import resize
+
+    return resize(x01, (32, 32)) * 2 - 1
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -255,10 +461,18 @@ def record_path(exp: str, seed: int, root: Path) -> Path:
     return root / f"{exp}-s{seed}.json"
 
 
+def train_data(exp: str) -> dict:
+    """The task's data argument: the domain set (CoGAN's at its 28 px); BicycleGAN builds its pairs itself."""
+    from pixforge.data.domains import domain_data
+
+    if exp in PAIRED:
+        return {}
+    return {"data": domain_data(EXPERIMENTS[exp]["data"], 28 if exp in PAIR_GENERATORS else 0)}
+
+
 def run_one(job: tuple) -> str:
     exp, seed, root, runs, steps = job
     torch.set_num_threads(1)
-    from pixforge.data.domains import domain_data
     from pixforge.train import run
 
     out = runs / f"{exp}-s{seed}"
@@ -267,11 +481,11 @@ def run_one(job: tuple) -> str:
     if path.is_file() and json.loads(path.read_text()).get("request") == wanted:
         return f"{path.name}: done already"
     data = EXPERIMENTS[exp]["data"]
-    clf = ensure_classifier(data, root)
+    clf = None if exp in PAIRED else ensure_classifier(data, root)
     resumed = (out / "checkpoints" / "last.pt").is_file()
     cfg.loop.resume, cfg.loop.overwrite = resumed, not resumed  # a run stopped before its first checkpoint restarts
     wall, cpu, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
-    task, result = run(cls, cfg, data=domain_data(data))
+    task, result = run(cls, cfg, **train_data(exp))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     record = {"experiment": exp, "task": EXPERIMENTS[exp]["task"], "data": data, "seed": seed,
               "steps": result.step, "resumed_from": result.start if resumed else 0, "train_wall_s": round(wall, 1),
@@ -280,15 +494,16 @@ def run_one(job: tuple) -> str:
     record.update(evaluate(exp, out, clf))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
-    return f"{path.name}: label {record['label_accuracy']:.3f} domain {record['domain_accuracy']:.3f} " \
-           f"FID {record['fid']:.2f} ({wall:.0f} s wall, {cpu:.0f} s CPU)"
+    shown = ", ".join(f"{k} {record[k]:.3f}" for k in METRIC_KEYS if k in record and not k.startswith("train"))
+    return f"{path.name}: {shown} ({wall:.0f} s wall, {cpu:.0f} s CPU)"
 
 
 # ------------------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------------------
 
-METRIC_KEYS = ("label_accuracy", "domain_accuracy", "fid", "kid", "diversity", "train_cpu_s", "train_wall_s")
+METRIC_KEYS = ("label_accuracy", "domain_accuracy", "pair_agreement", "fid", "kid", "psnr_encoded", "vgg_encoded",
+               "psnr_random", "vgg_random", "diversity", "train_cpu_s", "train_wall_s")
 
 
 def mean_std(values: list[float]) -> dict:
@@ -310,44 +525,78 @@ def report(root: Path = RESULTS, images: Path = IMAGES, runs: Path = RUNS) -> di
                 entry[key] = mean_std([r[key] for r in records])
         if "diversity_metric" in records[0]:
             entry["diversity_metric"] = records[0]["diversity_metric"]
-        pairs = records[0]["pairs"]
-        entry["pairs_fid"] = {k: mean_std([r["pairs"][k]["fid"] for r in records]) for k in pairs}
+        if "pairs" in records[0]:
+            entry["pairs_fid"] = {k: mean_std([r["pairs"][k]["fid"] for r in records]) for k in records[0]["pairs"]}
         summary["experiments"][exp] = entry
-        clf = classifier_dir(spec["data"], root)
         if spec["data"] not in summary["baselines"]:
-            rows = baselines(spec["data"], clf)
-            summary["baselines"][spec["data"]] = {
-                "classifier": json.loads((clf / "classifier.json").read_text())["heldout_accuracy"],
-                **{name: {k: v for k, v in row.items() if k != "pairs"} for name, row in rows.items()}}
-        first = runs / f"{exp}-s{records[0]['seed']}"
-        if (first / "checkpoints" / "last.pt").is_file():
-            figure(exp, first, images / f"multidomain_{exp}.png")
+            summary["baselines"][spec["data"]] = reference_rows(exp, root)
+        first, picture = runs / f"{exp}-s{records[0]['seed']}", images / f"multidomain_{exp}.png"
+        ckpt = first / "checkpoints" / "last.pt"
+        if ckpt.is_file() and (not picture.is_file() or picture.stat().st_mtime < ckpt.stat().st_mtime):
+            figure(exp, first, picture)
     (root.parent / "multidomain.json").write_text(json.dumps(summary, indent=2) + "\n")
     (root.parent / "multidomain_tables.md").write_text(tables(summary))
     return summary
 
 
+def reference_rows(exp: str, root: Path) -> dict:
+    """The reference rows of ``exp``'s data, computed once into ``root/baselines-<data>.json`` (they depend on the
+    data, the classifier and this script only: delete the file after changing either)."""
+    data = EXPERIMENTS[exp]["data"]
+    path = root / f"baselines-{data}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    clf = None if exp in PAIRED else classifier_dir(data, root)
+    rows = {**({"classifier": json.loads((clf / "classifier.json").read_text())["heldout_accuracy"]} if clf else {}),
+            **{name: {k: v for k, v in row.items() if k != "pairs"} for name, row in baselines(data, clf).items()}}
+    path.write_text(json.dumps(rows, indent=2) + "\n")
+    return rows
+
+
 @torch.no_grad()
 def figure(exp: str, run_dir: Path, path: Path, per_domain: int = 2) -> Path:
-    """StarGAN: rows of input | its translation to every domain; MUNIT: input | K outputs."""
+    """StarGAN: rows of input | its translation to every domain; MUNIT, StarGAN v2, FUNIT, BicycleGAN: input |
+    8 outputs (StarGAN v2 and FUNIT into the next domain, FUNIT under a row of its one-shot references); UNIT,
+    U-GAT-IT: a row of inputs over a row of their translations per direction; CoGAN: 12 pairs (A over B)."""
     from pixforge.data.domains import domain_data
     from pixforge.io import image_grid, save_image
     from pixforge.multimodal import load_model
 
-    data = EXPERIMENTS[exp]["data"]
-    d = domain_data(data)
-    model = load_model(run_dir, "cpu")
-    sources = eval_split(data)[0]
-    rows = []
-    for domain in range(d.num_domains):
-        x = (d.images[sources[d.domains[sources] == domain][:per_domain * (2 if exp == "munit" else 1)]] + 1) / 2
-        if exp == "stargan":
-            outs = torch.stack([model(x, target=t)[:, 0] for t in range(d.num_domains)], 1)
-        else:
-            outs = model(x, "AtoB" if domain == 0 else "BtoA", seed=EVAL_SEED, n=8)
-        rows.append(torch.cat([x[:, None], outs], 1))
-    grid = torch.cat(rows)
-    big = torch.nn.functional.interpolate(grid.flatten(0, 1), scale_factor=2, mode="nearest")
+    n = 8
+    if exp in PAIR_GENERATORS:
+        grid = torch.stack(cogan_pairs(run_dir, 12))  # (2, 12, C, 28, 28)
+    elif exp in PAIRED:
+        a, b = test_pairs()
+        model = load_model(run_dir, "cpu")
+        x = (a[:4] + 1) / 2
+        grid = torch.cat([x[:, None], ((b[:4] + 1) / 2)[:, None], model(x, seed=EVAL_SEED, n=n)], 1)
+    else:
+        data = EXPERIMENTS[exp]["data"]
+        d = domain_data(data)
+        model = load_model(run_dir, "cpu")
+        sources = eval_split(data)[0]
+        refs = references(data) if exp == "funit" else {}
+        rows = []
+        for domain in range(d.num_domains):
+            x = (d.images[sources[d.domains[sources] == domain][:per_domain * 2 if exp == "munit" else n]] + 1) / 2
+            t = (domain + 1) % d.num_domains
+            if exp == "stargan":
+                x = x[:per_domain]
+                outs = torch.stack([model(x, target=t)[:, 0] for t in range(d.num_domains)], 1)
+            elif exp in ("stargan2", "funit"):
+                x = x[:per_domain]
+                outs = torch.stack([styled(exp, model, x, t, k, refs) for k in range(n)], 1)
+                if exp == "funit":
+                    rows.append(torch.cat([torch.ones_like(x[:1, None]), refs[t][None, :n]], 1))
+            elif model.multimodal:
+                outs = model(x, "AtoB" if domain == 0 else "BtoA", seed=EVAL_SEED, n=n)
+            else:  # inputs over translations
+                rows += [x[None], model(x, "AtoB" if domain == 0 else "BtoA")[:, 0][None]]
+                continue
+            rows.append(torch.cat([x[:, None], outs], 1))
+        grid = torch.cat(rows)
+    big = torch.nn.functional.interpolate(grid.flatten(0, 1), scale_factor=2 if grid.shape[-1] < 64 else 1,
+                                          mode="nearest")
     return save_image(image_grid(big, nrow=grid.shape[1]), path)
 
 
@@ -363,23 +612,42 @@ def _row(row: dict, key: str, fmt: str = ".3f", scale: float = 1.0) -> str:
 
 
 def tables(summary: dict) -> str:
+    exps = summary["experiments"]
+    translating = {k: e for k, e in exps.items() if k not in PAIRED + PAIR_GENERATORS}
     lines = ["| experiment | seeds | steps | label preservation | target-domain acc. | FID (classifier) | "
              "KID | diversity | CPU s / run | wall s / run |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for exp, e in summary["experiments"].items():
+    for exp, e in translating.items():
         lines.append(f"| {exp} on {e['data']} | {len(e['seeds'])} | {e['steps']} | {_ms(e, 'label_accuracy')} | "
                      f"{_ms(e, 'domain_accuracy')} | {_ms(e, 'fid', '.2f')} | {_ms(e, 'kid', '.2f')} | "
                      f"{_ms(e, 'diversity')} | {_ms(e, 'train_cpu_s', '.0f')} | {_ms(e, 'train_wall_s', '.0f')} |")
-    lines += ["", "| reference row | data | label preservation | target-domain acc. | FID (classifier) | KID | "
-                  "diversity |", "|---|---|---|---|---|---|---|"]
+    for exp, e in exps.items():
+        if exp in PAIR_GENERATORS:
+            lines += ["", "| experiment | seeds | steps | pair agreement (same digit) | own-domain acc. | "
+                      "FID per domain (classifier, 28 px) | KID | CPU s / run | wall s / run |",
+                      "|---|---|---|---|---|---|---|---|---|",
+                      f"| {exp} on {e['data']} | {len(e['seeds'])} | {e['steps']} | {_ms(e, 'pair_agreement')} | "
+                      f"{_ms(e, 'domain_accuracy')} | {_ms(e, 'fid', '.2f')} | {_ms(e, 'kid', '.2f')} | "
+                      f"{_ms(e, 'train_cpu_s', '.0f')} | {_ms(e, 'train_wall_s', '.0f')} |"]
+        if exp in PAIRED:
+            lines += ["", "| experiment | seeds | steps | PSNR G(A, E(B)) dB | VGG dist. G(A, E(B)) | PSNR G(A, z) dB | "
+                      "VGG dist. G(A, z) | diversity | CPU s / run | wall s / run |",
+                      "|---|---|---|---|---|---|---|---|---|---|",
+                      f"| {exp} on {e['data']} | {len(e['seeds'])} | {e['steps']} | {_ms(e, 'psnr_encoded', '.2f')} | "
+                      f"{_ms(e, 'vgg_encoded')} | {_ms(e, 'psnr_random', '.2f')} | {_ms(e, 'vgg_random')} | "
+                      f"{_ms(e, 'diversity')} | {_ms(e, 'train_cpu_s', '.0f')} | {_ms(e, 'train_wall_s', '.0f')} |"]
+    lines += ["", "| reference row | data | label preservation | target-domain acc. | pair agreement | "
+                  "FID (classifier) | KID | PSNR dB | VGG dist. | diversity |", "|---|---|---|---|---|---|---|---|---|---|"]
     for data, rows in summary["baselines"].items():
         for name, row in rows.items():
             if name != "classifier":
                 lines.append(f"| {name} | {data} | {_row(row, 'label_accuracy')} | {_row(row, 'domain_accuracy')} | "
-                             f"{_row(row, 'fid', '.2f')} | {_row(row, 'kid', '.2f')} | {_row(row, 'diversity')} |")
+                             f"{_row(row, 'pair_agreement')} | {_row(row, 'fid', '.2f')} | {_row(row, 'kid', '.2f')} | "
+                             f"{_row(row, 'psnr_random', '.2f')} | {_row(row, 'vgg_random')} | "
+                             f"{_row(row, 'diversity')} |")
     lines += ["", "| experiment | " + " | ".join(["pair", "FID (mean ± std over seeds)"]) + " |", "|---|---|---|"]
-    for exp, e in summary["experiments"].items():
-        lines += [f"| {exp} | {pair} | {v['mean']:.2f} ± {v['std']:.2f} |" for pair, v in e["pairs_fid"].items()
-                  if pair != "mean"]
+    for exp, e in exps.items():
+        lines += [f"| {exp} | {pair} | {v['mean']:.2f} ± {v['std']:.2f} |"
+                  for pair, v in e.get("pairs_fid", {}).items() if pair != "mean"]
     return "\n".join(lines) + "\n"
 
 
@@ -399,7 +667,8 @@ def main() -> None:
         args.seeds = args.seeds[:1]
     if not args.report:
         for exp in args.experiments:  # classifiers first, once, outside the workers
-            ensure_classifier(EXPERIMENTS[exp]["data"], root, steps=50 if args.quick else 1000)
+            if exp not in PAIRED:
+                ensure_classifier(EXPERIMENTS[exp]["data"], root, steps=50 if args.quick else 1000)
         jobs = [(exp, seed, root, runs, steps) for seed in args.seeds for exp in args.experiments]
         if args.workers > 1:
             with ProcessPoolExecutor(args.workers) as pool:

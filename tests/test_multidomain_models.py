@@ -495,7 +495,7 @@ def test_load_ugatit_params(tmp_path, light):
     first = states["disGA"]
     w = first["model.1.weight_orig"]
     sigma = first["model.1.weight_u"] @ w.flatten(1) @ first["model.1.weight_v"]
-    assert torch.allclose(d.model[1].weight, w / sigma, atol=1e-5)  # the reference's normalised weight (eval)
+    assert torch.allclose(d.model[1].weight, w / sigma, rtol=1e-4, atol=1e-5)  # the reference's normalised weight (eval)
     assert len([m for m in nets["disLA"].model if isinstance(m, torch.nn.Conv2d)]) == 2
     assert d(torch.zeros(1, 3, 32, 32))[0].shape == (1, 1, 2, 2)
     torch.save({"genA2B": {"FC.0.weight": randn(1)}}, path)

@@ -160,3 +160,17 @@ def test_cli_translates_files_and_folders(tmp_path):
     assert result.output.strip().splitlines() == [
         "pixforge: error: resnet_9blocks: an architecture without weights; give a weights name (registered: "
         "cyclegan-vintage) or a checkpoint file, or --random-weights to run it untrained"]
+
+
+def test_cli_translates_a_video_frame_by_frame(tmp_path):
+    pytest.importorskip("av")
+    from pixforge.style.video import FrameWriter
+
+    with FrameWriter(tmp_path / "clip.mp4", fps=5) as writer:
+        for _ in range(3):
+            writer.write(torch.rand(3, 20, 28))
+    r = CliRunner().invoke(main, ["translate", str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out"),
+                                  "--model", "resnet_6blocks", "--random-weights"])
+    assert r.exit_code == 0 and "wrote 3 frames" in r.output, r.output
+    written = sorted((tmp_path / "out").glob("frame_*.png"))
+    assert len(written) == 3 and read_image(written[0]).shape == (3, 20, 28)  # padded to the multiple, cropped back

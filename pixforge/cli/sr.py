@@ -10,7 +10,6 @@ import click
 from ..errors import BadInputError
 from .app import CONTEXT, PixforgeGroup, evaluate, main
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
 @main.command(context_settings=CONTEXT)
@@ -44,6 +43,7 @@ def upscale(source, output, model, scale, tile, overlap, denoise, bf16, device, 
     from ..io import list_images
     from ..sr import load_model, with_denoise
     from ..sr.upscale import read_input, save_output, upscale as run
+    from ..style.video import is_video_file, map_frames
     from ..utils import default_device
 
     model = with_denoise(model, denoise)
@@ -53,14 +53,8 @@ def upscale(source, output, model, scale, tile, overlap, denoise, bf16, device, 
                    f"(antialiased bicubic)", err=True)
     kwargs = {"model": net, "tile": tile or None, "overlap": overlap, "scale": scale, "bf16": bf16}
     src, out = Path(source), Path(output)
-    if src.suffix.lower() in VIDEO_SUFFIXES and src.is_file():
-        from ..style.video import FrameWriter, read_frames
-
-        frames, fps = read_frames(src)
-        with FrameWriter(out, fps) as writer:
-            for frame in frames:
-                writer.write(run(frame, **kwargs))
-        click.echo(f"wrote {writer.count} frames to {out}")
+    if is_video_file(src):
+        click.echo(f"wrote {map_frames(src, out, lambda frame: run(frame, **kwargs))} frames to {out}")
         return
     if src.is_dir():
         files = list_images(src)

@@ -39,11 +39,13 @@ from .app import CONTEXT, main
 def translate(source: Path, output: Path, model: str, direction: str, tile: int | None, random_weights: bool,
               eval_mode: bool | None, style_image: tuple[Path, ...], seed: int, n: int, target_domain: str | None,
               device: str) -> None:
-    """Translate SOURCE (an image, or a folder of images) with a trained generator; any image size.
+    """Translate SOURCE (an image, a folder of images or a video, frame by frame) with a trained generator; any
+    image size.
 
     \b
     Examples:
       pixforge translate photo.jpg -o vintage.jpg --model cyclegan-vintage
+      pixforge translate clip.mp4 -o vintage.mp4 --model cyclegan-vintage      (or -o frames/ for PNGs)
       pixforge translate photos/ -o out/ --model checkpoints/horse2zebra --direction BtoA
       pixforge translate facade.png -o out.png --model latest_net_G.pth --tile 512
       pixforge translate edges.png -o photo.png --model runs/p2p
@@ -54,6 +56,7 @@ def translate(source: Path, output: Path, model: str, direction: str, tile: int 
 
     from ..io import image_grid, list_images, read_image, resize, save_image
     from ..multimodal import NotGuided, load_model
+    from ..style.video import is_video_file, map_frames
     from ..translate import Translator, load_generator
 
     try:
@@ -76,6 +79,9 @@ def translate(source: Path, output: Path, model: str, direction: str, tile: int 
             return outs if len(outs) == 1 else image_grid([batch[0].to(outs), *outs], nrow=len(outs) + 1)[None]
     else:
         run = Translator(load_generator(model, direction, random_weights), device, eval_mode)
+    if is_video_file(source):
+        click.echo(f"wrote {map_frames(source, output, lambda frame: run(frame[None], tile)[0])} frames to {output}")
+        return
     if source.is_dir():
         files = list_images(source)
         targets = [output / f.relative_to(source) for f in files]

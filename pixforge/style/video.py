@@ -67,6 +67,22 @@ def read_frames(source: str | Path) -> tuple[Iterator[torch.Tensor], float]:
     return frames(), fps
 
 
+def is_video_file(path: str | Path) -> bool:
+    """A video file to read frame by frame (a GIF is read as an image by the image commands)."""
+    path = Path(path)
+    return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES - {".gif"}
+
+
+def map_frames(source: str | Path, target: str | Path, fn) -> int:
+    """Write ``fn(frame)`` of every frame of the video SOURCE to TARGET (a video file, or a folder of PNGs) at
+    SOURCE's frame rate; the number of frames. The per-frame commands (upscale, translate) share it."""
+    frames, fps = read_frames(source)
+    with FrameWriter(target, fps) as writer:
+        for frame in frames:
+            writer.write(fn(frame))
+    return writer.count
+
+
 def output_kind(target: str | Path) -> str:
     """"video" (a known video suffix) or "frames" (a folder: an existing one, or a name without a suffix)."""
     target = Path(target)

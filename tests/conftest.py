@@ -76,3 +76,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_video(tmp_path) -> Path:
+    """A 2-frame 16x24 MP4 of random frames at 5 fps (skips without PyAV)."""
+    pytest.importorskip("av")
+    from pixforge.style.video import FrameWriter
+
+    with FrameWriter(tmp_path / "clip.mp4", fps=5) as writer:
+        for _ in range(2):
+            writer.write(torch.rand(3, 16, 24))
+    return tmp_path / "clip.mp4"

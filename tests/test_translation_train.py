@@ -307,3 +307,40 @@ def test_a_downloaded_archive_is_checked_unpacked_and_trains(monkeypatch, tmp_pa
         assert r.exit_code == 2 and "sha256" in r.output
     finally:
         DATASETS.unregister("tiny")
+
+
+def _label_folder(root, n=3, size=40, classes=3):
+    """pix2pixHD's layout: train_label/ (grey PNG class ids), train_inst/, train_img/ (and a val_ copy)."""
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    for phase in ("train", "val"):
+        for sub in ("label", "inst", "img"):
+            (root / f"{phase}_{sub}").mkdir(parents=True)
+        for i in range(n):
+            label = torch.zeros(size, size, dtype=torch.uint8)
+            label[:, size // 2:] = 1
+            label[size // 2:, :size // 4] = classes - 1
+            Image.fromarray(label.numpy(), mode="L").save(root / f"{phase}_label" / f"{i}.png")
+            Image.fromarray((label * 10 + 1).numpy(), mode="L").save(root / f"{phase}_inst" / f"{i}.png")
+            save_image(torch.rand(3, size, size, generator=rng), root / f"{phase}_img" / f"{i}.png")
+
+
+def test_label_map_folders_train_with_label_nc(tmp_path):
+    from pixforge.data.paired import LabelFolderDataset, translation_dataset
+
+    _label_folder(tmp_path / "labels")
+    ds = translation_dataset(tmp_path / "labels", "train", label_nc=4, size=32, load_size=36, seed=0)
+    assert isinstance(ds, LabelFolderDataset) and len(ds) == 3
+    item = ds[0]
+    assert item["A"].shape == (4, 32, 32) and item["B"].shape == (3, 32, 32)
+    assert torch.equal(item["A"].argmax(0, keepdim=True), item["label"])  # one-hot of the cropped label map
+    assert set(item["label"].unique().tolist()) <= {0, 1, 2} and item["A"][3].sum() == 0  # nearest: no new ids
+    assert torch.equal(item["instance"], item["label"] * 10 + 1)  # cropped and flipped with the same draw
+    r = train("spade", tmp_path / "run", 2, "--data", tmp_path / "labels", "label_nc=4", "loop.sample_every=0",
+              "val_items=2", "sample_items=1")
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    r = train("spade", tmp_path / "no-nc", 2, "--data", tmp_path / "labels", ok=False)
+    assert r.exit_code == 2 and "label_nc=N" in r.output
+    r = train("spade", tmp_path / "few", 2, "--data", tmp_path / "labels", "label_nc=2", ok=False)
+    assert r.exit_code == 2 and "class id 2 outside 0..1" in r.output

@@ -133,6 +133,63 @@ class PairedFolderDataset(TranslationDataset):
         return self.pair(*(read_image(p) for p in self.pairs[index]), rng)
 
 
+def read_label_map(path: Path) -> Tensor:
+    """An integer label (or instance) map PNG as (1, H, W) int64; colour images are refused (not class ids)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
+                raise BadInputError(f"{path}: a label map must hold one integer class id per pixel (a grey, "
+                                    f"palette or 16-bit PNG), got mode {im.mode}")
+            array = np.array(im, dtype=np.int64)
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"{path}: cannot read the label map ({exc})") from None
+    return torch.from_numpy(array)[None]
+
+
+class LabelFolderDataset(TranslationDataset):
+    """pix2pixHD's label-map layout: ``{phase}_label/`` (integer class ids) and ``{phase}_img/`` matched by name,
+    optional ``{phase}_inst/`` instance maps; A is the one-hot map of ``label_nc`` classes (resized and cropped
+    with nearest neighbours, as the references do), B the image. Without instance maps the label map stands in
+    for them (edges between classes)."""
+
+    def __init__(self, root_label: Path, root_img: Path, root_inst: Path | None = None, label_nc: int = 0, **kw):
+        super().__init__(**kw)
+        if label_nc < 1:
+            raise BadInputError(f"{root_label}: label-map data needs the number of classes: set label_nc=N "
+                                "(e.g. 35 for Cityscapes, 182 for COCO-Stuff)")
+        labels, images = _by_stem(root_label), _by_stem(root_img)
+        unmatched = sorted(set(labels) ^ set(images))
+        if unmatched:
+            raise BadInputError(f"{root_label} and {root_img}: {len(unmatched)} file(s) without a partner of the "
+                                f"same name: {', '.join(unmatched[:5])}")
+        instances = _by_stem(root_inst) if root_inst is not None else {}
+        self.items = [(labels[k], images[k], instances.get(k)) for k in sorted(labels)]
+        self.label_nc = label_nc
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def crop_labels(self, label: Tensor, params: tuple[int, int, bool]) -> Tensor:
+        top, left, flip = params
+        side = self.load_size if self.augment else self.size
+        label = F.interpolate(label[None].float(), size=(side, side), mode="nearest")[0].long()
+        label = label[:, top:top + self.size, left:left + self.size]
+        return label.flip(-1) if flip else label
+
+    def item(self, index: int, rng: torch.Generator) -> dict[str, Tensor]:
+        label_path, image_path, inst_path = self.items[index]
+        p = self.params(rng)
+        label = self.crop_labels(read_label_map(label_path), p)
+        if int(label.max()) >= self.label_nc or int(label.min()) < 0:
+            raise BadInputError(f"{label_path}: class id {int(label.max())} outside 0..{self.label_nc - 1} "
+                                f"(label_nc={self.label_nc})")
+        instance = self.crop_labels(read_label_map(inst_path), p) if inst_path is not None else label
+        one_hot = F.one_hot(label[0], self.label_nc).permute(2, 0, 1).float()
+        return {"A": one_hot, "B": self.transform(read_image(image_path), p), "label": label, "instance": instance}
+
+
 class UnpairedFolderDataset(TranslationDataset):
     """Two unrelated image folders; item i is the (i mod |A|)-th A and a random B, cropped independently."""
 
@@ -149,14 +206,19 @@ class UnpairedFolderDataset(TranslationDataset):
         return {"A": a, "B": self.transform(read_image(self.files_b[partner]), self.params(rng))}
 
 
-def translation_dataset(path: str | os.PathLike, phase: str = "train", paired: bool = False,
+def translation_dataset(path: str | os.PathLike, phase: str = "train", paired: bool = False, label_nc: int = 0,
                         **kw) -> TranslationDataset:
-    """The dataset of a folder in one of the reference layouts: ``{phase}A/`` + ``{phase}B/`` (unpaired, or with
+    """The dataset of a folder in one of the reference layouts: ``{phase}_label/`` + ``{phase}_img/`` (+
+    ``{phase}_inst/``; label maps of ``label_nc`` classes, pix2pixHD's layout), ``{phase}A/`` + ``{phase}B/`` (unpaired, or with
     ``paired`` matched by name), ``A/`` + ``B/`` (paired by name; ``A/{phase}`` and ``B/{phase}`` if present), else
     A|B images (in ``{phase}/`` if present)."""
     root = Path(path)
     if not root.is_dir():
         raise BadInputError(f"{root}: not a folder")
+    if (root / f"{phase}_label").is_dir() and (root / f"{phase}_img").is_dir():
+        inst = root / f"{phase}_inst"
+        return LabelFolderDataset(root / f"{phase}_label", root / f"{phase}_img", inst if inst.is_dir() else None,
+                                  label_nc=label_nc, **kw)
     if (root / f"{phase}A").is_dir() and (root / f"{phase}B").is_dir():
         kind = PairedFolderDataset if paired else UnpairedFolderDataset
         return kind(root / f"{phase}A", root / f"{phase}B", **kw)

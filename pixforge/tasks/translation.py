@@ -57,7 +57,7 @@ DIRECTIONS = ("AtoB", "BtoA")
 
 def _folder_phase(root: Path, phase: str) -> bool:
     """Whether a folder in a reference layout has ``phase`` (train/val/test) images of its own."""
-    return any(p.is_dir() for p in (root / phase, root / f"{phase}A", root / "A" / phase))
+    return any(p.is_dir() for p in (root / phase, root / f"{phase}A", root / "A" / phase, root / f"{phase}_label"))
 
 
 def data_root(data: str) -> Path | None:
@@ -78,14 +78,16 @@ def data_root(data: str) -> Path | None:
 
 
 def open_pairs(data: str, size: int, phase: str = "train", seed: int = 0, load_size: int | None = None,
-               augment: bool = True, length: int | None = None, paired: bool = True) -> TranslationDataset | None:
+               augment: bool = True, length: int | None = None, paired: bool = True,
+               label_nc: int = 0) -> TranslationDataset | None:
     """The translation dataset ``data`` names, for ``phase`` "train" or "test" (held out; None if there is none).
 
     Built-in sets take ``size``, ``seed`` and ``length`` (if they have one); "test" is their held-out ``split``,
     or, for synthetic ones, another seed. Folders and downloaded archives (reference layouts, see
     :func:`~pixforge.data.paired.translation_dataset`) use ``phase`` (test: their ``val/`` or ``test/`` part),
     resized to ``load_size`` and randomly cropped to ``size`` and flipped when ``augment`` (train only);
-    ``paired``: ``trainA/`` + ``trainB/`` folders are matched by file name (the paired tasks), else unpaired.
+    ``paired``: ``trainA/`` + ``trainB/`` folders are matched by file name (the paired tasks), else unpaired;
+    ``label_nc``: the class count of label-map folders (``train_label/`` + ``train_img/``).
     """
     root = data_root(data)
     if root is None:
@@ -104,7 +106,8 @@ def open_pairs(data: str, size: int, phase: str = "train", seed: int = 0, load_s
         if not found:
             return None
         phase, augment = found[0], False
-    return translation_dataset(root, phase, paired, size=size, load_size=load_size, augment=augment, seed=seed)
+    return translation_dataset(root, phase, paired, label_nc, size=size, load_size=load_size, augment=augment,
+                               seed=seed)
 
 
 class PairItems(torch.utils.data.Dataset):
@@ -255,6 +258,7 @@ class TranslationConfig(PlainGanSettings):
     load_size: int = 286  # folders: resize to this, then crop `size` (the reference's resize_and_crop)
     augment: bool = True  # folders: random crop and left-right flip
     length: int = 1000  # built-in data: items per epoch
+    label_nc: int = 0  # label-map folders (train_label/ + train_img/ [+ train_inst/]): number of classes
     batch_size: int = 1
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -280,7 +284,8 @@ class TranslationConfig(PlainGanSettings):
 
     def __post_init__(self) -> None:
         check(self, positive=("size", "load_size", "length", "batch_size", "lr_g", "lr_d"),
-              non_negative=("epochs", "epochs_decay", "val_items", "sample_items", "in_channels", "out_channels"),
+              non_negative=("epochs", "epochs_decay", "val_items", "sample_items", "in_channels", "out_channels",
+                            "label_nc"),
               choices={"direction": DIRECTIONS, "gan_mode": tuple(REFERENCE_GAN)}, ranges={"betas": (0, 1)})
 
     @property
@@ -322,9 +327,9 @@ class TranslationTask(GanTask):
     def from_config(cls, cfg: TranslationConfig, device: torch.device) -> "TranslationTask":
         """Open the training and held-out data, fill the channels from the data and the steps from the epochs."""
         train = open_pairs(cfg.data, cfg.size, "train", cfg.loop.seed, cfg.load_size, cfg.augment, cfg.length,
-                           cls.paired)
+                           cls.paired, cfg.label_nc)
         val = open_pairs(cfg.data, cfg.size, "test", cfg.loop.seed, cfg.load_size, False, cfg.val_items,
-                         cls.paired) if cfg.val_items or cfg.sample_items else None
+                         cls.paired, cfg.label_nc) if cfg.val_items or cfg.sample_items else None
         first = PairItems(train, cfg.direction).first(1)
         a = with_edges(first, getattr(cfg, "instance", False))
         loop = epoch_schedule(cfg.loop, cfg.epochs, cfg.epochs_decay, len(train), cfg.batch_size)

@@ -66,12 +66,20 @@ class TranslationDataset(torch.utils.data.Dataset):
         top, left = (int(v) for v in torch.randint(0, span, (2,), generator=rng))
         return top, left, bool(torch.rand(1, generator=rng) < 0.5)
 
-    def transform(self, image: Tensor, params: tuple[int, int, bool]) -> Tensor:
-        """[0, 1] (C, H, W) -> resized, cropped, flipped, in [-1, 1]."""
+    def crop(self, x: Tensor, params: tuple[int, int, bool], nearest: bool = False) -> Tensor:
+        """(C, H, W) resized to the load size, cropped and flipped by ``params``; ``nearest`` for maps of ids."""
         top, left, flip = params
         side = self.load_size if self.augment else self.size
-        image = resize(image, (side, side))[:, top:top + self.size, left:left + self.size]
-        return (image.flip(-1) if flip else image) * 2 - 1
+        if nearest:
+            x = F.interpolate(x[None].float(), size=(side, side), mode="nearest")[0].to(x.dtype)
+        else:
+            x = resize(x, (side, side))
+        x = x[:, top:top + self.size, left:left + self.size]
+        return x.flip(-1) if flip else x
+
+    def transform(self, image: Tensor, params: tuple[int, int, bool]) -> Tensor:
+        """[0, 1] (C, H, W) -> resized, cropped, flipped, in [-1, 1]."""
+        return self.crop(image, params) * 2 - 1
 
     def pair(self, a: Tensor, b: Tensor, rng: torch.Generator) -> dict[str, Tensor]:
         p = self.params(rng)
@@ -171,21 +179,14 @@ class LabelFolderDataset(TranslationDataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def crop_labels(self, label: Tensor, params: tuple[int, int, bool]) -> Tensor:
-        top, left, flip = params
-        side = self.load_size if self.augment else self.size
-        label = F.interpolate(label[None].float(), size=(side, side), mode="nearest")[0].long()
-        label = label[:, top:top + self.size, left:left + self.size]
-        return label.flip(-1) if flip else label
-
     def item(self, index: int, rng: torch.Generator) -> dict[str, Tensor]:
         label_path, image_path, inst_path = self.items[index]
         p = self.params(rng)
-        label = self.crop_labels(read_label_map(label_path), p)
+        label = self.crop(read_label_map(label_path), p, nearest=True)
         if int(label.max()) >= self.label_nc or int(label.min()) < 0:
             raise BadInputError(f"{label_path}: class id {int(label.max())} outside 0..{self.label_nc - 1} "
                                 f"(label_nc={self.label_nc})")
-        instance = self.crop_labels(read_label_map(inst_path), p) if inst_path is not None else label
+        instance = self.crop(read_label_map(inst_path), p, nearest=True) if inst_path is not None else label
         one_hot = F.one_hot(label[0], self.label_nc).permute(2, 0, 1).float()
         return {"A": one_hot, "B": self.transform(read_image(image_path), p), "label": label, "instance": instance}
 

@@ -550,11 +550,29 @@ class VGGTerm:
 
 
 @dataclass
-class Pix2PixHDConfig(TranslationConfig):
+class LabelMapConfig(TranslationConfig):
+    """What pix2pixHD and SPADE share: label-map input, num_D multi-scale PatchGANs, feature matching and the VGG
+    loss (pix2pixHD's defaults; SPADE changes the depth of D and the GAN loss)."""
+
+    data: str = "labels2shapes"
+    instance: bool = True  # label data with instance maps: append the instance-edge map to G's and D's input
+    num_D: int = 2
+    n_layers_D: int = 3
+    ndf: int = 64
+    feat: float = 10.0  # λ_feat of feature matching (0 = off)
+    vgg: float = 10.0  # weight of the VGG loss (0 = off)
+    vgg_weights: str = "auto"  # VGG backbone for the VGG loss (auto: first present; random: for tests)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, positive=("num_D", "n_layers_D", "ndf"), non_negative=("feat", "vgg"))
+
+
+@dataclass
+class Pix2PixHDConfig(LabelMapConfig):
     """pix2pixHD (Wang et al. 2018); defaults as NVIDIA/pix2pixHD's train options."""
 
     task: str = "pix2pixhd"  # what the run holds (read by `pixforge translate --model RUN`)
-    data: str = "labels2shapes"
     size: int = 512  # the reference trains the global G at 1024x512 Cityscapes; any multiple of 2^(4+enhancers)
     load_size: int = 1024
     netG: str = "global"  # global, or local (a local enhancer around the global G, coarse to fine)
@@ -564,19 +582,12 @@ class Pix2PixHDConfig(TranslationConfig):
     n_local_enhancers: int = 1
     n_blocks_local: int = 3
     norm: str = "instance"
-    instance: bool = True  # label data with instance maps: append the instance-edge map to G's and D's input
-    num_D: int = 2
-    n_layers_D: int = 3
-    ndf: int = 64
     gan_mode: str = "lsgan"
-    feat: float = 10.0  # λ_feat of feature matching (0 = off)
-    vgg: float = 10.0  # weight of the VGG loss (0 = off)
-    vgg_weights: str = "auto"  # VGG backbone for the VGG loss (auto: first present; random: for tests)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self, positive=("ngf", "n_downsample_global", "n_blocks_global", "n_local_enhancers", "num_D",
-                              "n_layers_D", "ndf"), non_negative=("n_blocks_local", "feat", "vgg"),
+        check(self, positive=("ngf", "n_downsample_global", "n_blocks_global", "n_local_enhancers"),
+              non_negative=("n_blocks_local",),
               choices={"netG": ("global", "local"), "task": ("pix2pixhd",),
                        "norm": ("batch", "instance", "instance-affine", "none")})
 
@@ -646,23 +657,16 @@ class SPADEWithEncoder(nn.Module):
 
 
 @dataclass
-class SPADEConfig(TranslationConfig):
+class SPADEConfig(LabelMapConfig):
     """SPADE / GauGAN (Park et al. 2019); defaults as NVlabs/SPADE's train options."""
 
     task: str = "spade"  # what the run holds (read by `pixforge translate --model RUN`)
-    data: str = "labels2shapes"
     ngf: int = 64
     num_upsampling_layers: str = "normal"  # normal (sizes: multiples of 32), more, most (128)
     use_vae: bool = False  # the style encoder: G(label map, z = E(image)) and the KL term
     z_dim: int = 256
-    instance: bool = True  # label data with instance maps: append the instance-edge map
-    num_D: int = 2
     n_layers_D: int = 4
-    ndf: int = 64
     gan_mode: str = "hinge"
-    feat: float = 10.0  # λ_feat of feature matching (0 = off)
-    vgg: float = 10.0  # weight of the VGG loss (0 = off)
-    vgg_weights: str = "auto"
     kld: float = 0.05  # weight of the KL term (use_vae)
     lr_g: float = 1e-4  # TTUR: lr / 2 for G ...
     lr_d: float = 4e-4  # ... lr * 2 for D
@@ -670,7 +674,7 @@ class SPADEConfig(TranslationConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self, positive=("ngf", "z_dim", "num_D", "n_layers_D", "ndf"), non_negative=("feat", "vgg", "kld"),
+        check(self, positive=("ngf", "z_dim"), non_negative=("kld",),
               choices={"num_upsampling_layers": ("normal", "more", "most"), "task": ("spade",)})
 
 

@@ -292,6 +292,19 @@ class GanTask(Task):
         return autocast(self.device, self.cfg.loop.amp)
 
     # -------------------------------------------------------------------------------------------- step
+    def train_generator_only(self, step: int, terms) -> dict[str, torch.Tensor]:
+        """One G step on ``terms(fake, condition, real)`` alone, no D (pix2pix with gan=0, PSNR-oriented SR)."""
+        real, condition = self.real(step)
+        with self._amp():
+            fake, _ = self.fake(condition, len(real))
+            losses = terms(fake, condition, real)
+        total = sum(v.float() for v in losses.values())
+        opt = self.optimizers["G"]
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        return {k: v.detach() for k, v in losses.items()}
+
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg, loss = self.cfg, self.loss
         n = cfg.n_critic

@@ -29,7 +29,6 @@ from ..losses.adversarial import AdversarialLoss, gan_losses, get_loss
 from ..registry import ARCHS, LOSSES, TASKS
 from ..train import LoopConfig
 from .gan import GanTask, PlainGanSettings
-from .translation import _train_generator_only
 
 Tensor = torch.Tensor
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sr"
@@ -236,7 +235,7 @@ class SRTask(GanTask):
     def train_step(self, step: int) -> dict[str, Tensor]:
         if "D" in self.modules:
             return super().train_step(step)
-        losses = _train_generator_only(self, step, self.generator_losses)
+        losses = self.train_generator_only(step, self.generator_losses)
         if self.ema:
             self.ema.update(self.g, step)
         return losses

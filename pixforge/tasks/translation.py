@@ -417,20 +417,6 @@ class TranslationTask(GanTask):
         return [f"translate with: pixforge translate IMAGE -o OUT.png --model {result.out}"]
 
 
-def _train_generator_only(task: TranslationTask, step: int, terms) -> dict[str, Tensor]:
-    """One G step on ``terms(fake, condition, real)`` alone (no D): pix2pix with gan=0."""
-    real, condition = task.real(step)
-    with task._amp():
-        fake, _ = task.fake(condition, len(real))
-        losses = terms(fake, condition, real)
-    total = sum(v.float() for v in losses.values())
-    opt = task.optimizers["G"]
-    opt.zero_grad(set_to_none=True)
-    total.backward()
-    opt.step()
-    return {k: v.detach() for k, v in losses.items()}
-
-
 # ---------------------------------------------------------------------------------------------------- pix2pix
 NET_G = ("unet", "unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 NET_D = ("basic", "n_layers", "pixel", "full")
@@ -533,7 +519,7 @@ class Pix2PixTask(TranslationTask):
 
     def train_step(self, step: int) -> dict[str, Tensor]:
         if not self.cfg.gan:
-            return _train_generator_only(self, step, self.extra_losses)
+            return self.train_generator_only(step, self.extra_losses)
         return super().train_step(step)
 
 

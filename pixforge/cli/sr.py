@@ -40,6 +40,8 @@ def upscale(source, output, model, scale, tile, overlap, denoise, bf16, device, 
       pixforge upscale drawing.png -o big.png --model waifu2x-anime-x2 --denoise 1
       pixforge upscale frames/ -o frames_x2/ --model realesr-animevideov3 --scale 2
     """
+    import torch
+
     from ..io import list_images
     from ..sr import load_model, with_denoise
     from ..sr.upscale import read_input, save_output, upscale as run
@@ -48,6 +50,7 @@ def upscale(source, output, model, scale, tile, overlap, denoise, bf16, device, 
 
     model = with_denoise(model, denoise)
     net = load_model(model, default_device(device), random_weights=random_weights)
+    net.to(memory_format=torch.channels_last)  # run_network's layout once, not converted and back for every frame
     if scale is not None and scale != net.scale:
         click.echo(f"note: {model} upscales x{net.scale}; its output is resized to x{scale:g} "
                    f"(antialiased bicubic)", err=True)

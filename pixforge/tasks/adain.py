@@ -20,7 +20,7 @@ from ..models.decoder import make_decoder
 from ..nn.norms import adain
 from ..style.adain import CONTENT_LAYER, STYLE_LAYERS
 from ..style.arbitrary import load_encoder
-from ..train import LoopConfig, Task, TrainImages, autocast, make_batches
+from ..train import LoopConfig, Task, TrainImages, autocast, make_batches, step_on
 from ..train.data import PHOTOS, TEXTURES
 
 
@@ -95,10 +95,7 @@ class AdaINTask(Task):
         self.decoder.train()
         with autocast(self.device, self.cfg.loop.amp):
             losses, _ = self.losses(*self.batch(step))
-        opt = self.optimizers["decoder"]
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        opt.step()
+        step_on(self.optimizers["decoder"], losses["loss"])
         return {k: v.detach() for k, v in losses.items()}
 
     def preview(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,7 @@ from torch import nn
 from ..config import check, from_dict, load_config, recipe
 from ..errors import ConfigError
 from ..registry import TASKS
-from ..train import LoopConfig, Task, TrainImages, autocast, make_batches, run
+from ..train import LoopConfig, Task, TrainImages, autocast, make_batches, run, step_on
 from ..train import distributed as dist_utils
 from ..train.checkpoint import load_checkpoint
 from ..data.gan import load_gan_data
@@ -298,11 +298,7 @@ class GanTask(Task):
         with self._amp():
             fake, _ = self.fake(condition, len(real))
             losses = terms(fake, condition, real)
-        total = sum(v.float() for v in losses.values())
-        opt = self.optimizers["G"]
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
+        step_on(self.optimizers["G"], sum(v.float() for v in losses.values()))
         return {k: v.detach() for k, v in losses.items()}
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ..losses.regularizers import lazy_adam, lazy_r1_penalty, lazy_scale, path_length_penalty
 from ..models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, log2_size
 from ..registry import TASKS
-from ..train import LoopConfig
+from ..train import LoopConfig, step_on
 from ..train import distributed as dist_utils
 from .gan import FixedGanSettings, GanTask, make_optimizer, training_data
 
@@ -147,10 +147,7 @@ class StyleGAN2Task(GanTask):
 
     # ------------------------------------------------------------------------------------------------ step
     def _step(self, name: str, loss: torch.Tensor) -> None:
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        step_on(self.optimizers[name], loss)
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg, loss = self.cfg, self.loss

@@ -39,7 +39,7 @@ from torch import nn
 from ..config import check
 from ..errors import ConfigError
 from ..registry import TASKS
-from ..train import LoopConfig, Task, autocast, make_batches
+from ..train import LoopConfig, Task, autocast, make_batches, step_on
 from .multidomain import adam, evaluating, frozen
 from .translation import (NET_D, NET_G, PairItems, Pix2PixTask, TranslationConfig, TranslationTask, reference_loss,
                           translate_all, translation_grid)
@@ -82,12 +82,6 @@ class ImagePool:
 
     def load(self, images: Tensor, device: torch.device) -> None:
         self.images = [x[None].to(device) for x in images]
-
-
-def step_on(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
 
 
 class UnitRange(nn.Module):

@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from ..registry import TASKS
 from ..models.decoder import make_decoder
 from ..style.wct import LEVELS
-from ..train import LoopConfig, Task, TrainImages, autocast, make_batches
+from ..train import LoopConfig, Task, TrainImages, autocast, make_batches, step_on
 from .adain import decoder_encoder
 
 
@@ -91,10 +91,7 @@ class WCTDecodersTask(Task):
         for d in self.decoders.values():
             d.train()
         losses = self.losses(self.batch(step))
-        opt = self.optimizers["decoders"]
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        opt.step()
+        step_on(self.optimizers["decoders"], losses["loss"])
         return {k: v.detach() for k, v in losses.items()}
 
     def validate(self, step: int) -> dict[str, float]:

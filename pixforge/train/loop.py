@@ -234,6 +234,13 @@ def build_schedulers(task: Task, cfg: LoopConfig) -> None:
                 final=cfg.lr_final, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
 
 
+def step_on(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss``: clear the gradients, back-propagate, step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
     """bfloat16 autocast for the forward pass where asked for (no grad scaler needed with bf16)."""
     if not enabled:

@@ -171,6 +171,8 @@ class AutoencoderPairConfig(DomainConfig):
     gan_w: float = 1.0
     recon_x_w: float = 10.0  # image reconstruction
     recon_x_cyc_w: float = 0.0  # cycle reconstruction (MUNIT: style-augmented)
+    vgg_w: float = 0.0  # domain-invariant perceptual loss (translation vs its source; the references' vgg_w)
+    vgg_weights: str = "auto"  # its VGG16: auto (first present), vgg16-hed, vgg16-imagenet, a file, or random
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=1_000_000, out="runs/munit", lr_schedule="step", lr_step=100_000, lr_gamma=0.5, log_every=100,
         sample_every=1000, ckpt_every=10_000))
@@ -178,7 +180,7 @@ class AutoencoderPairConfig(DomainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self, positive=("dim", "dis_dim", "dis_layers", "dis_scales"),
-              non_negative=("n_downsample", "n_res", "gan_w", "recon_x_w", "recon_x_cyc_w"))
+              non_negative=("n_downsample", "n_res", "gan_w", "recon_x_w", "recon_x_cyc_w", "vgg_w"))
 
 
 class AutoencoderPairTask(DomainTask):
@@ -196,6 +198,12 @@ class AutoencoderPairTask(DomainTask):
         self.modules = {"gen_a": self.gen_a, "gen_b": self.gen_b, "dis_a": self.dis_a, "dis_b": self.dis_b}
         opt = dict(lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         self.optimizers = {"gen": adam([self.gen_a, self.gen_b], **opt), "dis": adam([self.dis_a, self.dis_b], **opt)}
+        self.vgg = perceptual_vgg(cfg.vgg_weights).to(device) if cfg.vgg_w else None
+
+    def perceptual(self, x_ba: Tensor, x_b: Tensor, x_ab: Tensor, x_a: Tensor) -> dict[str, Tensor]:
+        """The references' ``loss_gen_vgg_a + loss_gen_vgg_b``: each translation against its source image
+        (:class:`~pixforge.losses.perceptual.DomainInvariantVGGLoss`); nothing when ``vgg_w`` is 0."""
+        return {"vgg": self.vgg(x_ba, x_b) + self.vgg(x_ab, x_a)} if self.vgg is not None else {}
 
     def update_dis(self, x_a: Tensor, x_ba: Tensor, x_b: Tensor, x_ab: Tensor) -> Tensor:
         """The reference's ``dis_update`` on real images and (detached) translations; returns the loss."""
@@ -285,8 +293,9 @@ class MunitTask(AutoencoderPairTask):
                 "recon_x": F.l1_loss(x_a_recon, x_a) + F.l1_loss(x_b_recon, x_b),
                 "recon_s": F.l1_loss(s_a_recon, s_a) + F.l1_loss(s_b_recon, s_b),
                 "recon_c": F.l1_loss(c_a_recon, c_a) + F.l1_loss(c_b_recon, c_b)}
+        logs.update(self.perceptual(x_ba, x_b, x_ab, x_a))
         loss_g = (cfg.gan_w * adv + cfg.recon_x_w * logs["recon_x"] + cfg.recon_s_w * logs["recon_s"]
-                  + cfg.recon_c_w * logs["recon_c"])
+                  + cfg.recon_c_w * logs["recon_c"] + cfg.vgg_w * logs.get("vgg", 0))
         if cfg.recon_x_cyc_w:
             logs["cycle_x"] = (F.l1_loss(self.gen_a.decode(c_a_recon, s_a_prime), x_a)
                                + F.l1_loss(self.gen_b.decode(c_b_recon, s_b_prime), x_b))
@@ -302,6 +311,19 @@ class MunitTask(AutoencoderPairTask):
             return [x, own.decode(c, s), *(other.decode(c, style.expand(len(x), -1, -1, -1)) for style in styles)]
 
         save_samples(self.preview_grid(row), path, nrow=2 + len(self.fixed_styles))
+
+
+def perceptual_vgg(weights: str) -> nn.Module:
+    """The domain-invariant VGG loss on a pretrained VGG16; refused offline when none is present (a random VGG
+    would compare noise; ``random`` asks for one, for tests)."""
+    from ..errors import WeightsError
+    from ..losses.perceptual import DomainInvariantVGGLoss
+    from ..weights import is_present, offline
+
+    if weights == "auto" and offline() and not any(is_present(n) for n in ("vgg16-imagenet", "vgg16-hed")):
+        raise WeightsError("vgg_w needs VGG16 weights and PIXFORGE_OFFLINE is set: run `pixforge weights fetch "
+                           "vgg16-hed` (or vgg_weights=FILE with torchvision's vgg16 .pth)")
+    return DomainInvariantVGGLoss(None if weights == "random" else weights).eval()
 
 
 def kl_to_unit_gaussian(mu: Tensor) -> Tensor:
@@ -362,9 +384,11 @@ class UnitTask(AutoencoderPairTask):
                 "kl": kl_to_unit_gaussian(h_a) + kl_to_unit_gaussian(h_b),
                 "cycle_x": (F.l1_loss(self.gen_a.decode(h_a_recon + n_a_recon), x_a)
                             + F.l1_loss(self.gen_b.decode(h_b_recon + n_b_recon), x_b)),
-                "kl_cycle": kl_to_unit_gaussian(h_a_recon) + kl_to_unit_gaussian(h_b_recon)}
+                "kl_cycle": kl_to_unit_gaussian(h_a_recon) + kl_to_unit_gaussian(h_b_recon),
+                **self.perceptual(x_ba, x_b, x_ab, x_a)}
         loss_g = (cfg.gan_w * adv + cfg.recon_x_w * logs["recon_x"] + cfg.recon_kl_w * logs["kl"]
-                  + cfg.recon_x_cyc_w * logs["cycle_x"] + cfg.recon_kl_cyc_w * logs["kl_cycle"])
+                  + cfg.recon_x_cyc_w * logs["cycle_x"] + cfg.recon_kl_cyc_w * logs["kl_cycle"]
+                  + cfg.vgg_w * logs.get("vgg", 0))
         self.update_gen(loss_g)
         return {k: v.detach() for k, v in logs.items()}
 

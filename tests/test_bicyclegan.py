@@ -145,6 +145,43 @@ def test_one_step_follows_the_reference():
     assert lsgan_g([torch.zeros(2, 1)]).item() == 1.0 and lsgan_d([torch.ones(1)], [torch.ones(1)]).item() == 1.0
 
 
+def test_conditional_and_shared_discriminator():
+    """conditional_D: the Ds see cat(A, B); use_same_D: one D (no D2) whose one Adam step takes d + d2."""
+    task = build(conditional_D=True, use_same_D=True)
+    assert task.D2 is task.D and set(task.modules) == set(task.optimizers) == {"G", "E", "D"}
+    assert task.D.model_0[0].in_channels == 6
+    nets = {k: {n: t.clone() for n, t in m.state_dict().items()} for k, m in task.modules.items()}
+    torch.manual_seed(5)
+    logs = task.train_step(0)
+    task2 = build(conditional_D=True, use_same_D=True)
+    for k, m in task2.modules.items():
+        m.load_state_dict(nets[k])
+    torch.manual_seed(5)
+    a, b = task2.batch(0)
+    mu, logvar = task2.E(b[:2])
+    z_enc = torch.randn_like(mu) * (0.5 * logvar).exp() + mu
+    fake_enc, fake_rand = task2.G(a[:2], z_enc), task2.G(a[:2], torch.randn(2, 3))
+    d = task2.D
+
+    def lsgan(real, fake):
+        return sum(F.mse_loss(r, torch.ones_like(r)) + F.mse_loss(f, torch.zeros_like(f))
+                   for r, f in zip(d(real), d(fake)))
+
+    cat = lambda x, y: torch.cat([x, y], 1)  # noqa: E731
+    assert logs["g_gan2"].item() == pytest.approx(
+        sum(F.mse_loss(o, torch.ones_like(o)) for o in d(cat(a[:2], fake_rand))).item(), rel=1e-5)
+    d_loss = lsgan(cat(a[:2], b[:2]), cat(a[:2], fake_enc.detach()))
+    d2_loss = lsgan(cat(a[2:], b[2:]), cat(a[:2], fake_rand.detach()))
+    assert logs["d"].item() == pytest.approx(d_loss.item(), rel=1e-5)
+    assert logs["d2"].item() == pytest.approx(d2_loss.item(), rel=1e-5)
+    opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt.zero_grad()
+    (d_loss + d2_loss).backward()
+    opt.step()
+    for p, q in zip(d.parameters(), task.D.parameters()):
+        assert torch.allclose(p, q, atol=1e-7)
+
+
 def test_latent_regression_moves_g_only():
     task = build(lambda_l1=0.0, lambda_gan=0.0, lambda_gan2=0.0, lambda_kl=0.0, lr=1e-2)
     before = {k: [p.clone() for p in task.modules[k].parameters()] for k in ("G", "E")}

@@ -8,13 +8,14 @@ Each step takes a batch of (A, B) pairs and splits it in two halves. With the fi
 * cLR-GAN: ``G(A, z)`` for ``z`` ~ N(0, I) should fool ``D2`` (whose real images are the second half's B), and the
   encoder should give ``z`` back: ``|E(G(A, z)).mu - z|`` (weight 0.5), a loss that updates G only.
 
-G and E take one Adam step on these; then D and D2 on the same (detached) outputs. LSGAN, summed over the
-discriminators' scales. Data: the built-in paired sets (``edges2photos``, ``grey2colour``: A -> B) generated
+G and E take one Adam step on these; then D and D2 on the same (detached) outputs (``use_same_D``: one D takes
+both terms in one step; ``conditional_D``: the Ds judge (A, B) pairs). LSGAN, summed over the discriminators'
+scales. Data: the built-in paired sets (``edges2photos``, ``grey2colour``: A -> B) generated
 once as tensors, or a folder of pairs in pix2pix's layouts (A|B images, ``A/`` + ``B/``, ``trainA/`` + ``trainB/``
 matched by name; :func:`~pixforge.tasks.translation.open_pairs`) streamed with random crops and flips; batches
 are functions of the step and codes come from the global RNG that ``fit`` checkpoints, so resuming is
-bit-identical. Module names in the checkpoint are the reference's (``G``, ``E``,
-``D``, ``D2``), and ``pixforge translate --model RUN --seed S --n K`` (or ``--style-image B``) reads it.
+bit-identical. Module names in the checkpoint are the reference's (``G``, ``E``, ``D``,
+``D2``), and ``pixforge translate --model RUN --seed S --n K`` (or ``--style-image B``) reads it.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from ..errors import ConfigError
 from ..models import bicyclegan as bg
 from ..models.pix2pix import NORMS
 from ..registry import DATASETS, TASKS
-from ..train import LoopConfig, Task, TensorBatches, make_batches
+from ..train import LoopConfig, Task, TensorBatches, make_batches, step_on
 from .gan import save_samples
 from .multidomain import evaluating, frozen, lsgan_d, lsgan_g, recipe
 from .translation import PairItems, data_root, open_pairs
@@ -56,6 +57,8 @@ class BicycleGanConfig:
     ndf: int = 64
     num_ds: int = 2  # scales per discriminator
     d_layers: int = 3  # PatchGAN layers (basic_256_multi: 3)
+    conditional_D: bool = False  # the Ds judge (A, B) pairs rather than B alone
+    use_same_D: bool = False  # one D for both halves (G(A, E(B)) and G(A, z)) instead of D and D2
     norm: str = "instance"  # instance (no affine parameters), batch, none
     use_dropout: bool = True  # in G's 8·ngf blocks (the reference's edges2shoes script sets it)
     lr: float = 2e-4
@@ -119,9 +122,13 @@ class BicycleGanTask(Task):
         self.G = bg.UnetGenerator(a.shape[1], b.shape[1], cfg.nz, downs, cfg.ngf, cfg.norm, cfg.use_dropout,
                                   cfg.where_add).to(device)
         self.E = bg.ResNetEncoder(b.shape[1], cfg.nz, cfg.nef, int(math.log2(size)) - 3, cfg.norm).to(device)
-        dis = dict(input_nc=b.shape[1], ndf=cfg.ndf, n_layers=cfg.d_layers, norm=cfg.norm, num_D=cfg.num_ds)
-        self.D, self.D2 = (bg.MultiscaleDiscriminator(**dis).to(device) for _ in range(2))
-        self.modules = {"G": self.G, "E": self.E, "D": self.D, "D2": self.D2}
+        dis = dict(input_nc=b.shape[1] + (a.shape[1] if cfg.conditional_D else 0), ndf=cfg.ndf,
+                   n_layers=cfg.d_layers, norm=cfg.norm, num_D=cfg.num_ds)
+        self.D = bg.MultiscaleDiscriminator(**dis).to(device)
+        self.D2 = self.D if cfg.use_same_D else bg.MultiscaleDiscriminator(**dis).to(device)
+        self.modules = {"G": self.G, "E": self.E, "D": self.D}
+        if not cfg.use_same_D:
+            self.modules["D2"] = self.D2
         self.optimizers = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
                            for k, m in self.modules.items()}
         self.fixed_z = torch.randn(4, cfg.nz, generator=torch.Generator().manual_seed(cfg.loop.seed))
@@ -148,14 +155,17 @@ class BicycleGanTask(Task):
         a, b = self.batch(step)
         half = len(a) // 2
         a_enc, b_enc, b_random = a[:half], b[:half], b[half:]
+
+        def judged(a: Tensor, x: Tensor) -> Tensor:  # what the Ds see: (A, B) pairs with conditional_D
+            return torch.cat([a, x], 1) if cfg.conditional_D else x
         mu, logvar = self.E(b_enc)
         z_encoded = bg.reparameterize(mu, logvar)
         z_random = torch.randn(half, cfg.nz, device=self.device)
         fake_encoded, fake_random = self.G(a_enc, z_encoded), self.G(a_enc, z_random)
         # G and E
         with frozen(self.D, self.D2):
-            logs = {"g_gan": lsgan_g(bg.as_list(self.D(fake_encoded))),
-                    "g_gan2": lsgan_g(bg.as_list(self.D2(fake_random)))}
+            logs = {"g_gan": lsgan_g(bg.as_list(self.D(judged(a_enc, fake_encoded)))),
+                    "g_gan2": lsgan_g(bg.as_list(self.D2(judged(a_enc, fake_random))))}
         logs.update(kl=bg.kl_divergence(mu, logvar), l1=F.l1_loss(fake_encoded, b_enc))
         loss = (cfg.lambda_gan * logs["g_gan"] + cfg.lambda_gan2 * logs["g_gan2"] + cfg.lambda_l1 * logs["l1"]
                 + cfg.lambda_kl * logs["kl"])
@@ -167,12 +177,16 @@ class BicycleGanTask(Task):
             torch.autograd.backward(cfg.lambda_z * logs["z_l1"], inputs=list(self.G.parameters()))
         self.optimizers["E"].step()
         self.optimizers["G"].step()
-        # D on (B, G(A, E(B))), D2 on (the other B, G(A, z))
-        for name, net, real, fake in (("d", self.D, b_enc, fake_encoded), ("d2", self.D2, b_random, fake_random)):
-            logs[name] = lsgan_d(bg.as_list(net(real)), bg.as_list(net(fake.detach())))
-            self.optimizers[name.upper()].zero_grad(set_to_none=True)
-            logs[name].backward()
-            self.optimizers[name.upper()].step()
+        # D on (B, G(A, E(B))), D2 on (the other half's B, G(A, z)); with use_same_D one step of D on both
+        logs["d"] = lsgan_d(bg.as_list(self.D(judged(a_enc, b_enc))),
+                            bg.as_list(self.D(judged(a_enc, fake_encoded.detach()))))
+        logs["d2"] = lsgan_d(bg.as_list(self.D2(judged(a[half:], b_random))),
+                             bg.as_list(self.D2(judged(a_enc, fake_random.detach()))))
+        if cfg.use_same_D:
+            step_on(self.optimizers["D"], logs["d"] + logs["d2"])
+        else:
+            for name in ("d", "d2"):
+                step_on(self.optimizers[name.upper()], logs[name])
         return {k: v.detach() for k, v in logs.items()}
 
     def sample(self, path: Path, step: int) -> None:

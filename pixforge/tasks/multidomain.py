@@ -27,14 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check
-from ..data.domains import NAMES, Domains, domain_data
+from ..data.domains import NAMES, AttributeImages, Domains, attribute_target, domain_data
 from ..errors import ConfigError
 from ..losses.adversarial import get_loss
 from ..losses.regularizers import gradient_penalty, r1_penalty
 from ..models import munit, stargan, stargan2, ugatit
 from ..nn.norms import clip_rho_
 from ..registry import TASKS
-from ..train import LoopConfig, Task, TensorBatches
+from ..train import LoopConfig, Task, TensorBatches, make_batches
 from ..train.ema import EMA
 from .gan import save_samples
 
@@ -110,7 +110,12 @@ class DomainConfig:
 
     def __post_init__(self) -> None:
         check(self, positive=("batch_size", "lr", "items"), non_negative=("image_size", "weight_decay"),
-              choices={"data": NAMES}, ranges={"betas": (0, 1)})
+              choices={"data": NAMES} if self.built_in else {}, ranges={"betas": (0, 1)})
+
+    @property
+    def built_in(self) -> bool:
+        """Whether ``data`` names a built-in domain set (StarGAN's attribute-labelled folders do not)."""
+        return True
 
 
 class DomainTask(Task):
@@ -130,6 +135,11 @@ class DomainTask(Task):
     def __init__(self, cfg: DomainConfig, device: torch.device, data: Domains):
         super().__init__()
         self.cfg, self.device, self.data = cfg, device, data
+        self.hold(data)
+
+    def hold(self, data: Domains) -> None:
+        """The data's channels and size, per-domain batches (two-domain tasks) and four preview images a domain."""
+        cfg, device = self.cfg, self.device
         if cfg.two_domains and data.num_domains != 2:
             raise ConfigError(f"{type(self).__name__} translates between two domains; {cfg.data} has "
                               f"{data.num_domains} ({', '.join(data.names)}): choose two with domains=A,B")
@@ -406,12 +416,21 @@ class UnitTask(AutoencoderPairTask):
 # ------------------------------------------------------------------------------------------------------
 
 class MultiDomainTask(DomainTask):
-    """Batches of (image, domain label) over every domain, and a preview of two images per domain."""
+    """Batches of (image, domain label) over every domain, and a preview of two images per domain; or, for
+    attribute-labelled images (:class:`~pixforge.data.domains.AttributeImages`), streamed batches of (image,
+    0/1 attribute vector) and a preview of four images with their attributes."""
 
-    def __init__(self, cfg: DomainConfig, device: torch.device, data: Domains):
-        super().__init__(cfg, device, data)
+    def hold(self, data: Domains | AttributeImages) -> None:
+        cfg = self.cfg
         self.num_domains = data.num_domains
-        self.real = TensorBatches(data.images, data.domains, cfg.batch_size, cfg.loop.seed, device)
+        if isinstance(data, AttributeImages):
+            self.real = make_batches(data, None, cfg.batch_size, cfg.loop.seed, self.device, cfg.loop.workers)
+            first = self.real.preview(4)
+            self.preview, self.preview_labels = [first["image"]], first["label"]
+            self.channels, self.size, self.domains = first["image"].shape[1], first["image"].shape[-1], []
+            return
+        super().hold(data)
+        self.real = TensorBatches(data.images, data.domains, cfg.batch_size, cfg.loop.seed, self.device)
 
     def preview_rows(self, translate) -> Tensor:
         """Per preview image: the input, then ``translate(x, y_target)`` for every target domain."""
@@ -434,6 +453,8 @@ class StarGanConfig(DomainConfig):
     lambda_rec: float = 10.0  # cycle reconstruction
     lambda_gp: float = 10.0  # WGAN-GP
     n_critic: int = 5  # D steps per G step
+    attr_path: str = ""  # a list_attr_celeba.txt-format file: multi-label training on the images of folder `data`
+    selected_attrs: str = "Black_Hair,Blond_Hair,Brown_Hair,Male,Young"  # with attr_path (the reference's CelebA)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=200_000, out="runs/stargan", lr_schedule="linear", lr_decay_start=100_000, log_every=10,
         sample_every=1000, ckpt_every=10_000))
@@ -444,6 +465,12 @@ class StarGanConfig(DomainConfig):
         super().__post_init__()
         check(self, positive=("conv_dim", "d_conv_dim", "d_repeat_num", "n_critic"),
               non_negative=("repeat_num", "lambda_cls", "lambda_rec", "lambda_gp"))
+        if self.attr_path and (self.domains or not self.selected_attrs):
+            raise ConfigError("attr_path: the domains are the selected_attrs (comma-separated), not domains=")
+
+    @property
+    def built_in(self) -> bool:
+        return not self.attr_path
 
 
 @TASKS.register("stargan", examples=(
@@ -454,15 +481,18 @@ class StarGanTask(MultiDomainTask):
     """StarGAN (Choi et al. 2018): one generator for all domains, conditioned on the target-domain label; D with
     an auxiliary domain classifier; WGAN-GP (10), classification (1), cycle reconstruction (10), n_critic 5.
     Defaults are the reference's (Adam 1e-4, betas 0.5/0.999, batch 16, 200k steps, linear decay after 100k).
-    Domains are single labels here (cross-entropy, as the reference's RaFD setting).
+    Domains are single labels (cross-entropy, as the reference's RaFD setting) or, with ``attr_path``, the
+    selected attributes of CelebA-style images (0/1 vectors, binary cross-entropy summed over the attributes and
+    averaged over the batch, as its CelebA setting; targets are the batch's labels shuffled; 128 px by default).
     Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
     """
 
     Config = StarGanConfig
     name = "stargan"
 
-    def __init__(self, cfg: StarGanConfig, device: torch.device, data: Domains):
+    def __init__(self, cfg: StarGanConfig, device: torch.device, data: Domains | AttributeImages):
         super().__init__(cfg, device, data)
+        self.multi_label = isinstance(data, AttributeImages)
         if self.size < 2 ** cfg.d_repeat_num:
             raise ConfigError(f"d_repeat_num={cfg.d_repeat_num} needs images of at least {2 ** cfg.d_repeat_num} px; "
                               f"{cfg.data} has {self.size} px (lower d_repeat_num or raise image_size)")
@@ -476,17 +506,34 @@ class StarGanTask(MultiDomainTask):
         # fit steps G's schedule from step 0, G's optimiser first steps at n_critic - 1: expected, not a misuse
         warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
 
+    @classmethod
+    def from_config(cls, cfg: StarGanConfig, device: torch.device, data: Domains | None = None) -> "StarGanTask":
+        if cfg.attr_path and data is None:
+            data = AttributeImages(cfg.data, cfg.attr_path, cfg.selected_attrs.split(","), cfg.image_size or 128)
+        return super().from_config(cfg, device, data)
+
+    def label_vectors(self, y: Tensor) -> Tensor:
+        """G's conditioning: one-hot domains, or the attribute vectors as they are."""
+        return y if self.multi_label else F.one_hot(y, self.num_domains).float()
+
+    def classification(self, logits: Tensor, y: Tensor) -> Tensor:
+        if self.multi_label:
+            return F.binary_cross_entropy_with_logits(logits, y, reduction="sum") / len(logits)
+        return F.cross_entropy(logits, y)
+
     def train_step(self, step: int) -> dict[str, Tensor]:
         cfg = self.cfg
         x, y = self.real.batch(step)
+        if y is None:  # streamed attribute data
+            x, y = x["image"], x["label"]
         y_trg = y[torch.randperm(len(y)).to(y.device)]
-        c_org, c_trg = F.one_hot(y, self.num_domains).float(), F.one_hot(y_trg, self.num_domains).float()
+        c_org, c_trg = self.label_vectors(y), self.label_vectors(y_trg)
         # discriminator
         out_src, out_cls = self.D(x)
         with torch.no_grad():
             x_fake = self.G(x, c_trg)
         fake_src, _ = self.D(x_fake)
-        logs = {"d_adv": self.wgan.d_loss(out_src, fake_src), "d_cls": F.cross_entropy(out_cls, y),
+        logs = {"d_adv": self.wgan.d_loss(out_src, fake_src), "d_cls": self.classification(out_cls, y),
                 "gp": gradient_penalty(lambda t: self.D(t)[0], x, x_fake)}
         loss_d = logs["d_adv"] + cfg.lambda_cls * logs["d_cls"] + cfg.lambda_gp * logs["gp"]
         self.optimizers["D"].zero_grad(set_to_none=True)
@@ -497,7 +544,7 @@ class StarGanTask(MultiDomainTask):
             x_fake = self.G(x, c_trg)
             with frozen(self.D):
                 fake_src, fake_cls = self.D(x_fake)
-            logs.update(g_adv=self.wgan.g_loss(fake_src), g_cls=F.cross_entropy(fake_cls, y_trg),
+            logs.update(g_adv=self.wgan.g_loss(fake_src), g_cls=self.classification(fake_cls, y_trg),
                         g_rec=F.l1_loss(self.G(x_fake, c_org), x))
             loss_g = logs["g_adv"] + cfg.lambda_rec * logs["g_rec"] + cfg.lambda_cls * logs["g_cls"]
             self.optimizers["G"].zero_grad(set_to_none=True)
@@ -506,9 +553,15 @@ class StarGanTask(MultiDomainTask):
         return {k: v.detach() for k, v in logs.items()}
 
     def sample(self, path: Path, step: int) -> None:
-        """Rows: an input of each domain (two each), then its translation to every domain."""
+        """Rows: an input of each domain (two each), then its translation to every domain; attribute models:
+        four inputs, then each with one attribute changed (:func:`~pixforge.data.domains.attribute_target`)."""
         with evaluating(self.G):
-            rows = self.preview_rows(lambda x, y: self.G(x, F.one_hot(y, self.num_domains).float()))
+            if self.multi_label:
+                x, c = self.preview[0].to(self.device), self.preview_labels.to(self.device)
+                outs = [self.G(x, attribute_target(c, k, self.data.names)) for k in range(self.num_domains)]
+                rows = torch.stack([x, *outs], 1).flatten(0, 1).cpu()
+            else:
+                rows = self.preview_rows(lambda x, y: self.G(x, self.label_vectors(y)))
         save_samples(rows, path, nrow=1 + self.num_domains)
 
 

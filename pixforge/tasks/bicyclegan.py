@@ -10,12 +10,12 @@ Each step takes a batch of (A, B) pairs and splits it in two halves. With the fi
 
 G and E take one Adam step on these; then D and D2 on the same (detached) outputs (``use_same_D``: one D takes
 both terms in one step; ``conditional_D``: the Ds judge (A, B) pairs). LSGAN, summed over the discriminators'
-scales. Data: the built-in paired sets (``edges2photos``, ``grey2colour``: A -> B) generated
-once as tensors, or a folder of pairs in pix2pix's layouts (A|B images, ``A/`` + ``B/``, ``trainA/`` + ``trainB/``
-matched by name; :func:`~pixforge.tasks.translation.open_pairs`) streamed with random crops and flips; batches
-are functions of the step and codes come from the global RNG that ``fit`` checkpoints, so resuming is
-bit-identical. Module names in the checkpoint are the reference's (``G``, ``E``, ``D``,
-``D2``), and ``pixforge translate --model RUN --seed S --n K`` (or ``--style-image B``) reads it.
+scales. Data: the built-in paired sets (``edges2photos``, ``grey2colour``: A -> B) generated once as tensors,
+or a folder of pairs in pix2pix's layouts (A|B images, ``A/`` + ``B/``, ``trainA/`` + ``trainB/`` matched by
+name; :func:`~pixforge.tasks.translation.open_pairs`) streamed with random crops and flips; batches are
+functions of the step and codes come from the global RNG that ``fit`` checkpoints, so resuming is bit-identical.
+Module names in the checkpoint are the reference's (``G``, ``E``, ``D``, ``D2``), and
+``pixforge translate --model RUN --seed S --n K`` (or ``--style-image B``) reads it.
 """
 from __future__ import annotations
 
@@ -158,6 +158,7 @@ class BicycleGanTask(Task):
 
         def judged(a: Tensor, x: Tensor) -> Tensor:  # what the Ds see: (A, B) pairs with conditional_D
             return torch.cat([a, x], 1) if cfg.conditional_D else x
+
         mu, logvar = self.E(b_enc)
         z_encoded = bg.reparameterize(mu, logvar)
         z_random = torch.randn(half, cfg.nz, device=self.device)

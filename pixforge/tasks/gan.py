@@ -472,10 +472,9 @@ def sample_run(run: str | Path, count: int, ema: bool | None = None, truncation:
     """(samples, config): ``count`` samples (N, ...) in [-1, 1] from a run folder, its ``last.pt`` or a
     registered pretrained generator. ``truncation`` is ψ in W for StyleGAN generators (1 = none), else the
     |z| threshold of BigGAN's truncation trick."""
-    from ..models.gan import truncated_noise
-
     from ..errors import BadInputError
     from ..models.cogan import CoupledGenerator
+    from ..models.gan import truncated_noise
     from .cogan import coupled_pairs
 
     g, cfg = load_generator(run, ema, device)

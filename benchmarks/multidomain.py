@@ -342,12 +342,11 @@ def round_trip(images: torch.Tensor, size: int = 28) -> torch.Tensor:
 @torch.no_grad()
 def cogan_pairs(run_dir: Path, count: int = COGAN_PAIRS) -> tuple[torch.Tensor, torch.Tensor]:
     """The run's generator's pairs for ``count`` codes from N(0, I) (seed EVAL_SEED), in [0, 1] at 28 px."""
-    from pixforge.models.cogan import CoupledGenerator
+    from pixforge.tasks.cogan import pair_generator
     from pixforge.weights import torch_load
 
-    state = torch_load(run_dir / "checkpoints" / "last.pt", "a checkpoint")["task"]["modules"]["gen"]
-    gen = CoupledGenerator(state["dconv0.weight"].shape[0], state["dconv4_a.weight"].shape[1]).eval()
-    gen.load_state_dict(state)
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    gen = pair_generator(torch_load(ckpt, "a checkpoint"), str(ckpt))
     return gen(torch.randn(count, gen.latent_dims, generator=torch.Generator().manual_seed(EVAL_SEED)))
 
 

@@ -269,8 +269,8 @@ def from_modules(states: dict[str, Any], what: str, names: Sequence[str] = (), w
     if isinstance(states.get("gen_test"), dict):  # NVlabs/FUNIT gen_*.pt, or a funit run: the EMA generator
         return Funit({"gen": funit.generator_from_state_dict(states["gen_test"], f"{what} (gen_test)")}, names)
     if isinstance(states.get("G"), dict) and isinstance(states.get("E"), dict):
-        return BicycleGan({"G": bicyclegan.generator_from_state_dict(states["G"], f"{what} (G)"),
-                           "E": bicyclegan.encoder_from_state_dict(states["E"], f"{what} (E)")}, names)
+        e = bicyclegan.encoder_from_state_dict(states["E"], f"{what} (E)")
+        return BicycleGan({"G": bicyclegan.generator_from_state_dict(states["G"], f"{what} (G)", e.nz), "E": e}, names)
     if "model.down.0.weight" in states and "model.submodule.down.1.weight" in states:  # BicycleGAN latest_net_G
         return BicycleGan({"G": bicyclegan.generator_from_state_dict(states, what)}, names)
     if "main.0.weight" in states and any(".main.0.weight" in k for k in states):  # yunjey/stargan *-G.ckpt

@@ -64,6 +64,28 @@ def test_reference_layout_and_z_at_every_level():
     assert not torch.allclose(out, g(x, torch.randn(2, 2)))  # z changes the output
 
 
+def test_where_add_input_takes_z_with_the_input_only():
+    # G_Unet_add_input(3, 3, nz=8, num_downs=8, ngf=64): only the outermost down conv sees the 8 code channels
+    levels = [(3, 3, 64), (64, 64, 128), (128, 128, 256), (256, 256, 512)] + [(512, 512, 512)] * 4
+    expected = sum((i + (8 if k == 0 else 0)) * n * 16 + n + (n if k == 7 else 2 * n) * o * 16 + o
+                   for k, (i, o, n) in enumerate(levels))
+    assert count(bg.UnetGenerator(3, 3, 8, 8, 64, use_dropout=True, where_add="input")) == expected == 54_417_795
+    g = bg.UnetGenerator(3, 3, 2, 6, 4, use_dropout=True, where_add="input").eval()
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.in_channels for c in convs] == [3 + 2, 4, 8, 16, 32, 32]
+    dropouts = [name for name, m in g.named_modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts == ["model" + ".submodule" * 4 + ".up.3"]  # as G_Unet_add_input: the num_downs - 5 8-ngf ones
+    x, z = torch.rand(2, 3, 64, 64) * 2 - 1, torch.randn(2, 2)
+    h = g.model.down(bg.tile(z, x))  # z enters with the image, nowhere else
+    expected = g.model.up(g.model.submodule(h, torch.full((2, 2), float("nan"))))
+    assert torch.allclose(g(x, z), expected, atol=1e-6) and not torch.allclose(g(x, z), g(x, -z))
+    with pytest.raises(Exception, match="where_add=input"):
+        bg.generator_from_state_dict(g.state_dict())  # the code length is the encoder's
+    assert torch.equal(bg.generator_from_state_dict(g.state_dict(), nz=2).eval()(x, z), g(x, z))
+    with pytest.raises(Exception, match="where_add"):
+        config(where_add="middle")
+
+
 def test_kl_and_reparameterisation_by_hand():
     mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2 * torch.log(torch.tensor(2.0)).item()]])
     # -0.5 * [(1 + 0 - 1 - 1) + (1 + ln 4 - 0 - 4)] = -0.5 * (-1 + ln 4 - 3) = 2 - ln 2
@@ -123,6 +145,43 @@ def test_one_step_follows_the_reference():
     assert lsgan_g([torch.zeros(2, 1)]).item() == 1.0 and lsgan_d([torch.ones(1)], [torch.ones(1)]).item() == 1.0
 
 
+def test_conditional_and_shared_discriminator():
+    """conditional_D: the Ds see cat(A, B); use_same_D: one D (no D2) whose one Adam step takes d + d2."""
+    task = build(conditional_D=True, use_same_D=True)
+    assert task.D2 is task.D and set(task.modules) == set(task.optimizers) == {"G", "E", "D"}
+    assert task.D.model_0[0].in_channels == 6
+    nets = {k: {n: t.clone() for n, t in m.state_dict().items()} for k, m in task.modules.items()}
+    torch.manual_seed(5)
+    logs = task.train_step(0)
+    task2 = build(conditional_D=True, use_same_D=True)
+    for k, m in task2.modules.items():
+        m.load_state_dict(nets[k])
+    torch.manual_seed(5)
+    a, b = task2.batch(0)
+    mu, logvar = task2.E(b[:2])
+    z_enc = torch.randn_like(mu) * (0.5 * logvar).exp() + mu
+    fake_enc, fake_rand = task2.G(a[:2], z_enc), task2.G(a[:2], torch.randn(2, 3))
+    d = task2.D
+
+    def lsgan(real, fake):
+        return sum(F.mse_loss(r, torch.ones_like(r)) + F.mse_loss(f, torch.zeros_like(f))
+                   for r, f in zip(d(real), d(fake)))
+
+    cat = lambda x, y: torch.cat([x, y], 1)  # noqa: E731
+    assert logs["g_gan2"].item() == pytest.approx(
+        sum(F.mse_loss(o, torch.ones_like(o)) for o in d(cat(a[:2], fake_rand))).item(), rel=1e-5)
+    d_loss = lsgan(cat(a[:2], b[:2]), cat(a[:2], fake_enc.detach()))
+    d2_loss = lsgan(cat(a[2:], b[2:]), cat(a[:2], fake_rand.detach()))
+    assert logs["d"].item() == pytest.approx(d_loss.item(), rel=1e-5)
+    assert logs["d2"].item() == pytest.approx(d2_loss.item(), rel=1e-5)
+    opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt.zero_grad()
+    (d_loss + d2_loss).backward()
+    opt.step()
+    for p, q in zip(d.parameters(), task.D.parameters()):
+        assert torch.allclose(p, q, atol=1e-7)
+
+
 def test_latent_regression_moves_g_only():
     task = build(lambda_l1=0.0, lambda_gan=0.0, lambda_gan2=0.0, lambda_kl=0.0, lr=1e-2)
     before = {k: [p.clone() for p in task.modules[k].parameters()] for k in ("G", "E")}
@@ -162,3 +221,51 @@ def test_translate_from_a_run_and_a_reference_file(tmp_path, monkeypatch):
         translate_guided(x, released, style_image=ref)
     torch.save(task.E.state_dict(), tmp_path / "latest_net_E.pth")
     assert bg.encoder_from_state_dict(torch.load(tmp_path / "latest_net_E.pth")).input_size == 32
+
+
+def write_pairs(root, layout: str, count: int = 6, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` random pairs written as A|B images (``aligned``) or under A/ and B/ (``folders``); returns them
+    in [-1, 1] as the PNGs hold them."""
+    from pixforge.io import save_image
+
+    g = torch.Generator().manual_seed(1)
+    a, b = ((torch.rand(count, 3, size, size, generator=g) * 255).round() / 255 for _ in range(2))
+    for i in range(count):
+        if layout == "aligned":
+            save_image(torch.cat([a[i], b[i]], -1), root / f"{i}.png")
+        else:
+            save_image(a[i], root / "A" / f"{i}_A.png")
+            save_image(b[i], root / "B" / f"{i}_B.png")  # names match without the _A / _B ends
+    return a * 2 - 1, b * 2 - 1
+
+
+@pytest.mark.parametrize("layout", ["aligned", "folders"])
+def test_trains_on_a_folder_of_pairs(tmp_path, monkeypatch, layout):
+    """Folders in pix2pix's layouts: the batches are the files' pairs (BtoA swaps them), resumes are exact with the
+    random crops and flips, and the run translates."""
+    monkeypatch.setattr("pixforge.train.loop.plot_losses", lambda *args, **kwargs: None)
+    root = tmp_path / "pairs"
+    for side in ("A", "B") if layout == "folders" else ():
+        (root / side).mkdir(parents=True)
+    root.mkdir(exist_ok=True)
+    a, b = write_pairs(root, layout)
+    whole = {"data": str(root), "augment": False, "loop.workers": 0}
+    for direction, (src, dst) in (("AtoB", (a, b)), ("BtoA", (b, a))):
+        task = TASKS.get("bicyclegan").from_config(config(**whole, direction=direction), torch.device("cpu"))
+        x, y = task.batch(0)
+        picked = [int((src - row).abs().flatten(1).amax(1).argmin()) for row in x]
+        assert len(set(picked)) == 4 and torch.allclose(x, src[picked], atol=1e-6)
+        assert torch.allclose(y, dst[picked], atol=1e-6)  # each input with its own partner
+    crops = {"data": str(root), "load_size": 40, "loop.workers": 0, "where_add": "input"}
+    split, _ = resumes_exactly(lambda out, steps, resume: run(TASKS.get("bicyclegan"), config(out, steps, resume,
+                                                                                              **crops)), tmp_path)
+    x, _ = split.batch(1)
+    assert x.shape == (4, 3, 32, 32) and not any(torch.allclose(row, img, atol=1e-6) for row in x for img in a)
+    model = load_model(tmp_path / "split", "cpu")
+    assert model.nets["G"].where_add == "input" and translate_guided(torch.rand(3, 32, 32), model, n=2).shape == (
+        2, 3, 32, 32)
+
+
+def test_refuses_unpaired_builtin_data():
+    with pytest.raises(Exception, match="not paired"):
+        config(data="digits2mnist")

@@ -102,3 +102,41 @@ def test_domain_selection():
             data.select(bad)
     with pytest.raises(Exception, match="domains=A,B"):
         TASKS.get("cogan").from_config(config("unused", 1).__class__(domains=""), torch.device("cpu"), data)
+
+
+def test_sample_writes_pairs_of_a_run(tmp_path, monkeypatch):
+    """`pixforge sample RUN` on a CoGAN run: the pairs of the seed's codes, domain A over domain B per column."""
+    import numpy as np
+    from PIL import Image
+
+    from pixforge.weights import torch_load
+
+    from gan_fakes import cli
+
+    monkeypatch.setattr("pixforge.train.loop.plot_losses", lambda *args, **kwargs: None)
+    run(TASKS.get("cogan"), config(tmp_path / "run", 2), data=tiny())
+    out = tmp_path / "run"
+    gen = CoupledGenerator(8).eval()
+    gen.load_state_dict(torch_load(out / "checkpoints" / "last.pt", "a checkpoint")["task"]["modules"]["gen"])
+    with torch.no_grad():
+        a, b = gen(torch.randn(3, 8, generator=torch.Generator().manual_seed(5)))
+    cli("sample", out, "-n", 3, "-o", tmp_path / "pairs.npy", "--seed", 5)
+    pairs = np.load(tmp_path / "pairs.npy")
+    assert pairs.shape == (3, 2, 1, 28, 28)
+    assert np.allclose(pairs[:, 0], a * 2 - 1, atol=1e-6) and np.allclose(pairs[:, 1], b * 2 - 1, atol=1e-6)
+    cli("sample", out, "-n", 3, "-o", tmp_path / "other.npy", "--seed", 6)
+    assert not np.allclose(np.load(tmp_path / "other.npy"), pairs)
+    cli("sample", out, "-n", 3, "-o", tmp_path / "pairs.png", "--seed", 5)
+    grid = np.asarray(Image.open(tmp_path / "pairs.png").convert("L"), dtype=np.float64) / 255
+    assert grid.shape == (2 + 2 * 30, 2 + 3 * 30)  # 2 rows (A, B) x 3 codes of 28 px, 2 px padding
+    for row, images in enumerate((a, b)):
+        for col in range(3):
+            cell = grid[2 + 30 * row:30 + 30 * row, 2 + 30 * col:30 + 30 * col]
+            assert np.abs(cell - images[col, 0].numpy()).max() < 1 / 255 + 1e-6
+    cli("sample", out, "-n", 10, "-o", tmp_path / "bands.png")  # 8 codes a band, the last band padded
+    assert Image.open(tmp_path / "bands.png").size == (2 + 8 * 30, 2 + 4 * 30)
+    for bad in (("--class", 1), ("--ema",)):
+        result = cli("sample", out, "-n", 3, "-o", tmp_path / "x.png", *bad, ok=False)
+        assert result.exit_code == 2 and ("class-conditional" in result.output or "no EMA" in result.output)
+    result = cli("interpolate", out, "-o", tmp_path / "x.png", ok=False)
+    assert result.exit_code == 2 and "pixforge sample" in result.output

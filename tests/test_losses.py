@@ -195,6 +195,37 @@ def test_vgg_perceptual_before_or_after_activation(images):
     assert after(x, y).item() == pytest.approx(charbonnier_loss(F.relu(cx), F.relu(cy)).item(), rel=1e-6)
 
 
+def test_domain_invariant_vgg_loss_by_hand():
+    """MUNIT's compute_vgg_loss: mean squared difference of instance-normalised relu5_3 of a VGG16 that has no
+    fourth max pool, the target without gradient; grey images taken as RGB."""
+    from pixforge.losses.perceptual import DomainInvariantVGGLoss
+
+    torch.manual_seed(0)
+    loss = DomainInvariantVGGLoss(weights=None)
+    convs = [m for m in loss.vgg.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 13  # conv1_1 ... conv5_3
+
+    def features(x):  # the MUNIT release's Vgg16.forward, written out
+        h = loss.vgg.normalize((x.expand(-1, 3, -1, -1) + 1) / 2)
+        for i, conv in enumerate(convs):
+            h = F.relu(conv(h))
+            if i in (1, 3, 6):  # pools after conv1_2, conv2_2, conv3_3 only
+                h = F.max_pool2d(h, 2, 2)
+        mean, var = h.mean((2, 3), keepdim=True), h.var((2, 3), unbiased=False, keepdim=True)
+        return (h - mean) / (var + 1e-5).sqrt()
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1, torch.rand(2, 1, 32, 32, generator=g) * 2 - 1
+    assert loss.features(x).shape == (2, 512, 4, 4)  # 1/8 of the image: no pool4
+    expected = (features(x) - features(y)).pow(2).mean()
+    xg, yg = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
+    value = loss(xg, yg)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-4)
+    value.backward()
+    assert xg.grad.abs().sum() > 0 and yg.grad is None
+    assert loss(x, x).item() == pytest.approx(0.0, abs=1e-8)
+
+
 # ------------------------------------------------------------------------------------------------ registry, recipes
 def test_registry_lists_every_loss_by_family():
     assert LOSSES.list(family="adversarial") == [
@@ -202,7 +233,7 @@ def test_registry_lists_every_loss_by_family():
         "feature-matching"]
     assert LOSSES.list(family="regularizer") == ["gradient-penalty", "r1", "path-length", "orthogonal", "kl-normal"]
     assert LOSSES.list(family="perceptual") == ["content", "gram-style", "mean-std-style", "vgg-perceptual",
-                                                "vgg-distance"]
+                                                "vgg-distance", "vgg-domain-invariant"]
     assert LOSSES.list(family="pixel") == ["l1", "l2", "charbonnier", "tv"]
     assert LOSSES.get("l2") is F.mse_loss and LOSSES.get("hinge") is get_loss("hinge")
     assert isinstance(LOSSES.create("vgg-perceptual", layer_weights={"relu1_1": 1.0}, weights=None),

@@ -87,6 +87,37 @@ def test_unit_kl_and_translation(tmp_path):
                           atol=1e-6)
 
 
+def test_munit_domain_invariant_vgg_loss_of_one_step(monkeypatch):
+    """vgg_w: each translation against its source (x_ba vs x_b, x_ab vs x_a), in the step's loss; UNIT has it too;
+    no pretrained VGG16 offline is refused."""
+    cls = TASKS.get("munit")
+    settings = {**TINY["munit"], "vgg_w": 2.0, "vgg_weights": "random", "loop.device": "cpu"}
+    data = tiny_domains(8, 2, 3)
+    task = cls.from_config(load_config(cls.Config, None, settings), torch.device("cpu"), data)
+    before = {k: {n: t.clone() for n, t in m.state_dict().items()} for k, m in task.modules.items()}
+    torch.manual_seed(4)
+    logs = task.train_step(0)
+    gen_a, gen_b = (task.generator() for _ in "ab")
+    gen_a.load_state_dict(before["gen_a"])
+    gen_b.load_state_dict(before["gen_b"])
+    torch.manual_seed(4)
+    x_a, x_b = task.batch(0, 0), task.batch(1, 0)
+    styles = [torch.randn(2, 4, 1, 1) for _ in range(4)]  # D's two draws, then G's
+    x_ba, x_ab = gen_a.decode(gen_b.enc_content(x_b), styles[2]), gen_b.decode(gen_a.enc_content(x_a), styles[3])
+    expected = task.vgg(x_ba, x_b) + task.vgg(x_ab, x_a)
+    assert logs["vgg"].item() == pytest.approx(expected.item(), rel=1e-4)
+    assert logs["vgg"].item() != pytest.approx((task.vgg(x_ba, x_a) + task.vgg(x_ab, x_b)).item(), rel=1e-3)
+    unit = TASKS.get("unit")
+    cfg = load_config(unit.Config, None, {**TINY["unit"], "vgg_w": 1.0, "vgg_weights": "random", "loop.device": "cpu"})
+    assert torch.isfinite(unit.from_config(cfg, torch.device("cpu"), data).train_step(0)["vgg"])
+    assert "vgg" not in cls.from_config(load_config(cls.Config, None, TINY["munit"]), torch.device("cpu"),
+                                        data).train_step(0)
+    monkeypatch.setattr("pixforge.weights.is_present", lambda name: False)
+    monkeypatch.setattr("pixforge.weights.offline", lambda: True)
+    with pytest.raises(Exception, match="pixforge weights fetch vgg16-hed"):
+        cls.from_config(load_config(cls.Config, None, {**settings, "vgg_weights": "auto"}), torch.device("cpu"), data)
+
+
 def test_two_domain_tasks_refuse_more_domains(tmp_path):
     with pytest.raises(ConfigError, match="two domains"):
         train("munit", tmp_path / "m", 1, data=tiny_domains(12, 3, 3))

@@ -26,7 +26,8 @@ def generator_options(func):
 @output_option(".npy (raw samples in [-1, 1]) or .png (grid / 2D scatter)", required=True)
 @generator_options
 def sample(run, count, output, ema, truncation, label, seed, device):
-    """Draw samples from a trained GAN (a run folder or its checkpoints/last.pt) or a pretrained generator.
+    """Draw samples from a trained GAN (a run folder or its checkpoints/last.pt) or a pretrained generator; a
+    CoGAN run gives a pair per code (.png: domain A over domain B; .npy: (N, 2, C, H, W)).
 
     \b
     Examples:
@@ -35,6 +36,7 @@ def sample(run, count, output, ema, truncation, label, seed, device):
       pixforge sample runs/sg2-mnist -n 64 --truncation 0.7 -o grid.png
       pixforge sample runs/dcgan -n 5000 -o samples.npy --truncation 1.5
       pixforge sample runs/ring8 -n 2500 -o points.png
+      pixforge sample runs/cogan -n 16 -o pairs.png --seed 1
     """
     from ..tasks.gan import check_sample_output, sample_run, write_samples
     from ..utils import default_device

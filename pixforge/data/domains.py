@@ -9,11 +9,16 @@ Built in, offline:
 * ``digits2mnist``: scikit-learn's digits (domain 0) and MNIST 5k (domain 1), 1 channel, 32 px.
 * ``edges2photos``: Canny edges (domain 0) and photo crops (domain 1) of the scikit-image photos, 64 px; the
   edges come from one half of the generated pairs and the photos from the other, so nothing is paired.
+
+Multi-label attributes (StarGAN on CelebA): :class:`AttributeImages`, the images of a folder that a file in
+CelebA's ``list_attr_celeba.txt`` format lists, each with the 0/1 vector of some of its attributes; streamed.
 """
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -116,3 +121,79 @@ def domain_data(name: str, size: int = 0, items: int = 1000, seed: int = 0) -> D
         b = torch.stack([pairs[i]["B"] for i in range(half, items)])
         return _two(a, b, DOMAIN_NAMES[name])
     raise BadInputError(f"unknown domain dataset {name!r}; known: {', '.join(NAMES)}")
+
+
+# ------------------------------------------------------------------------------------------------ attributes
+HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")  # exclusive in StarGAN's CelebA targets
+
+
+def read_attributes(path: str | os.PathLike, selected: Sequence[str]) -> tuple[list[str], Tensor]:
+    """CelebA's ``list_attr_celeba.txt`` format (the image count; the attribute names; per image its file name
+    and a 1 or -1 for every attribute) -> (file names, (N, len(selected)) float 0/1 of the ``selected``
+    attributes: 1 where the file says 1, as StarGAN's loader)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: no such attribute file")
+    lines = path.read_text().splitlines()
+    names = lines[1].split() if len(lines) > 2 else []
+    unknown = [a for a in selected if a not in names]
+    if not names or unknown or not selected:
+        raise BadInputError(f"{path}: attributes {', '.join(unknown or selected) or '(none)'} not among "
+                            f"{', '.join(names) or 'the names of line 2 (list_attr_celeba.txt format)'}")
+    columns = [1 + names.index(a) for a in selected]
+    files, rows = [], []
+    for number, line in enumerate(lines[2:], 3):
+        values = line.split()
+        if not values:
+            continue
+        if len(values) != len(names) + 1 or any(v not in ("1", "-1") for v in values[1:]):
+            raise BadInputError(f"{path}:{number}: expected a file name and {len(names)} values of 1 or -1")
+        files.append(values[0])
+        rows.append([values[c] == "1" for c in columns])
+    return files, torch.tensor(rows, dtype=torch.float32).reshape(len(rows), len(selected))
+
+
+class AttributeImages(torch.utils.data.Dataset):
+    """The images of ``folder`` that the attribute file lists, with the ``selected`` attributes as labels
+    (:func:`read_attributes`). Item ``(index, seed)``: ``{"image": (C, size, size) in [-1, 1], "label": (K,)}``,
+    the centre square resized to ``size`` (for CelebA's 178 x 218 aligned faces, the reference's CenterCrop(178)
+    and Resize) and flipped left-right at random, as :class:`~pixforge.train.data.TrainImages` reads them."""
+
+    def __init__(self, folder: str | os.PathLike, attr_path: str | os.PathLike, selected: Sequence[str], size: int):
+        from ..train.data import TrainImages
+
+        files, self.labels = read_attributes(attr_path, selected)
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise BadInputError(f"{folder}: not a folder (the images that {attr_path} lists)")
+        if not files:
+            raise BadInputError(f"{attr_path}: lists no images")
+        missing = [f for f in files if not (folder / f).is_file()]
+        if missing:
+            raise BadInputError(f"{folder}: {len(missing)} of the {len(files)} images {attr_path} lists are "
+                                f"missing: {', '.join(missing[:5])}")
+        self.names = tuple(selected)
+        self.images = TrainImages([folder / f for f in files], size, flip=True, random_crop=False, signed=True)
+
+    @property
+    def num_domains(self) -> int:
+        return len(self.names)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Tensor] | BadInputError:
+        image = self.images[key]
+        return image if isinstance(image, BadInputError) else {"image": image, "label": self.labels[key[0]]}
+
+
+def attribute_target(labels: Tensor, k: int, names: Sequence[str]) -> Tensor:
+    """StarGAN's CelebA test targets (``create_labels``): attribute ``k`` changed in every row of ``labels`` — a
+    hair colour set to 1 and the other hair colours to 0, any other attribute inverted."""
+    out = labels.clone()
+    if names[k] in HAIR_COLOURS:
+        out[:, [i for i, n in enumerate(names) if n in HAIR_COLOURS]] = 0
+        out[:, k] = 1
+    else:
+        out[:, k] = 1 - out[:, k]
+    return out

@@ -171,3 +171,33 @@ class VGGDistance(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.compare(self.features(x), self.features(y))
+
+
+@LOSSES.register("vgg-domain-invariant", family="perceptual")
+class DomainInvariantVGGLoss(nn.Module):
+    """MUNIT's domain-invariant perceptual loss (Huang et al. 2018, ``compute_vgg_loss``): the mean squared
+    difference of the *instance-normalised* VGG16 features of a translation and of its source image, so that
+    content is compared without the domain's feature statistics. The features are those of the MUNIT release's
+    ``Vgg16``: relu5_3 of a VGG16 without its fourth max pool (conv5 runs on relu4_3, at 1/8 of the image size).
+
+    Images in [-1, 1] (grey ones taken as RGB); the target's features are computed without gradient.
+    ``weights`` as :func:`pixforge.nn.vgg.create_vgg` (None = random, for tests).
+    """
+
+    def __init__(self, weights: str | None = "auto"):
+        super().__init__()
+        from ..nn.vgg import create_vgg
+
+        self.vgg = create_vgg(["relu4_3", "relu5_3"], arch="vgg16", weights=weights)
+        names = self.vgg.names
+        self.conv5 = self.vgg.features[names.index("pool4") + 1:names.index("relu5_3") + 1]  # (shared modules)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Instance-normalised relu5_3 (without pool4) of images in [-1, 1]."""
+        h = self.vgg((x.expand(-1, 3, -1, -1) + 1) / 2, ["relu4_3"])["relu4_3"]
+        return F.instance_norm(self.conv5(h))
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            goal = self.features(target)
+        return (self.features(x) - goal).pow(2).mean()

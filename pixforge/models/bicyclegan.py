@@ -7,7 +7,8 @@ junyanz/BicycleGAN, so that its ``latest_net_G.pth`` / ``latest_net_E.pth`` load
   4x4 stride-2 conv, norm; ``up`` = ReLU, 4x4 stride-2 transposed conv, norm, dropout in the 8·ngf blocks; the
   outermost block ends in tanh). Widths ngf, 2, 4, 8, 8, ... x ngf from the outside in; ``num_downs`` halvings
   (8 for 256 px: the reference's ``unet_256``; fewer than 6, which the reference cannot build, continue the
-  same rule).
+  same rule). ``where_add="input"`` (``G_Unet_add_input``) tiles ``z`` over the input image only: the same
+  levels, none of the inner ones seeing ``z`` (in this module's key layout, not the reference's ``UnetBlock``).
 * ``bicyclegan-encoder`` (``E_ResNet``): a 4x4 stride-2 conv, ``n_blocks - 1`` residual blocks that halve the
   size (``BasicBlock``: norm, LeakyReLU, 3x3 conv, norm, LeakyReLU, 3x3 conv + 2x2 average pool; shortcut 2x2
   average pool + 1x1 conv), LeakyReLU, an 8x8 average pool, then ``fc`` (the mean) and ``fcVar`` (the log
@@ -32,6 +33,7 @@ from ..weights import load_strict
 from .pix2pix import init_weights, patch_layers, reference_norm
 
 Tensor = torch.Tensor
+WHERE_ADD = ("all", "input")  # the reference's --where_add: z at every U-Net level, or with the input only
 
 
 def _norm(norm: str, channels: int) -> list[nn.Module]:
@@ -77,15 +79,18 @@ class UnetGenerator(nn.Module):
     """``forward(x, z)``: (N, input_nc, H, W) and (N, nz) -> (N, output_nc, H, W) in [-1, 1]."""
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, nz: int = 8, num_downs: int = 8, ngf: int = 64,
-                 norm: str = "instance", use_dropout: bool = False):
+                 norm: str = "instance", use_dropout: bool = False, where_add: str = "all"):
         super().__init__()
-        self.in_channels, self.nz, self.num_downs = input_nc, nz, num_downs
+        if where_add not in WHERE_ADD:
+            raise ValueError(f"where_add must be one of {', '.join(WHERE_ADD)}, got {where_add!r}")
+        self.in_channels, self.nz, self.num_downs, self.where_add = input_nc, nz, num_downs, where_add
         self.size_multiple = 2 ** num_downs
         widths = [ngf * min(2 ** i, 8) for i in range(num_downs)]  # inner width of each level, outermost first
         block = None
         for level in reversed(range(num_downs)):
             inner, outer = widths[level], widths[level - 1] if level else output_nc
-            block = UnetBlockWithZ(widths[level - 1] if level else input_nc, outer, inner, nz, block,
+            block = UnetBlockWithZ(widths[level - 1] if level else input_nc, outer, inner,
+                                   nz if where_add == "all" or level == 0 else 0, block,
                                    outermost=level == 0, innermost=level == num_downs - 1, norm=norm,
                                    use_dropout=use_dropout and 0 < level < num_downs - 1 and outer == inner == 8 * ngf)
         self.model = block
@@ -192,16 +197,24 @@ def _depth(state: dict[str, Tensor], prefix: str = "model.") -> int:
     return 1 + max(k[len(prefix):].count("submodule.") for k in state if k.startswith(prefix))
 
 
-def generator_from_state_dict(state: dict[str, Tensor], what: str = "checkpoint") -> UnetGenerator:
-    """A G_Unet_add_all sized from the reference's ``latest_net_G.pth`` keys and shapes (eval mode)."""
+def generator_from_state_dict(state: dict[str, Tensor], what: str = "checkpoint", nz: int | None = None
+                              ) -> UnetGenerator:
+    """A G_Unet_add_all sized from the reference's ``latest_net_G.pth`` keys and shapes (eval mode); a generator
+    whose inner levels take no code is a ``where_add="input"`` one, whose code length ``nz`` (the encoder's
+    output) must be given."""
     try:
         first, last = state["model.down.0.weight"], state["model.up.1.weight"]
         ngf = first.shape[0]
-        nz = state["model.submodule.down.1.weight"].shape[1] - ngf
-        norm = "instance"  # the released models' (no parameters, nothing in the state dict)
-        net = UnetGenerator(first.shape[1] - nz, last.shape[1], nz, _depth(state), ngf, norm)
+        inner_nz = state["model.submodule.down.1.weight"].shape[1] - ngf
     except KeyError as exc:
         raise WeightsError(f"{what}: not a BicycleGAN generator (no {exc.args[0]})") from None
+    if not inner_nz and nz is None:
+        raise WeightsError(f"{what}: a generator taking z with its input only (where_add=input); its code length "
+                           "comes from the encoder: give the run folder")
+    nz = inner_nz or nz
+    norm = "instance"  # the released models' (no parameters, nothing in the state dict)
+    net = UnetGenerator(first.shape[1] - nz, last.shape[1], nz, _depth(state), ngf, norm,
+                        where_add="all" if inner_nz else "input")
     return load_strict(net, state, what).eval()
 
 

@@ -87,12 +87,30 @@ class CoGanTask(DomainTask):
         self.optimizers["gen"].step()
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_accuracy": accuracy.detach()}
 
-    @torch.no_grad()
     def pairs(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """The coupled images of codes ``z`` in [-1, 1] (eval mode: batch norm with its running statistics)."""
-        with evaluating(self.gen):
-            return tuple(x * 2 - 1 for x in self.gen(z.to(self.device)))
+        """The coupled images of codes ``z`` in [-1, 1]: (A's, B's)."""
+        return tuple(coupled_pairs(self.gen, z).unbind(1))
 
     def sample(self, path: Path, step: int) -> None:
         """Eight fixed codes: domain A's images on the first row, B's below."""
-        save_samples(torch.cat(self.pairs(self.fixed_z)).cpu(), path, nrow=len(self.fixed_z))
+        save_samples(coupled_pairs(self.gen, self.fixed_z), path)
+
+
+def coupled_pairs(gen: CoupledGenerator, z: Tensor) -> Tensor:
+    """The pairs of codes ``z`` (N, latent_dims): (N, 2, C, 28, 28) in [-1, 1], A then B, on the CPU (eval mode:
+    batch norm with its running statistics, as the reference's samples)."""
+    device = next(gen.parameters()).device
+    with evaluating(gen):
+        return torch.stack(gen(z.to(device)), 1).mul(2).sub(1).float().cpu()
+
+
+def pair_generator(state: dict, what: str, device: str | torch.device = "cpu") -> CoupledGenerator:
+    """The generator of a ``cogan`` run's checkpoint (sized from its weights), in eval mode on ``device``."""
+    from ..errors import BadInputError
+
+    weights = state["task"]["modules"].get("gen")
+    if not isinstance(weights, dict) or "dconv0.weight" not in weights:
+        raise BadInputError(f"{what}: a cogan checkpoint without its generator")
+    gen = CoupledGenerator(weights["dconv0.weight"].shape[0], weights["dconv4_a.weight"].shape[1])
+    gen.load_state_dict(weights)
+    return gen.to(device).eval()

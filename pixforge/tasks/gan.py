@@ -403,10 +403,15 @@ def generate(g: nn.Module, z: torch.Tensor, y: torch.Tensor | None, device: torc
 
 
 def save_samples(x: torch.Tensor, path: str | Path, data: str = "", nrow: int | None = None) -> Path:
-    """A PNG of samples: an image grid, or for 2D points a scatter plot with the mixture's mode centres."""
+    """A PNG of samples: an image grid, or for 2D points a scatter plot with the mixture's mode centres. Groups
+    of images (N, K, C, H, W), such as CoGAN's pairs, are columns of K, ``nrow`` (default up to 8) per band."""
     from ..io import image_grid, save_image
 
     path = Path(path)
+    if x.dim() == 5:
+        nrow = nrow or min(len(x), 8)
+        x = torch.cat([x, x.new_ones((-len(x)) % nrow, *x.shape[1:])])  # blank (white) cells end the last band
+        x = x.unflatten(0, (-1, nrow)).transpose(1, 2).flatten(0, 2)  # band, group member, column
     if x.dim() == 4:
         return save_image(image_grid((x.clamp(-1, 1) + 1) / 2, nrow=nrow), path)
     import matplotlib
@@ -467,9 +472,17 @@ def sample_run(run: str | Path, count: int, ema: bool | None = None, truncation:
     """(samples, config): ``count`` samples (N, ...) in [-1, 1] from a run folder, its ``last.pt`` or a
     registered pretrained generator. ``truncation`` is ψ in W for StyleGAN generators (1 = none), else the
     |z| threshold of BigGAN's truncation trick."""
+    from ..errors import BadInputError
+    from ..models.cogan import CoupledGenerator
     from ..models.gan import truncated_noise
+    from .cogan import coupled_pairs
 
     g, cfg = load_generator(run, ema, device)
+    if isinstance(g, CoupledGenerator):  # a CoGAN run: (count, 2, C, H, W), the two domains' images of each code
+        if label is not None:
+            raise BadInputError("--class: a CoGAN run is not class-conditional")
+        return coupled_pairs(g, truncated_noise(count, g.latent_dims, truncation, torch.Generator().manual_seed(seed))
+                             ), cfg
     z = truncated_noise(count, cfg.z_dim, None if hasattr(g, "truncate") else truncation,
                         torch.Generator().manual_seed(seed))
     return generate(g, z, class_labels(cfg, count, label, seed), torch.device(device),
@@ -508,6 +521,12 @@ def load_generator(path: str | Path, ema: bool | None = None, device: str | torc
     else:
         state = load_checkpoint(ckpt)
     raw = state.get("config") or {}
+    if ((state.get("task") or {}).get("extra") or {}).get("task") == "cogan":  # pairs: see sample_run
+        from .cogan import CoGanConfig, pair_generator
+
+        if ema:
+            raise BadInputError(f"{ckpt}: a CoGAN run has no EMA generator")
+        return pair_generator(state, str(ckpt), device), from_dict(CoGanConfig, raw)
     if "sample_shape" not in raw:
         raise BadInputError(f"{ckpt}: not a pixforge GAN checkpoint (no GAN config inside)")
     mods = state["task"]["modules"]
@@ -593,6 +612,8 @@ def interpolate_run(run: str | Path, steps: int = 8, rows: int = 4, ema: bool | 
     if steps < 2 or rows < 1:
         raise BadInputError(f"need at least 2 steps and 1 row, got steps={steps}, rows={rows}")
     g, cfg = load_generator(run, ema, device)
+    if not hasattr(cfg, "sample_shape"):
+        raise BadInputError(f"{run}: interpolate needs a GAN run; for CoGAN pairs use `pixforge sample`")
     if len(cfg.sample_shape) != 3:
         raise BadInputError("interpolate needs an image GAN; for 2D data use `pixforge sample -o points.png`")
     gen = torch.Generator().manual_seed(seed)

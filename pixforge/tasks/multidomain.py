@@ -27,14 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check
-from ..data.domains import NAMES, Domains, domain_data
+from ..data.domains import NAMES, AttributeImages, Domains, attribute_target, domain_data
 from ..errors import ConfigError
 from ..losses.adversarial import get_loss
 from ..losses.regularizers import gradient_penalty, r1_penalty
 from ..models import munit, stargan, stargan2, ugatit
 from ..nn.norms import clip_rho_
 from ..registry import TASKS
-from ..train import LoopConfig, Task, TensorBatches
+from ..train import LoopConfig, Task, TensorBatches, make_batches
 from ..train.ema import EMA
 from .gan import save_samples
 
@@ -110,7 +110,12 @@ class DomainConfig:
 
     def __post_init__(self) -> None:
         check(self, positive=("batch_size", "lr", "items"), non_negative=("image_size", "weight_decay"),
-              choices={"data": NAMES}, ranges={"betas": (0, 1)})
+              choices={"data": NAMES} if self.built_in else {}, ranges={"betas": (0, 1)})
+
+    @property
+    def built_in(self) -> bool:
+        """Whether ``data`` names a built-in domain set (StarGAN's attribute-labelled folders do not)."""
+        return True
 
 
 class DomainTask(Task):
@@ -130,6 +135,11 @@ class DomainTask(Task):
     def __init__(self, cfg: DomainConfig, device: torch.device, data: Domains):
         super().__init__()
         self.cfg, self.device, self.data = cfg, device, data
+        self.hold(data)
+
+    def hold(self, data: Domains) -> None:
+        """The data's channels and size, per-domain batches (two-domain tasks) and four preview images a domain."""
+        cfg, device = self.cfg, self.device
         if cfg.two_domains and data.num_domains != 2:
             raise ConfigError(f"{type(self).__name__} translates between two domains; {cfg.data} has "
                               f"{data.num_domains} ({', '.join(data.names)}): choose two with domains=A,B")
@@ -171,6 +181,8 @@ class AutoencoderPairConfig(DomainConfig):
     gan_w: float = 1.0
     recon_x_w: float = 10.0  # image reconstruction
     recon_x_cyc_w: float = 0.0  # cycle reconstruction (MUNIT: style-augmented)
+    vgg_w: float = 0.0  # domain-invariant perceptual loss (translation vs its source; the references' vgg_w)
+    vgg_weights: str = "auto"  # its VGG16: auto (first present), vgg16-hed, vgg16-imagenet, a file, or random
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=1_000_000, out="runs/munit", lr_schedule="step", lr_step=100_000, lr_gamma=0.5, log_every=100,
         sample_every=1000, ckpt_every=10_000))
@@ -178,7 +190,7 @@ class AutoencoderPairConfig(DomainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check(self, positive=("dim", "dis_dim", "dis_layers", "dis_scales"),
-              non_negative=("n_downsample", "n_res", "gan_w", "recon_x_w", "recon_x_cyc_w"))
+              non_negative=("n_downsample", "n_res", "gan_w", "recon_x_w", "recon_x_cyc_w", "vgg_w"))
 
 
 class AutoencoderPairTask(DomainTask):
@@ -196,6 +208,12 @@ class AutoencoderPairTask(DomainTask):
         self.modules = {"gen_a": self.gen_a, "gen_b": self.gen_b, "dis_a": self.dis_a, "dis_b": self.dis_b}
         opt = dict(lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         self.optimizers = {"gen": adam([self.gen_a, self.gen_b], **opt), "dis": adam([self.dis_a, self.dis_b], **opt)}
+        self.vgg = perceptual_vgg(cfg.vgg_weights).to(device) if cfg.vgg_w else None
+
+    def perceptual(self, x_ba: Tensor, x_b: Tensor, x_ab: Tensor, x_a: Tensor) -> dict[str, Tensor]:
+        """The references' ``loss_gen_vgg_a + loss_gen_vgg_b``: each translation against its source image
+        (:class:`~pixforge.losses.perceptual.DomainInvariantVGGLoss`); nothing when ``vgg_w`` is 0."""
+        return {"vgg": self.vgg(x_ba, x_b) + self.vgg(x_ab, x_a)} if self.vgg is not None else {}
 
     def update_dis(self, x_a: Tensor, x_ba: Tensor, x_b: Tensor, x_ab: Tensor) -> Tensor:
         """The reference's ``dis_update`` on real images and (detached) translations; returns the loss."""
@@ -285,8 +303,9 @@ class MunitTask(AutoencoderPairTask):
                 "recon_x": F.l1_loss(x_a_recon, x_a) + F.l1_loss(x_b_recon, x_b),
                 "recon_s": F.l1_loss(s_a_recon, s_a) + F.l1_loss(s_b_recon, s_b),
                 "recon_c": F.l1_loss(c_a_recon, c_a) + F.l1_loss(c_b_recon, c_b)}
+        logs.update(self.perceptual(x_ba, x_b, x_ab, x_a))
         loss_g = (cfg.gan_w * adv + cfg.recon_x_w * logs["recon_x"] + cfg.recon_s_w * logs["recon_s"]
-                  + cfg.recon_c_w * logs["recon_c"])
+                  + cfg.recon_c_w * logs["recon_c"] + cfg.vgg_w * logs.get("vgg", 0))
         if cfg.recon_x_cyc_w:
             logs["cycle_x"] = (F.l1_loss(self.gen_a.decode(c_a_recon, s_a_prime), x_a)
                                + F.l1_loss(self.gen_b.decode(c_b_recon, s_b_prime), x_b))
@@ -302,6 +321,19 @@ class MunitTask(AutoencoderPairTask):
             return [x, own.decode(c, s), *(other.decode(c, style.expand(len(x), -1, -1, -1)) for style in styles)]
 
         save_samples(self.preview_grid(row), path, nrow=2 + len(self.fixed_styles))
+
+
+def perceptual_vgg(weights: str) -> nn.Module:
+    """The domain-invariant VGG loss on a pretrained VGG16; refused offline when none is present (a random VGG
+    would compare noise; ``random`` asks for one, for tests)."""
+    from ..errors import WeightsError
+    from ..losses.perceptual import DomainInvariantVGGLoss
+    from ..weights import is_present, offline
+
+    if weights == "auto" and offline() and not any(is_present(n) for n in ("vgg16-imagenet", "vgg16-hed")):
+        raise WeightsError("vgg_w needs VGG16 weights and PIXFORGE_OFFLINE is set: run `pixforge weights fetch "
+                           "vgg16-hed` (or vgg_weights=FILE with torchvision's vgg16 .pth)")
+    return DomainInvariantVGGLoss(None if weights == "random" else weights).eval()
 
 
 def kl_to_unit_gaussian(mu: Tensor) -> Tensor:
@@ -362,9 +394,11 @@ class UnitTask(AutoencoderPairTask):
                 "kl": kl_to_unit_gaussian(h_a) + kl_to_unit_gaussian(h_b),
                 "cycle_x": (F.l1_loss(self.gen_a.decode(h_a_recon + n_a_recon), x_a)
                             + F.l1_loss(self.gen_b.decode(h_b_recon + n_b_recon), x_b)),
-                "kl_cycle": kl_to_unit_gaussian(h_a_recon) + kl_to_unit_gaussian(h_b_recon)}
+                "kl_cycle": kl_to_unit_gaussian(h_a_recon) + kl_to_unit_gaussian(h_b_recon),
+                **self.perceptual(x_ba, x_b, x_ab, x_a)}
         loss_g = (cfg.gan_w * adv + cfg.recon_x_w * logs["recon_x"] + cfg.recon_kl_w * logs["kl"]
-                  + cfg.recon_x_cyc_w * logs["cycle_x"] + cfg.recon_kl_cyc_w * logs["kl_cycle"])
+                  + cfg.recon_x_cyc_w * logs["cycle_x"] + cfg.recon_kl_cyc_w * logs["kl_cycle"]
+                  + cfg.vgg_w * logs.get("vgg", 0))
         self.update_gen(loss_g)
         return {k: v.detach() for k, v in logs.items()}
 
@@ -382,12 +416,21 @@ class UnitTask(AutoencoderPairTask):
 # ------------------------------------------------------------------------------------------------------
 
 class MultiDomainTask(DomainTask):
-    """Batches of (image, domain label) over every domain, and a preview of two images per domain."""
+    """Batches of (image, domain label) over every domain, and a preview of two images per domain; or, for
+    attribute-labelled images (:class:`~pixforge.data.domains.AttributeImages`), streamed batches of (image,
+    0/1 attribute vector) and a preview of four images with their attributes."""
 
-    def __init__(self, cfg: DomainConfig, device: torch.device, data: Domains):
-        super().__init__(cfg, device, data)
+    def hold(self, data: Domains | AttributeImages) -> None:
+        cfg = self.cfg
         self.num_domains = data.num_domains
-        self.real = TensorBatches(data.images, data.domains, cfg.batch_size, cfg.loop.seed, device)
+        if isinstance(data, AttributeImages):
+            self.real = make_batches(data, None, cfg.batch_size, cfg.loop.seed, self.device, cfg.loop.workers)
+            first = self.real.preview(4)
+            self.preview, self.preview_labels = [first["image"]], first["label"]
+            self.channels, self.size, self.domains = first["image"].shape[1], first["image"].shape[-1], []
+            return
+        super().hold(data)
+        self.real = TensorBatches(data.images, data.domains, cfg.batch_size, cfg.loop.seed, self.device)
 
     def preview_rows(self, translate) -> Tensor:
         """Per preview image: the input, then ``translate(x, y_target)`` for every target domain."""
@@ -410,6 +453,8 @@ class StarGanConfig(DomainConfig):
     lambda_rec: float = 10.0  # cycle reconstruction
     lambda_gp: float = 10.0  # WGAN-GP
     n_critic: int = 5  # D steps per G step
+    attr_path: str = ""  # a list_attr_celeba.txt-format file: multi-label training on the images of folder `data`
+    selected_attrs: str = "Black_Hair,Blond_Hair,Brown_Hair,Male,Young"  # with attr_path (the reference's CelebA)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=200_000, out="runs/stargan", lr_schedule="linear", lr_decay_start=100_000, log_every=10,
         sample_every=1000, ckpt_every=10_000))
@@ -420,6 +465,12 @@ class StarGanConfig(DomainConfig):
         super().__post_init__()
         check(self, positive=("conv_dim", "d_conv_dim", "d_repeat_num", "n_critic"),
               non_negative=("repeat_num", "lambda_cls", "lambda_rec", "lambda_gp"))
+        if self.attr_path and (self.domains or not self.selected_attrs):
+            raise ConfigError("attr_path: the domains are the selected_attrs (comma-separated), not domains=")
+
+    @property
+    def built_in(self) -> bool:
+        return not self.attr_path
 
 
 @TASKS.register("stargan", examples=(
@@ -430,15 +481,18 @@ class StarGanTask(MultiDomainTask):
     """StarGAN (Choi et al. 2018): one generator for all domains, conditioned on the target-domain label; D with
     an auxiliary domain classifier; WGAN-GP (10), classification (1), cycle reconstruction (10), n_critic 5.
     Defaults are the reference's (Adam 1e-4, betas 0.5/0.999, batch 16, 200k steps, linear decay after 100k).
-    Domains are single labels here (cross-entropy, as the reference's RaFD setting).
+    Domains are single labels (cross-entropy, as the reference's RaFD setting) or, with ``attr_path``, the
+    selected attributes of CelebA-style images (0/1 vectors, binary cross-entropy summed over the attributes and
+    averaged over the batch, as its CelebA setting; targets are the batch's labels shuffled; 128 px by default).
     Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
     """
 
     Config = StarGanConfig
     name = "stargan"
 
-    def __init__(self, cfg: StarGanConfig, device: torch.device, data: Domains):
+    def __init__(self, cfg: StarGanConfig, device: torch.device, data: Domains | AttributeImages):
         super().__init__(cfg, device, data)
+        self.multi_label = isinstance(data, AttributeImages)
         if self.size < 2 ** cfg.d_repeat_num:
             raise ConfigError(f"d_repeat_num={cfg.d_repeat_num} needs images of at least {2 ** cfg.d_repeat_num} px; "
                               f"{cfg.data} has {self.size} px (lower d_repeat_num or raise image_size)")
@@ -452,17 +506,34 @@ class StarGanTask(MultiDomainTask):
         # fit steps G's schedule from step 0, G's optimiser first steps at n_critic - 1: expected, not a misuse
         warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
 
+    @classmethod
+    def from_config(cls, cfg: StarGanConfig, device: torch.device, data: Domains | None = None) -> "StarGanTask":
+        if cfg.attr_path and data is None:
+            data = AttributeImages(cfg.data, cfg.attr_path, cfg.selected_attrs.split(","), cfg.image_size or 128)
+        return super().from_config(cfg, device, data)
+
+    def label_vectors(self, y: Tensor) -> Tensor:
+        """G's conditioning: one-hot domains, or the attribute vectors as they are."""
+        return y if self.multi_label else F.one_hot(y, self.num_domains).float()
+
+    def classification(self, logits: Tensor, y: Tensor) -> Tensor:
+        if self.multi_label:
+            return F.binary_cross_entropy_with_logits(logits, y, reduction="sum") / len(logits)
+        return F.cross_entropy(logits, y)
+
     def train_step(self, step: int) -> dict[str, Tensor]:
         cfg = self.cfg
         x, y = self.real.batch(step)
+        if y is None:  # streamed attribute data
+            x, y = x["image"], x["label"]
         y_trg = y[torch.randperm(len(y)).to(y.device)]
-        c_org, c_trg = F.one_hot(y, self.num_domains).float(), F.one_hot(y_trg, self.num_domains).float()
+        c_org, c_trg = self.label_vectors(y), self.label_vectors(y_trg)
         # discriminator
         out_src, out_cls = self.D(x)
         with torch.no_grad():
             x_fake = self.G(x, c_trg)
         fake_src, _ = self.D(x_fake)
-        logs = {"d_adv": self.wgan.d_loss(out_src, fake_src), "d_cls": F.cross_entropy(out_cls, y),
+        logs = {"d_adv": self.wgan.d_loss(out_src, fake_src), "d_cls": self.classification(out_cls, y),
                 "gp": gradient_penalty(lambda t: self.D(t)[0], x, x_fake)}
         loss_d = logs["d_adv"] + cfg.lambda_cls * logs["d_cls"] + cfg.lambda_gp * logs["gp"]
         self.optimizers["D"].zero_grad(set_to_none=True)
@@ -473,7 +544,7 @@ class StarGanTask(MultiDomainTask):
             x_fake = self.G(x, c_trg)
             with frozen(self.D):
                 fake_src, fake_cls = self.D(x_fake)
-            logs.update(g_adv=self.wgan.g_loss(fake_src), g_cls=F.cross_entropy(fake_cls, y_trg),
+            logs.update(g_adv=self.wgan.g_loss(fake_src), g_cls=self.classification(fake_cls, y_trg),
                         g_rec=F.l1_loss(self.G(x_fake, c_org), x))
             loss_g = logs["g_adv"] + cfg.lambda_rec * logs["g_rec"] + cfg.lambda_cls * logs["g_cls"]
             self.optimizers["G"].zero_grad(set_to_none=True)
@@ -482,9 +553,15 @@ class StarGanTask(MultiDomainTask):
         return {k: v.detach() for k, v in logs.items()}
 
     def sample(self, path: Path, step: int) -> None:
-        """Rows: an input of each domain (two each), then its translation to every domain."""
+        """Rows: an input of each domain (two each), then its translation to every domain; attribute models:
+        four inputs, then each with one attribute changed (:func:`~pixforge.data.domains.attribute_target`)."""
         with evaluating(self.G):
-            rows = self.preview_rows(lambda x, y: self.G(x, F.one_hot(y, self.num_domains).float()))
+            if self.multi_label:
+                x, c = self.preview[0].to(self.device), self.preview_labels.to(self.device)
+                outs = [self.G(x, attribute_target(c, k, self.data.names)) for k in range(self.num_domains)]
+                rows = torch.stack([x, *outs], 1).flatten(0, 1).cpu()
+            else:
+                rows = self.preview_rows(lambda x, y: self.G(x, self.label_vectors(y)))
         save_samples(rows, path, nrow=1 + self.num_domains)
 
 

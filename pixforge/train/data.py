@@ -90,21 +90,23 @@ class TensorBatches:
 
 
 class TrainImages(torch.utils.data.Dataset):
-    """Training images: a folder (files read on demand) or, for ``source`` None/"builtin", the scikit-image
-    images named in ``builtin`` (held in memory). Item ``(index, seed)``: the image with its short side
+    """Training images: a folder or a list of files (read on demand) or, for ``source`` None/"builtin", the
+    scikit-image images named in ``builtin`` (held in memory). Item ``(index, seed)``: the image with its short side
     resized to ``load_size`` (at least ``size``), a ``size`` x ``size`` crop (random, or the centre with
     ``random_crop=False``), flipped left-right at random with ``flip``; (3, size, size) in [0, 1], or
     [-1, 1] with ``signed`` (as GANs take). ``max_items`` keeps the first N files.
     """
 
-    def __init__(self, source: str | os.PathLike | None, size: int, load_size: int = 0, flip: bool = False,
-                 random_crop: bool = True, signed: bool = False, builtin: Sequence[str] = PHOTOS,
+    def __init__(self, source: str | os.PathLike | Sequence[Path] | None, size: int, load_size: int = 0,
+                 flip: bool = False, random_crop: bool = True, signed: bool = False, builtin: Sequence[str] = PHOTOS,
                  max_items: int = 0):
         self.size, self.load_size = size, max(size, load_size or size)
         self.flip, self.random_crop, self.signed = flip, random_crop, signed
         self.files: list[Path] = []
         self.images: list[torch.Tensor] = []
-        if source is None or str(source) == "builtin":
+        if isinstance(source, (list, tuple)):  # the files themselves, in this order
+            self.files = [Path(f) for f in source][: max_items or None]
+        elif source is None or str(source) == "builtin":
             from ..data.builtin import skimage_images
 
             self.images = [self.fit(img) for img in skimage_images(builtin)][: max_items or None]

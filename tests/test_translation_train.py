@@ -228,6 +228,10 @@ def test_bad_settings_are_one_line_errors(tmp_path):
     assert r.exit_code == 2 and "unknown translation data 'nonsense'" in r.output
     r = train("pix2pix", tmp_path / "d", 2, "--data", "grey2colour", "instance=true", ok=False)
     assert r.exit_code == 2 and "unknown" in r.output
+    r = train("pix2pix", tmp_path / "e", 2, "--data", "grey2colour", "edges=hed", ok=False)
+    assert r.exit_code == 2 and "edges=hed applies to the built-in edges2photos data only" in r.output
+    r = train("pix2pix", tmp_path / "f", 2, "edges=sobel", ok=False)
+    assert r.exit_code == 2 and "edges: 'sobel' is not one of" in r.output
 
 
 def test_defaults_are_the_references():

@@ -76,7 +76,7 @@ def test_paired_and_unpaired_folders_and_layout_detection(tmp_path):
 
 def test_builtin_translation_datasets():
     assert DATASETS.list(family="translation", kind="download") == [
-        "horse2zebra", "monet2photo", "summer2winter_yosemite", "facades", "maps", "cityscapes"]
+        "horse2zebra", "monet2photo", "summer2winter_yosemite", "facades", "maps", "cityscapes", "edges2shoes"]
     assert [n for n in DATASETS.list(family="translation") if DATASETS.meta(n)["kind"] != "download"] == [
         "edges2photos", "grey2colour", "digits2mnist", "labels2shapes", "mnist-domains"]
     edges = DATASETS.create("edges2photos", size=48, length=5)

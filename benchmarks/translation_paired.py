@@ -18,10 +18,11 @@ FID / KID in VGG16-HED features (relu5_3, global average pool, 512-d; the offlin
 the Inception weights are not on this machine). Seeds 0, 1, 2; mean ± std.
 
 speed: one pix2pix training step (unet_256 + 70x70 PatchGAN, batch 1, 256 px, edges2photos pairs) in pixforge
-(GanTask: channels-last, fused Adam, losses synced once per log interval) against a loop written as
-pytorch-CycleGAN-and-pix2pix writes ``Pix2PixModel.optimize_parameters`` (same networks and data, per-step
-``.item()`` logging), interleaved, medians of 3 repeats of 4 steps; and images/s of ``pixforge translate`` with
-unet_256 at 256 and 1024 px. Results: benchmarks/out/translation_paired/*.json; figure: docs/img/.
+(GanTask: fused Adam, D frozen in the G step, one G forward, losses synced once per log interval; fp32, and bf16
+autocast with D channels-last) against a loop written as pytorch-CycleGAN-and-pix2pix writes
+``Pix2PixModel.optimize_parameters`` (same networks and data, per-step ``.item()`` logging), interleaved, medians
+of 3 repeats of 4 steps; and images/s of ``pixforge translate`` with unet_256 at 256 and 1024 px. The quality
+part's ``L1+cGAN (70x70), bf16`` variant is the bf16 recipe's quality against fp32's. Results: benchmarks/out/translation_paired/*.json; figure: docs/img/.
 """
 from __future__ import annotations
 
@@ -52,9 +53,11 @@ VARIANTS = {
     "L1+cGAN, 1x1 (PixelGAN)": {"netD": "pixel"},
     "L1+cGAN, 16x16": {"netD": "n_layers", "n_layers_D": 1},
     "L1+cGAN, 34x34": {"netD": "n_layers", "n_layers_D": 2},
+    "L1+cGAN (70x70), bf16": {"loop.amp": True},
 }
 OBJECTIVE = ("L1", "cGAN", "L1+cGAN (70x70)")
 FIELDS = ("L1+cGAN, 1x1 (PixelGAN)", "L1+cGAN, 16x16", "L1+cGAN, 34x34", "L1+cGAN (70x70)")
+PRECISION = ("L1+cGAN (70x70)", "L1+cGAN (70x70), bf16")
 
 
 # ------------------------------------------------------------------------------------------------ quality
@@ -149,7 +152,8 @@ def table() -> str:
 
     lines = []
     for title, names in (("Objective (70x70 PatchGAN where there is a D)", OBJECTIVE),
-                         ("PatchGAN receptive field (L1 + cGAN)", FIELDS)):
+                         ("PatchGAN receptive field (L1 + cGAN)", FIELDS),
+                         ("Precision (L1 + cGAN, 70x70): fp32 against bfloat16 autocast", PRECISION)):
         lines += [f"**{title}**", "",
                   "| variant | seeds | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ | FID (VGG16-HED) ↓ | KID / 1000 ↓ | CPU s / run |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -227,40 +231,48 @@ def images_per_second(net: torch.nn.Module, size: int, repeats: int, warm_up: bo
 
 
 def speed(repeats: int = 3, steps: int = 4) -> dict:
+    """Seconds per step of the reference-style loop and of pixforge's task in fp32 (the default) and with bf16
+    autocast (``loop.amp=true``: D channels-last on a CPU), same initial networks and data, interleaved."""
     from pixforge.config import load_config
     from pixforge.models.pix2pix import UnetGenerator
     from pixforge.tasks.translation import Pix2PixTask, PairItems
-
-    cfg = load_config(Pix2PixTask.Config, ROOT / "pixforge" / "configs" / "translate" / "pix2pix.yaml", {
-        "data": "edges2photos", "loop.workers": 0, "loop.device": "cpu", "loop.steps": 1000, "val_items": 0,
-        "sample_items": 0})
-    task = Pix2PixTask.from_config(cfg, torch.device("cpu"))
-    net_g, net_d = copy.deepcopy(task.g).train(), copy.deepcopy(task.d).train()
-    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    items: PairItems = task.data.images
     from pixforge.train.data import item_keys
 
-    def ref_batch(step):
-        batch = [items[k] for k in item_keys(task.data.order, step)]
-        return torch.stack([b["A"] for b in batch]), torch.stack([b["B"] for b in batch])
+    def task(**overrides) -> Pix2PixTask:
+        cfg = load_config(Pix2PixTask.Config, ROOT / "pixforge" / "configs" / "translate" / "pix2pix.yaml", {
+            "data": "edges2photos", "loop.workers": 0, "loop.device": "cpu", "loop.steps": 1000, "val_items": 0,
+            "sample_items": 0, **overrides})
+        torch.manual_seed(0)
+        return Pix2PixTask.from_config(cfg, torch.device("cpu"))
 
-    task.train_step(0)
-    reference_step(net_g, net_d, opt_g, opt_d, *ref_batch(0))  # warm-up
-    ref, ours, step = [], [], 1
+    ours = {"pixforge_fp32": task(), "pixforge_bf16": task(**{"loop.amp": True})}
+    first = ours["pixforge_fp32"]
+    net_g, net_d = copy.deepcopy(first.g).train(), copy.deepcopy(first.d).train()
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    items: PairItems = first.data.images
+
+    def reference(step):
+        batch = [items[k] for k in item_keys(first.data.order, step)]
+        return reference_step(net_g, net_d, opt_g, opt_d, torch.stack([b["A"] for b in batch]),
+                              torch.stack([b["B"] for b in batch]))
+
+    loops = {"reference": reference, **{name: t.train_step for name, t in ours.items()}}
+    for run in loops.values():  # warm-up
+        run(0)
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    step = 1
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for i in range(steps):
-            reference_step(net_g, net_d, opt_g, opt_d, *ref_batch(step + i))
-        ref.append((time.perf_counter() - t0) / steps)
-        t0 = time.perf_counter()
-        for i in range(steps):
-            logs = task.train_step(step + i)
-        {k: float(v) for k, v in logs.items()}  # what fit does once per log interval
-        ours.append((time.perf_counter() - t0) / steps)
+        for name, run in loops.items():
+            t0 = time.perf_counter()
+            for i in range(steps):
+                logs = run(step + i)
+            {k: float(v) for k, v in logs.items()}  # what fit does once per log interval
+            times[name].append((time.perf_counter() - t0) / steps)
         step += steps
-    result = {"reference_s_per_step": ref, "pixforge_s_per_step": ours,
-              "ratio_of_medians": statistics.median(ref) / statistics.median(ours)}
+    result = {f"{name}_s_per_step": t for name, t in times.items()}
+    for name in ours:
+        result[f"ratio_{name}"] = statistics.median(times["reference"]) / statistics.median(times[name])
     g = UnetGenerator(3, 3, 8)  # unet_256, untrained: speed only
     for size in (256, 1024):
         result[f"translate_{size}px_images_per_s"] = images_per_second(g, size, repeats)

@@ -85,6 +85,18 @@ def test_pix2pix_generator_objective_is_cgan_plus_100_l1():
         task("pix2pix", gan=0, l1=0)
 
 
+def test_pix2pix_bf16_on_a_cpu_runs_d_channels_last():
+    """loop.amp=true (bf16 autocast): the PatchGAN alone goes channels-last on a CPU; fp32 keeps both contiguous."""
+    fp32, bf16 = task("pix2pix"), task("pix2pix", **{"loop.amp": True})
+    cl = torch.channels_last
+    assert not any(p.is_contiguous(memory_format=cl) and not p.is_contiguous() for p in fp32.d.parameters())
+    assert all(p.is_contiguous(memory_format=cl) for p in bf16.d.parameters() if p.dim() == 4)
+    assert not any(p.is_contiguous(memory_format=cl) and not p.is_contiguous() for p in bf16.g.parameters())
+    logs = bf16.train_step(0)
+    assert all(torch.isfinite(v) for v in logs.values()) and set(logs) == {"d_loss", "g_loss", "l1"}
+    assert all(p.dtype == torch.float32 for p in bf16.d.parameters())
+
+
 def test_patchgan_receptive_fields_and_full_image_choice():
     assert [receptive_field(n) for n in (1, 2, 3, 4, 5)] == [16, 34, 70, 142, 286]  # the paper's 16, 70, 286
     def convs(t):

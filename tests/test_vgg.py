@@ -176,6 +176,7 @@ def test_hed_side_outputs_map_from_the_keras_layout(tmp_path):
         got = net(x)
         logits = net.side_outputs(x)
     assert got.shape == (1, 1, 37, 50) and len(logits) == 6
+    assert sum(p.numel() for p in net.parameters()) == 14_714_688 + (64 + 128 + 256 + 512 + 512 + 5) + 6
     assert torch.allclose(got, expected, atol=1e-5)
     assert torch.allclose(logits[2], sides[2], atol=1e-4)
 

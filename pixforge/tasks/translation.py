@@ -44,7 +44,7 @@ from ..losses.adversarial import AdversarialLoss, feature_matching_loss, get_los
 from ..losses.regularizers import kl_normal
 from ..registry import DATASETS, TASKS
 from ..train import LoopConfig
-from .gan import GanTask, PlainGanSettings
+from .gan import GanTask, PlainGanSettings, to_device
 
 Tensor = torch.Tensor
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "translate"
@@ -493,6 +493,10 @@ class Pix2PixTask(TranslationTask):
         if not cfg.gan:  # L1 only: no discriminator
             for table in (self.modules, self.optimizers):
                 del table["D"]
+        elif cfg.loop.amp and device.type == "cpu" and not cfg.channels_last:
+            # bf16 on a CPU: D alone channels-last (oneDNN's fast bf16 layout; the U-Net's transposed convs are
+            # not faster so; measured in benchmarks/translation_paired.py)
+            to_device(self.d, device, torch.channels_last)
 
     @staticmethod
     def build_generator(cfg: Pix2PixConfig) -> nn.Module:

@@ -23,12 +23,13 @@ speed: one pix2pix training step (unet_256 + 70x70 PatchGAN, batch 1, 256 px, ed
 autocast with D channels-last) against a loop written as pytorch-CycleGAN-and-pix2pix writes
 ``Pix2PixModel.optimize_parameters`` (same networks and data, per-step ``.item()`` logging), interleaved, medians
 of 3 repeats of 4 steps; and images/s of ``pixforge translate`` with unet_256 at 256 and 1024 px. The quality
-part's ``L1+cGAN (70x70), bf16`` variant is the bf16 recipe's quality against fp32's.
+part's ``L1+cGAN (70x70), bf16`` variant is the bf16 recipe's quality against fp32's. Results:
+benchmarks/out/translation_paired/*.json; figure: docs/img/.
 
 labels: ``labels2shapes`` at 64 px (one-hot 4-class label maps + instance edges -> shapes rendered as textures),
 the recipes configs/translate/{pix2pixhd,spade}_labels2shapes.yaml for 400 steps (of their 1500; the second half
 decaying linearly), scored on 64 held-out scenes (L1, PSNR, SSIM; G in eval()). Results:
-benchmarks/out/translation_labels/*.json; figure docs/img/labels2shapes_pix2pixhd_spade.png. Results: benchmarks/out/translation_paired/*.json; figure: docs/img/.
+benchmarks/out/translation_labels/*.json; figure docs/img/labels2shapes_pix2pixhd_spade.png.
 """
 from __future__ import annotations
 

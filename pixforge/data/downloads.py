@@ -1,7 +1,7 @@
 """Datasets downloaded on first use: MNIST, Fashion-MNIST, CIFAR-10 (binary version), the image-to-image
 translation sets of the CycleGAN release (horse2zebra, monet2photo, summer2winter_yosemite, facades, maps,
-cityscapes) and pix2pix's edges2shoes, and the super-resolution test sets (Set5, Set14, BSD100, Urban100, DIV2K validation), registered
-on :data:`pixforge.registry.DATASETS` with ``kind="download"``.
+cityscapes) and pix2pix's edges2shoes, and the super-resolution test sets (Set5, Set14, BSD100, Urban100, DIV2K
+validation), registered on :data:`pixforge.registry.DATASETS` with ``kind="download"``.
 
 Files are cached unchanged in ``$PIXFORGE_HOME/datasets/NAME/`` and checked against their published size and
 sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``; an md5 where that is all that is

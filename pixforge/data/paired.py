@@ -390,6 +390,7 @@ def edges2photos(size: int = 64, length: int = 1000, seed: int = 0, sigma: float
 def grey2colour(size: int = 64, length: int = 1000, seed: int = 0, split: str = "train") -> PhotoPairs:
     return PhotoPairs(_grey, size, length, seed, split)
 
+
 class TensorDomains(TranslationDataset):
     """Two in-memory image sets (N, C, H, W) in [-1, 1] as unpaired domains, with their labels."""
 

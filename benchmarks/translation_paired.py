@@ -1,10 +1,11 @@
 """pix2pix on a CPU-sized built-in task: the paper's ablations, training speed against a reference-style loop,
-inference speed, and a figure (issue #11).
+inference speed, and a figure; pix2pixHD and SPADE briefly trained on label maps, and their figure (issue #11).
 
-    python benchmarks/translation_paired.py                      # everything (~20 min on one core)
+    python benchmarks/translation_paired.py                      # everything but labels (~20 min on one core)
     python benchmarks/translation_paired.py --part quality --seeds 0   # one seed of the ablations
     python benchmarks/translation_paired.py --part speed
     python benchmarks/translation_paired.py --part table        # print the tables from the saved results
+    python benchmarks/translation_paired.py --part labels --seeds 0    # pix2pixHD + SPADE (~10 CPU-minutes)
 
 quality: edges2photos at 64 px (Canny edges -> crops of the scikit-image photos; training crops from the left three
 quarters of each photo, the 256 test crops from the right quarter), the shipped CPU recipe
@@ -18,10 +19,17 @@ FID / KID in VGG16-HED features (relu5_3, global average pool, 512-d; the offlin
 the Inception weights are not on this machine). Seeds 0, 1, 2; mean ± std.
 
 speed: one pix2pix training step (unet_256 + 70x70 PatchGAN, batch 1, 256 px, edges2photos pairs) in pixforge
-(GanTask: channels-last, fused Adam, losses synced once per log interval) against a loop written as
-pytorch-CycleGAN-and-pix2pix writes ``Pix2PixModel.optimize_parameters`` (same networks and data, per-step
-``.item()`` logging), interleaved, medians of 3 repeats of 4 steps; and images/s of ``pixforge translate`` with
-unet_256 at 256 and 1024 px. Results: benchmarks/out/translation_paired/*.json; figure: docs/img/.
+(GanTask: fused Adam, D frozen in the G step, one G forward, losses synced once per log interval; fp32, and bf16
+autocast with D channels-last) against a loop written as pytorch-CycleGAN-and-pix2pix writes
+``Pix2PixModel.optimize_parameters`` (same networks and data, per-step ``.item()`` logging), interleaved, medians
+of 3 repeats of 4 steps; and images/s of ``pixforge translate`` with unet_256 at 256 and 1024 px. The quality
+part's ``L1+cGAN (70x70), bf16`` variant is the bf16 recipe's quality against fp32's. Results:
+benchmarks/out/translation_paired/*.json; figure: docs/img/.
+
+labels: ``labels2shapes`` at 64 px (one-hot 4-class label maps + instance edges -> shapes rendered as textures),
+the recipes configs/translate/{pix2pixhd,spade}_labels2shapes.yaml for 400 steps (of their 1500; the second half
+decaying linearly), scored on 64 held-out scenes (L1, PSNR, SSIM; G in eval()). Results:
+benchmarks/out/translation_labels/*.json; figure docs/img/labels2shapes_pix2pixhd_spade.png.
 """
 from __future__ import annotations
 
@@ -43,6 +51,9 @@ FIGURE = ROOT / "docs" / "img" / "pix2pix_edges2photos.png"
 RECIPE = ROOT / "pixforge" / "configs" / "translate" / "pix2pix_edges2photos.yaml"
 TEST_ITEMS, TEST_SEED, FLOOR_SEED = 256, 12345, 54321
 STEPS = 1000  # the recipe's 2000 halved to fit 18 runs into the CPU time of a shared 2-core machine
+LABELS_OUT = ROOT / "benchmarks" / "out" / "translation_labels"
+LABELS_FIGURE = ROOT / "docs" / "img" / "labels2shapes_pix2pixhd_spade.png"
+LABEL_TASKS, LABEL_STEPS, LABEL_TEST_ITEMS = ("pix2pixhd", "spade"), 400, 64  # 400: a few CPU-minutes each
 
 #: name -> config overrides of the CPU recipe
 VARIANTS = {
@@ -52,9 +63,11 @@ VARIANTS = {
     "L1+cGAN, 1x1 (PixelGAN)": {"netD": "pixel"},
     "L1+cGAN, 16x16": {"netD": "n_layers", "n_layers_D": 1},
     "L1+cGAN, 34x34": {"netD": "n_layers", "n_layers_D": 2},
+    "L1+cGAN (70x70), bf16": {"loop.amp": True},
 }
 OBJECTIVE = ("L1", "cGAN", "L1+cGAN (70x70)")
 FIELDS = ("L1+cGAN, 1x1 (PixelGAN)", "L1+cGAN, 16x16", "L1+cGAN, 34x34", "L1+cGAN (70x70)")
+PRECISION = ("L1+cGAN (70x70)", "L1+cGAN (70x70), bf16")
 
 
 # ------------------------------------------------------------------------------------------------ quality
@@ -149,7 +162,8 @@ def table() -> str:
 
     lines = []
     for title, names in (("Objective (70x70 PatchGAN where there is a D)", OBJECTIVE),
-                         ("PatchGAN receptive field (L1 + cGAN)", FIELDS)):
+                         ("PatchGAN receptive field (L1 + cGAN)", FIELDS),
+                         ("Precision (L1 + cGAN, 70x70): fp32 against bfloat16 autocast", PRECISION)):
         lines += [f"**{title}**", "",
                   "| variant | seeds | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ | FID (VGG16-HED) ↓ | KID / 1000 ↓ | CPU s / run |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -179,6 +193,53 @@ def figure(seed: int = 0) -> Path:
     columns = [first["inputs"][:n]] + [runs[name]["outputs"][:n] for name in OBJECTIVE] + [first["targets"][:n]]
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     return save_image(translation_grid(*columns), FIGURE)
+
+
+# ------------------------------------------------------------------------------------------------ label maps
+def train_labels(name: str, seed: int, steps: int, out: Path) -> dict:
+    """pix2pixHD or SPADE with its labels2shapes CPU recipe for ``steps`` steps, scored on held-out scenes (run
+    folder and samples in ``out``)."""
+    from pixforge.config import load_config
+    from pixforge.registry import TASKS
+    from pixforge.tasks.translation import PairItems, open_pairs, paired_scores, translate_all, with_edges
+    from pixforge.train import run
+
+    task_class = TASKS.get(name)
+    overrides = {"loop.seed": seed, "loop.out": str(out / f"{name}-s{seed}"), "loop.overwrite": True,
+                 "loop.progress": False, "loop.tensorboard": False, "loop.sample_every": 0, "loop.val_every": 0,
+                 "loop.device": "cpu", "loop.steps": steps, "loop.lr_decay_start": steps // 2, "sample_items": 0,
+                 "val_items": 0}
+    cfg = load_config(task_class.Config, RECIPE.parent / f"{name}_labels2shapes.yaml", overrides)
+    t0 = time.process_time()
+    task, result = run(task_class, cfg)
+    seconds = time.process_time() - t0
+    test = PairItems(open_pairs(cfg.data, cfg.size, "test", seed, length=LABEL_TEST_ITEMS)).first(LABEL_TEST_ITEMS)
+    outputs = translate_all(task.g, with_edges(test, task.edges))
+    torch.save({"labels": test["A"][:8], "outputs": outputs[:8], "targets": test["B"][:8]},
+               out / f"samples_{name}_seed{seed}.pt")
+    return {"task": name, "seed": seed, "steps": result.step, "cpu_seconds": round(seconds, 1),
+            "test_items": len(outputs), **paired_scores(outputs, test["B"])}
+
+
+def labels(seed: int = 0, steps: int | None = None) -> None:
+    """Train the label-map tasks not trained yet (a smoke test's ``steps`` in a folder of its own), then the
+    figure: held-out label map | pix2pixHD | SPADE | target."""
+    from pixforge.io import save_image
+    from pixforge.tasks.translation import translation_grid
+
+    out = LABELS_OUT / "smoke" if steps else LABELS_OUT
+    out.mkdir(parents=True, exist_ok=True)
+    for name in LABEL_TASKS:
+        if not steps and (out / f"{name}-s{seed}.json").is_file():
+            continue  # done: its results and samples are kept
+        row = train_labels(name, seed, steps or LABEL_STEPS, out)
+        print(json.dumps(row), flush=True)
+        (out / f"{name}-s{seed}.json").write_text(json.dumps(row, indent=1))
+    runs = {name: torch.load(out / f"samples_{name}_seed{seed}.pt") for name in LABEL_TASKS}
+    first, rows = runs[LABEL_TASKS[0]], 5
+    columns = [first["labels"][:rows]] + [runs[n]["outputs"][:rows] for n in LABEL_TASKS] + [first["targets"][:rows]]
+    if not steps:
+        print(f"wrote {save_image(translation_grid(*columns), LABELS_FIGURE)}")
 
 
 # ------------------------------------------------------------------------------------------------ speed
@@ -227,40 +288,48 @@ def images_per_second(net: torch.nn.Module, size: int, repeats: int, warm_up: bo
 
 
 def speed(repeats: int = 3, steps: int = 4) -> dict:
+    """Seconds per step of the reference-style loop and of pixforge's task in fp32 (the default) and with bf16
+    autocast (``loop.amp=true``: D channels-last on a CPU), same initial networks and data, interleaved."""
     from pixforge.config import load_config
     from pixforge.models.pix2pix import UnetGenerator
     from pixforge.tasks.translation import Pix2PixTask, PairItems
-
-    cfg = load_config(Pix2PixTask.Config, ROOT / "pixforge" / "configs" / "translate" / "pix2pix.yaml", {
-        "data": "edges2photos", "loop.workers": 0, "loop.device": "cpu", "loop.steps": 1000, "val_items": 0,
-        "sample_items": 0})
-    task = Pix2PixTask.from_config(cfg, torch.device("cpu"))
-    net_g, net_d = copy.deepcopy(task.g).train(), copy.deepcopy(task.d).train()
-    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    items: PairItems = task.data.images
     from pixforge.train.data import item_keys
 
-    def ref_batch(step):
-        batch = [items[k] for k in item_keys(task.data.order, step)]
-        return torch.stack([b["A"] for b in batch]), torch.stack([b["B"] for b in batch])
+    def task(**overrides) -> Pix2PixTask:
+        cfg = load_config(Pix2PixTask.Config, ROOT / "pixforge" / "configs" / "translate" / "pix2pix.yaml", {
+            "data": "edges2photos", "loop.workers": 0, "loop.device": "cpu", "loop.steps": 1000, "val_items": 0,
+            "sample_items": 0, **overrides})
+        torch.manual_seed(0)
+        return Pix2PixTask.from_config(cfg, torch.device("cpu"))
 
-    task.train_step(0)
-    reference_step(net_g, net_d, opt_g, opt_d, *ref_batch(0))  # warm-up
-    ref, ours, step = [], [], 1
+    ours = {"pixforge_fp32": task(), "pixforge_bf16": task(**{"loop.amp": True})}
+    first = ours["pixforge_fp32"]
+    net_g, net_d = copy.deepcopy(first.g).train(), copy.deepcopy(first.d).train()
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    items: PairItems = first.data.images
+
+    def reference(step):
+        batch = [items[k] for k in item_keys(first.data.order, step)]
+        return reference_step(net_g, net_d, opt_g, opt_d, torch.stack([b["A"] for b in batch]),
+                              torch.stack([b["B"] for b in batch]))
+
+    loops = {"reference": reference, **{name: t.train_step for name, t in ours.items()}}
+    for run in loops.values():  # warm-up
+        run(0)
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    step = 1
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for i in range(steps):
-            reference_step(net_g, net_d, opt_g, opt_d, *ref_batch(step + i))
-        ref.append((time.perf_counter() - t0) / steps)
-        t0 = time.perf_counter()
-        for i in range(steps):
-            logs = task.train_step(step + i)
-        {k: float(v) for k, v in logs.items()}  # what fit does once per log interval
-        ours.append((time.perf_counter() - t0) / steps)
+        for name, run in loops.items():
+            t0 = time.perf_counter()
+            for i in range(steps):
+                logs = run(step + i)
+            {k: float(v) for k, v in logs.items()}  # what fit does once per log interval
+            times[name].append((time.perf_counter() - t0) / steps)
         step += steps
-    result = {"reference_s_per_step": ref, "pixforge_s_per_step": ours,
-              "ratio_of_medians": statistics.median(ref) / statistics.median(ours)}
+    result = {f"{name}_s_per_step": t for name, t in times.items()}
+    for name in ours:
+        result[f"ratio_{name}"] = statistics.median(times["reference"]) / statistics.median(times[name])
     g = UnetGenerator(3, 3, 8)  # unet_256, untrained: speed only
     for size in (256, 1024):
         result[f"translate_{size}px_images_per_s"] = images_per_second(g, size, repeats)
@@ -271,7 +340,7 @@ def speed(repeats: int = 3, steps: int = 4) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("all", "quality", "speed", "figure", "table"), default="all")
+    parser.add_argument("--part", choices=("all", "quality", "speed", "figure", "table", "labels"), default="all")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--variants", default=";".join(VARIANTS), help="names separated by ';'")
     parser.add_argument("--force", action="store_true", help="measure the speed again")
@@ -280,6 +349,8 @@ def main() -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("PIXFORGE_OFFLINE", "1")
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.part == "labels":
+        return labels(int(args.seeds.split(",")[0]), args.steps)
     if args.part in ("all", "quality"):
         quality([int(s) for s in args.seeds.split(",")], args.variants.split(";"), args.steps)
         if args.steps:

@@ -304,11 +304,12 @@ def test_data_cli_lists_every_dataset(isolated_home, tmp_path):
     result = CliRunner().invoke(main, ["data", "list"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == len(DATASETS) == 25
+    assert len(lines) == len(DATASETS) == 26
     kinds = {line.split()[0]: line.split()[1] for line in lines}
     assert kinds["digits"] == "builtin" and kinds["cifar10"] == "download" and kinds["ring8"] == "mixture"
     assert kinds["edges2photos"] == "paired" and kinds["digits2mnist"] == "unpaired"
     assert kinds["horse2zebra"] == kinds["facades"] == kinds["set5"] == kinds["div2k-valid"] == "download"
+    assert kinds["edges2shoes"] == "download"
     assert kinds["mnist-domains"] == "domains"
     result = CliRunner().invoke(main, ["data", "show", "labels2shapes", "-o", str(tmp_path / "p.png"), "--count", "3"])
     assert result.exit_code == 0 and "3 of 1000 A|B pairs" in result.output

@@ -76,7 +76,7 @@ def test_paired_and_unpaired_folders_and_layout_detection(tmp_path):
 
 def test_builtin_translation_datasets():
     assert DATASETS.list(family="translation", kind="download") == [
-        "horse2zebra", "monet2photo", "summer2winter_yosemite", "facades", "maps", "cityscapes"]
+        "horse2zebra", "monet2photo", "summer2winter_yosemite", "facades", "maps", "cityscapes", "edges2shoes"]
     assert [n for n in DATASETS.list(family="translation") if DATASETS.meta(n)["kind"] != "download"] == [
         "edges2photos", "grey2colour", "digits2mnist", "labels2shapes", "mnist-domains"]
     edges = DATASETS.create("edges2photos", size=48, length=5)
@@ -112,3 +112,56 @@ def test_label_map_scenes_and_instance_edges():
         assert all((means[a] - means[b]).abs().max() > 0.05 for a in cs for b in cs if a < b)  # classes look different
     inst = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2]])[None, None]
     assert paired.instance_edges(inst)[0, 0].tolist() == [[0, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1]]
+
+
+def test_hed_post_processing_keeps_one_pixel_lines():
+    """pix2pix's PostprocessHED: a soft ridge becomes a 1 px line; faint ridges (< 25/255) and specks go; the
+    lines fade out at the border."""
+    cols = torch.arange(48).float()
+    p = 0.8 * torch.exp(-((cols - 20) ** 2) / 4.5).expand(48, 48).clone()  # a strong vertical edge
+    p += 0.06 * torch.exp(-((cols - 36) ** 2) / 4.5)  # a faint one
+    p[10:12, 42:44] = torch.tensor([[0.3, 0.5], [0.5, 0.3]])  # a speck
+    lines = paired.hed_lines(p[None])
+    assert lines.shape == (3, 48, 48) and set(lines.unique().tolist()) == {0.0, 1.0}
+    dark = lines[0] == 0
+    assert dark.any(0).nonzero().flatten().tolist() == [20]
+    assert dark[:, 20].nonzero().flatten().tolist() == list(range(1, 47))
+
+
+@pytest.fixture
+def small_photos(monkeypatch):
+    """Two small photos in place of scikit-image's six (HED on them takes a fraction of a second)."""
+    from pixforge.data.builtin import skimage_images
+
+    chelsea, coffee = skimage_images(["chelsea", "coffee"])
+    photos = (paired.resize(chelsea, (96, 144)), paired.resize(coffee, (80, 120)))
+    monkeypatch.setattr(paired, "_photos", lambda: photos)
+    paired._hed_maps.cache_clear()
+    yield photos
+    paired._hed_maps.cache_clear()
+
+
+def test_edges2photos_with_hed_edges(small_photos, hed_weights):
+    edges = DATASETS.create("edges2photos", size=32, length=6, edges="hed")
+    assert [m.shape[-2:] for m in edges.maps] == [p.shape[-2:] for p in small_photos]
+    found = 0
+    for i in range(6):
+        item = edges[i]
+        assert item["A"].shape == item["B"].shape == (3, 32, 32)
+        assert set(item["A"].unique().tolist()) <= {-1.0, 1.0}  # black lines on white
+        dark = item["A"][0] < 0
+        grey = paired._grey((item["B"] + 1) / 2)[0]
+        gradient = (grey[1:-1, 2:] - grey[1:-1, :-2]).abs() + (grey[2:, 1:-1] - grey[:-2, 1:-1]).abs()
+        inner = dark[1:-1, 1:-1]
+        if inner.sum() >= 5:  # the lines lie on the photo's strong gradients
+            assert gradient[inner].mean() > 1.5 * gradient[~inner].mean()
+            found += 1
+    assert found >= 3
+
+
+def test_hed_edges_without_weights_say_how_to_get_them(small_photos, isolated_home, monkeypatch):
+    monkeypatch.setenv("PIXFORGE_OFFLINE", "1")
+    with pytest.raises(BadInputError, match=r"edges=hed needs the HED weights: run `pixforge weights fetch vgg16-hed`"):
+        DATASETS.create("edges2photos", edges="hed")
+    with pytest.raises(BadInputError, match="unknown edges 'sobel'"):
+        DATASETS.create("edges2photos", edges="sobel")

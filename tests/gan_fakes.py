@@ -65,3 +65,12 @@ def resumes_exactly(train, root):
     for key, module in whole.modules.items():
         assert same(module.state_dict(), split.modules[key].state_dict()), f"{key} differs after resuming"
     return split, result
+
+
+def free_port() -> int:
+    """A free local TCP port for a torch.distributed test's rendezvous."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import numpy as np
 import pytest
 import torch
-from gan_fakes import cli, install, same
+from gan_fakes import cli, free_port, install, same
 from torch import nn
 
 from pixforge.losses.adversarial import gan_losses
@@ -174,12 +173,6 @@ def test_bad_config_is_one_line_error(tmp_path):
     assert "unknown config key frobnicate" in r.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank: int, port: int, out: str) -> None:
     import os
 
@@ -200,7 +193,7 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_keep_identical_generators(tmp_path):
     # fork: the workers inherit the imported modules (spawning re-imports torch, slow on a loaded machine)
-    torch.multiprocessing.start_processes(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2,
+    torch.multiprocessing.start_processes(_ddp_worker, args=(free_port(), str(tmp_path)), nprocs=2,
                                           start_method="fork")
     g0, g1 = (torch.load(tmp_path / f"g_rank{r}.pt", weights_only=True) for r in range(2))
     assert same(g0, g1)

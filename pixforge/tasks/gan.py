@@ -235,6 +235,8 @@ class GanTask(Task):
     """
 
     Config = GanConfig
+    #: whether some parameters go unused in a step (DDP must look for them: PGGAN's layers of later stages)
+    unused_parameters: ClassVar[bool] = False
 
     @classmethod
     def default_config(cls, values: dict[str, Any]) -> Path | None:
@@ -252,7 +254,8 @@ class GanTask(Task):
         g, d = build_models(cfg) if generator is None else (generator, discriminator)
         to_device(g, device, self.memory_format)
         to_device(d, device, self.memory_format)
-        self.G, self.D = dist_utils.wrap(g, device), dist_utils.wrap(d, device)  # rank 0's init is broadcast
+        # rank 0's init is broadcast
+        self.G, self.D = (dist_utils.wrap(m, device, self.unused_parameters) for m in (g, d))
         self.g, self.d = g, d
         self.modules = {"G": self.G, "D": self.D}
         self.optimizers = {

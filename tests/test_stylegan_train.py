@@ -215,3 +215,31 @@ def test_pggan_ddp_two_cpu_processes_grow_identically(tmp_path):
     assert same(r0, r1) and r0["G"]["_extra_state"] == {"stage": 1, "alpha": 1.0}
     saved = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["task"]["modules"]
     assert same(saved["G"], r0["G"]) and same(saved["D"], r0["D"])  # rank 0's checkpoint
+
+
+def test_shipped_high_fidelity_recipes_load_into_their_tasks_and_build():
+    """configs/<task>_<data>32.yaml and <task>_paper.yaml (biggan: _imagenet128) load into the task's config;
+    the 32 px ones name their dataset and their generators build at 32 px."""
+    from pathlib import Path
+
+    import pixforge
+    from pixforge.config import load_config
+    from pixforge.registry import TASKS
+    from pixforge.tasks.gan import resolve
+
+    files = {p.stem: p for p in (Path(pixforge.__file__).parent / "configs").glob("*.yaml")
+             if p.stem.split("_")[0] in ("biggan", "stylegan", "stylegan2", "pggan")}
+    for data in ("mnist", "fashion-mnist", "faces"):
+        assert {f"{t}_{data}32" for t in ("biggan", "stylegan2", "pggan")} <= files.keys()
+    assert {"stylegan_mnist32", "stylegan_paper", "stylegan2_paper", "pggan_paper", "biggan_imagenet128"} <= files.keys()
+    for name, path in sorted(files.items()):
+        task = TASKS.get(name.split("_")[0])
+        cfg = load_config(task.Config, path)
+        assert cfg.loop.steps > 0
+        if not name.endswith("32"):
+            continue
+        data = name.split("_", 1)[1][:-2]
+        assert cfg.data == {"mnist": "mnist5k"}.get(data, data) and cfg.image_size == 32, name
+        cfg = dataclasses.replace(cfg, sample_shape=[1, 32, 32])
+        g = task.build_generator(resolve(cfg, (1, 32, 32), 10) if name.startswith("biggan") else cfg)
+        assert g(torch.randn(2, cfg.z_dim), torch.tensor([0, 1]) if g.num_classes else None).shape == (2, 1, 32, 32)

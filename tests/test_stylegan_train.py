@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 import torch
-from gan_fakes import cli, free_port, install, same
+from gan_fakes import cli, install, same, train_ddp
 
 from pixforge.losses.regularizers import lazy_adam
 from pixforge.train import load_checkpoint
@@ -184,34 +184,12 @@ def test_stylegan_v1_trains_with_eager_r1_resumes_exactly_and_samples(tmp_path):
     assert r.exit_code == 2 and "arch" in r.output
 
 
-def _pggan_ddp_worker(rank: int, port: int, out: str) -> None:
-    import os
-
-    from pixforge.config import load_config
-    from pixforge.registry import TASKS
-    from pixforge.train import distributed as dist_utils
-    from pixforge.train import run
-
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                      LOCAL_RANK=str(rank))
-    task = TASKS.get("pggan")
-    cfg = load_config(task.Config, None, {"data": "tiny", "image_size": "16", "z_dim": "8", "channel_base": "64",
-                                          "channel_max": "16", "batch_size": "8", "stage_kimg": "0.016",
-                                          "loop.steps": "5", "loop.out": out, "loop.device": "cpu",
-                                          "loop.progress": "false", "loop.tensorboard": "false",
-                                          "loop.sample_every": "0"})
-    trained, _ = run(task, cfg)
-    torch.save({"G": trained.g.state_dict(), "D": trained.d.state_dict()}, f"{out}/rank{rank}.pt")
-    dist_utils.cleanup()
-
-
 @pytest.mark.slow
 def test_pggan_ddp_two_cpu_processes_grow_identically(tmp_path):
     # 5 steps at 16 px: 4 px, the 8 px fade-in and stabilisation (layers unused at first: DDP must allow it)
-    torch.multiprocessing.start_processes(_pggan_ddp_worker, args=(free_port(), str(tmp_path)), nprocs=2,
-                                          start_method="fork")
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    r0, r1 = train_ddp(tmp_path, "pggan", {"data": "tiny", "image_size": "16", "z_dim": "8", "channel_base": "64",
+                                           "channel_max": "16", "batch_size": "8", "stage_kimg": "0.016",
+                                           "loop.steps": "5", "loop.sample_every": "0"})
     assert same(r0, r1) and r0["G"]["_extra_state"] == {"stage": 1, "alpha": 1.0}
     saved = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["task"]["modules"]
     assert same(saved["G"], r0["G"]) and same(saved["D"], r0["D"])  # rank 0's checkpoint

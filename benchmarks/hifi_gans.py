@@ -20,16 +20,18 @@ trains on its 60,000 images.
   as NVIDIA's small-image config does) as shipped; ``stylegan2-bf16`` the same under bfloat16 autocast
   (``loop.amp=true``; 1.35x the steps per second on a CPU with AVX-512 BF16, so more steps in the budget).
 
-Every run writes ``benchmarks/results/hifi_gans/<data>/<model>-s<seed>.json`` (and 64 samples as ``.npy``)
-and is skipped when that file holds a run of the same config, so the sweep can be stopped and restarted; the
-run folders stay in benchmarks/out/hifi_gans/<data>/ (for ``pixforge sample``, ``stylemix``, ``project``).
-``--report`` only aggregates: ``benchmarks/results/hifi_gans.json`` and ``hifi_gans.md``, per dataset the
-sample grid ``docs/img/hifi_gans_<data>32.png`` (a row of real images, then one row per model and seed) and
-the style-mixing grid of StyleGAN2's seed-0 run, ``docs/img/stylegan2_<data>32_mixing.png``, and with
-``--project STEPS`` four real digits projected into the mnist5k run's W,
-``docs/img/stylegan2_mnist32_projection.png``.
+Every run writes ``benchmarks/results/hifi_gans/<budget>s/<data>/<model>-s<seed>.json`` (and 64 samples as
+``.npy``) and is skipped when that file holds a run of the same config, so the sweep can be stopped and
+restarted (runs go dataset by dataset, all models and seeds of one before the next); the run folders stay in
+benchmarks/out/hifi_gans/<budget>s/<data>/ (for ``pixforge sample``, ``stylemix``, ``project``). ``--report``
+only aggregates the runs of ``--budget``: ``benchmarks/results/hifi_gans_<budget>s.json`` and ``.md``, per
+dataset the sample grid ``docs/img/hifi_gans_<data>32_<budget>s.png`` (a row of real images, then one row per
+model and seed) and the style-mixing grid of StyleGAN2's seed-0 run,
+``docs/img/stylegan2_<data>32_mixing_<budget>s.png``, and with ``--project STEPS`` four real digits projected
+into the mnist5k run's W, ``docs/img/stylegan2_mnist32_projection_<budget>s.png``.
 
-    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/hifi_gans.py --budget 20 --samples 2000  # 24 runs
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/hifi_gans.py            # 24 runs of 240 CPU-s
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/hifi_gans.py --budget 20 --samples 2000
     nice -n 5 .venv/bin/python benchmarks/hifi_gans.py --data mnist5k --models pggan-4x stylegan2-4x --seeds 0
     .venv/bin/python benchmarks/hifi_gans.py --report
     .venv/bin/python benchmarks/hifi_gans.py --quick                      # smoke run: 3 steps each, into out/
@@ -78,8 +80,13 @@ SWEEP = ["dcgan", "sngan", "pggan", "stylegan2"]
 SCALED = ("loop.steps", "stage_kimg")  # the settings that scale with the budget
 
 
-def run_path(data: str, model: str, seed: int) -> Path:
-    return RESULTS / "hifi_gans" / data / f"{model}-s{seed}.json"
+def tag(budget: float) -> str:
+    """The budget's name in paths: runs of different budgets never share a record, run folder or figure."""
+    return f"{budget:g}s"
+
+
+def run_path(data: str, model: str, seed: int, budget: float = BUDGET_S) -> Path:
+    return RESULTS / "hifi_gans" / tag(budget) / data / f"{model}-s{seed}.json"
 
 
 def model_config(data: str, model: str, seed: int, budget: float = BUDGET_S, steps: int | None = None):
@@ -102,14 +109,14 @@ def model_config(data: str, model: str, seed: int, budget: float = BUDGET_S, ste
         progress=False, tensorboard=False, out="", overwrite=True))
 
 
-def run_one(model: str, cfg, path: Path, samples: int = ganbench.SAMPLES_IMG) -> dict:
+def run_one(model: str, cfg, path: Path, samples: int = ganbench.SAMPLES_IMG, budget: float = BUDGET_S) -> dict:
     """Train, sample, score; write the record and 64 samples."""
     from pixforge.config import to_dict
     from pixforge.registry import TASKS
     from pixforge.train import run
 
     request = ganbench.request(cfg)
-    out = RUNS / cfg.data / f"{model}-s{cfg.loop.seed}"
+    out = RUNS / tag(budget) / cfg.data / f"{model}-s{cfg.loop.seed}"
     cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, out=str(out)))
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -120,6 +127,7 @@ def run_one(model: str, cfg, path: Path, samples: int = ganbench.SAMPLES_IMG) ->
     t1 = time.perf_counter()
     metrics = ganbench.evaluate(cfg.data, x, IMAGE_SIZE)
     record = {"data": cfg.data, "model": model, "seed": seed, "samples": samples, "steps": cfg.loop.steps,
+              "budget_cpu_seconds": budget,
               "train_seconds": round(train_s, 1),
               "train_cpu_seconds": round(train_cpu, 1), "eval_seconds": round(time.perf_counter() - t1, 1),
               "metrics": metrics, "request": request, "config": to_dict(task.cfg)}
@@ -167,7 +175,7 @@ def markdown_table(results: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
-def sample_grid(records: list[dict], data: str, path: Path, per_row: int = 16) -> None:
+def sample_grid(records: list[dict], data: str, path: Path, budget: float, per_row: int = 16) -> None:
     """Real images, then one row per model and seed (MODELS order, seeds ascending)."""
     from pixforge.data.gan import load_gan_data
     from pixforge.io import image_grid, save_image
@@ -176,7 +184,8 @@ def sample_grid(records: list[dict], data: str, path: Path, per_row: int = 16) -
     rows = [real[::len(real) // per_row][:per_row]]  # (mnist5k is sorted by digit)
     for model in MODELS:
         for r in sorted((r for r in records if r["model"] == model), key=lambda r: r["seed"]):
-            x = torch.from_numpy(np.load(run_path(data, model, r["seed"]).with_suffix(".npy")).astype(np.float32))
+            x = np.load(run_path(data, model, r["seed"], budget).with_suffix(".npy")).astype(np.float32)
+            x = torch.from_numpy(x)
             rows.append(torch.nn.functional.interpolate(x[:per_row], size=IMAGE_SIZE))  # (a --quick PGGAN: 4 px)
     save_image(image_grid((torch.cat(rows).clamp(-1, 1) + 1) / 2, nrow=per_row), path)
 
@@ -203,36 +212,37 @@ def projection_figure(run: Path, path: Path, digits: tuple[int, ...] = (0, 1000,
 
 
 def report(results_dir: Path, images: Path, budget: float, projection_steps: int = 0) -> str:
-    records = [json.loads(p.read_text()) for p in sorted((results_dir / "hifi_gans").glob("*/*.json"))]
+    paths = sorted((results_dir / "hifi_gans" / tag(budget)).glob("*/*.json"))
+    records = [json.loads(p.read_text()) for p in paths]
     results = aggregate(records)
     summary = {"machine": {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-                           "note": "2 CPU cores shared with other jobs; each run at 1 thread, nice 5",
+                           "note": "2 CPU cores shared with other jobs; each run at 1 thread, nice 10",
                            "torch": torch.__version__},
                "budget_cpu_seconds": budget, "image_size": IMAGE_SIZE,
                "models": {m: {"task": t, "config": c and str(Path(c).relative_to(ROOT.parent)), "settings": s,
                               "ms_per_step": ms} for m, (t, c, s, ms) in MODELS.items()},
                "results": results}
-    previous = results_dir / "hifi_gans.json"
+    previous = results_dir / f"hifi_gans_{tag(budget)}.json"
     if previous.is_file() and "projection" in json.loads(previous.read_text()):
         summary["projection"] = json.loads(previous.read_text())["projection"]
-    (results_dir / "hifi_gans.json").write_text(json.dumps(summary, indent=1) + "\n")
+    previous.write_text(json.dumps(summary, indent=1) + "\n")
     table = markdown_table(results)
-    (results_dir / "hifi_gans.md").write_text(table)
+    previous.with_suffix(".md").write_text(table)
     images.mkdir(parents=True, exist_ok=True)
     for data in results:
         name = data.replace("mnist5k", "mnist")
         runs = [r for r in records if r.get("data", "mnist5k") == data]
-        sample_grid(runs, data, images / f"hifi_gans_{name}32.png")
-        run = RUNS / data / "stylegan2-s0"
+        sample_grid(runs, data, images / f"hifi_gans_{name}32_{tag(budget)}.png", budget)
+        run = RUNS / tag(budget) / data / "stylegan2-s0"
         if not (run / "checkpoints" / "last.pt").is_file():
             continue
         from pixforge.tasks.stylegan2 import stylemix_run
 
-        stylemix_run(run, images / f"stylegan2_{name}32_mixing.png", rows=4, cols=6)
-        figure = images / "stylegan2_mnist32_projection.png"
+        stylemix_run(run, images / f"stylegan2_{name}32_mixing_{tag(budget)}.png", rows=4, cols=6)
+        figure = images / f"stylegan2_mnist32_projection_{tag(budget)}.png"
         if data == "mnist5k" and projection_steps:  # (slow)
             summary["projection"] = projection_figure(run, figure, steps=projection_steps)
-            (results_dir / "hifi_gans.json").write_text(json.dumps(summary, indent=1) + "\n")
+            previous.write_text(json.dumps(summary, indent=1) + "\n")
     return table
 
 
@@ -257,8 +267,8 @@ def main() -> None:
     torch.set_num_threads(1)
     os.environ.setdefault("PIXFORGE_OFFLINE", "1")
     if not args.report:
-        jobs = [(m, model_config(d, m, s, args.budget, steps), run_path(d, m, s))
-                for s in args.seeds for d in args.data for m in args.models]
+        jobs = [(m, model_config(d, m, s, args.budget, steps), run_path(d, m, s, args.budget))
+                for d in args.data for s in args.seeds for m in args.models]
         todo = [j for j in jobs if not ganbench.is_done(j[2], j[1])]
         print(f"{len(jobs) - len(todo)} of {len(jobs)} runs done already; running {len(todo)}", flush=True)
         for data in args.data:
@@ -267,7 +277,7 @@ def main() -> None:
         for i, (model, cfg, path) in enumerate(todo, 1):
             if ganbench.is_done(path, cfg):  # done meanwhile by another process of this script
                 continue
-            r = run_one(model, cfg, path, args.samples)
+            r = run_one(model, cfg, path, args.samples, args.budget)
             m = r["metrics"]
             print(f"[{i}/{len(todo)} {time.perf_counter() - t0:.0f}s] {cfg.data} {model} s{r['seed']}: "
                   f"FID {m['fid']:.1f} "

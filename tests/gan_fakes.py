@@ -65,3 +65,40 @@ def resumes_exactly(train, root):
     for key, module in whole.modules.items():
         assert same(module.state_dict(), split.modules[key].state_dict()), f"{key} differs after resuming"
     return split, result
+
+
+
+def free_port() -> int:
+    """A free local TCP port for a torch.distributed test's rendezvous."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, port: int, out: str, task_name: str, values: dict) -> None:
+    import os
+
+    from pixforge.config import load_config
+    from pixforge.registry import TASKS
+    from pixforge.train import distributed as dist_utils
+    from pixforge.train import run
+
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    task = TASKS.get(task_name)
+    values = {**values, "loop.out": out, "loop.device": "cpu", "loop.progress": "false", "loop.tensorboard": "false"}
+    trained, _ = run(task, load_config(task.Config, task.default_config(values), values))
+    torch.save({"G": trained.g.state_dict(), "D": trained.d.state_dict()}, f"{out}/rank{rank}.pt")
+    dist_utils.cleanup()
+
+
+def train_ddp(out, task_name: str, values: dict) -> tuple[dict, dict]:
+    """Train ``pixforge train TASK`` (config ``values``) in two gloo processes into ``out``; each one's
+    {"G": ..., "D": ...} state dicts after the run."""
+    # fork: the workers inherit the imported modules (spawning re-imports torch, slow on a loaded machine)
+    torch.multiprocessing.start_processes(_ddp_worker, args=(free_port(), str(out), task_name, values), nprocs=2,
+                                          start_method="fork")
+    return tuple(torch.load(f"{out}/rank{r}.pt", weights_only=True) for r in range(2))

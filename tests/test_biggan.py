@@ -69,3 +69,32 @@ def test_biggan_trains_and_samples_through_the_gan_task(tmp_path, monkeypatch):
     import numpy as np
 
     assert np.load(tmp_path / "x.npy").shape == (3, 1, 32, 32)
+
+
+def test_biggan_task_has_biggans_defaults_resumes_exactly_and_refuses_bad_values(tmp_path, monkeypatch):
+    import yaml
+    from gan_fakes import same
+
+    from pixforge.train import load_checkpoint
+
+    install(monkeypatch)
+    tiny = ["--data", "tiny", "width=2", "z_dim=8", "--batch-size", "4", "ema_start=1", "loop.progress=false",
+            "loop.tensorboard=false", "loop.sample_every=0", "loop.ckpt_every=1"]
+    cli("train", "biggan", "--steps", 2, "--out", tmp_path / "full", *tiny)
+    cli("train", "biggan", "--steps", 1, "--out", tmp_path / "split", *tiny)
+    cli("train", "biggan", "--out", tmp_path / "split", "--steps", 2, "--resume")
+    full = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]
+    assert set(full["modules"]) == {"G", "D", "G_ema"}
+    assert same(full, load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")["task"])
+    used = yaml.safe_load((tmp_path / "full" / "config.yaml").read_text())
+    assert (used["arch"], used["loss"], used["lr_g"], used["lr_d"], used["betas"], used["n_critic"], used["ortho"],
+            used["spectral_norm"], used["image_size"]) == ("biggan", "hinge", 5e-5, 2e-4, [0.0, 0.999], 2, 1e-4,
+                                                          True, 32)
+    assert used["conditional"] and used["num_classes"] == 3  # the labelled data make it class-conditional
+    assert any(k.endswith("parametrizations.weight.original") for k in full["modules"]["D"])  # SN on D and G
+    assert any(k.endswith("parametrizations.weight.original") for k in full["modules"]["G"])
+    cli("sample", tmp_path / "full", "-n", 3, "-o", tmp_path / "x.npy", "--truncation", 0.5, "--class", 2)
+    for bad, message in (("arch=dcgan", "arch"), ("image_size=48", "32, 64, 128"), ("z_dim=6", "multiple of 4"),
+                         ("ortho=-1", "ortho")):
+        r = cli("train", "biggan", "--steps", 1, "--out", tmp_path / "bad", *tiny, bad, ok=False)
+        assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output

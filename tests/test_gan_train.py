@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import numpy as np
 import pytest
 import torch
-from gan_fakes import cli, install, same
+from gan_fakes import cli, install, same, train_ddp
 from torch import nn
 
 from pixforge.losses.adversarial import gan_losses
@@ -174,35 +173,11 @@ def test_bad_config_is_one_line_error(tmp_path):
     assert "unknown config key frobnicate" in r.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank: int, port: int, out: str) -> None:
-    import os
-
-    from pixforge.tasks.gan import config_from, train_gan
-    from pixforge.train import distributed as dist_utils
-
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
-                      LOCAL_RANK=str(rank))
-    cfg = config_from(None, {"data": "grid25", "loss": "wgan-gp", "n_critic": "2", "width": "16", "z_dim": "8",
-                             "batch_size": "32", "loop.steps": "4", "loop.out": out, "loop.device": "cpu",
-                             "loop.progress": "false", "loop.tensorboard": "false"})
-    task, _ = train_gan(cfg)
-    torch.save(task.g.state_dict(), f"{out}/g_rank{rank}.pt")
-    dist_utils.cleanup()
-
-
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_keep_identical_generators(tmp_path):
-    # fork: the workers inherit the imported modules (spawning re-imports torch, slow on a loaded machine)
-    torch.multiprocessing.start_processes(_ddp_worker, args=(_free_port(), str(tmp_path)), nprocs=2,
-                                          start_method="fork")
-    g0, g1 = (torch.load(tmp_path / f"g_rank{r}.pt", weights_only=True) for r in range(2))
+    r0, r1 = train_ddp(tmp_path, "gan", {"data": "grid25", "loss": "wgan-gp", "n_critic": "2", "width": "16",
+                                         "z_dim": "8", "batch_size": "32", "loop.steps": "4"})
+    g0, g1 = r0["G"], r1["G"]
     assert same(g0, g1)
     init = modules(tmp_path)  # rank 0's checkpoint matches too
     assert same(init["modules"]["G"], g0)

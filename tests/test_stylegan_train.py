@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 import torch
-from gan_fakes import cli, install, same
+from gan_fakes import cli, install, same, train_ddp
 
 from pixforge.losses.regularizers import lazy_adam
 from pixforge.train import load_checkpoint
@@ -153,3 +153,71 @@ def test_pggan_resume_through_growth_stages_is_bit_identical(tmp_path):
     import numpy as np
 
     assert np.load(tmp_path / "s.npy").shape == (3, 1, 16, 16)
+
+
+def test_stylegan_v1_trains_with_eager_r1_resumes_exactly_and_samples(tmp_path):
+    from pixforge.models.stylegan import StyleGANGenerator
+    from pixforge.tasks.gan import load_generator
+
+    extra = [*TINY, "r1=1.0", "ema_kimg=0.05", "loop.log_every=1", "loop.ckpt_every=1"]
+    cli("train", "stylegan", "--steps", 2, "--out", tmp_path / "full", *extra)
+    cli("train", "stylegan", "--steps", 1, "--out", tmp_path / "split", *extra)
+    cli("train", "stylegan", "--out", tmp_path / "split", "--steps", 2, "--resume")
+    full = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]
+    assert set(full["modules"]) == {"G", "D", "G_ema"} and same(full, load_checkpoint(
+        tmp_path / "split" / "checkpoints" / "last.pt")["task"])
+    assert any(".adain." in k for k in full["modules"]["G"])  # the v1 generator
+    # R1 in every D step, inside the D loss: Adam's settings are not corrected for a lazy step; no path length
+    assert full["optimizers"]["D"]["param_groups"][0]["lr"] == full["optimizers"]["G"]["param_groups"][0]["lr"] == 0.001
+    rows = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert [r.split(",")[header.index("r1")] != "" for r in rows[1:]] == [True, True]
+    assert "path_length" not in header
+    g, _ = load_generator(tmp_path / "full")
+    assert isinstance(g, StyleGANGenerator)
+    cli("sample", tmp_path / "full", "-n", 3, "-o", tmp_path / "s.npy", "--truncation", 0.7)
+    cli("stylemix", tmp_path / "full", "-o", tmp_path / "mix.npy", "--rows", 2, "--cols", 2)
+    import numpy as np
+
+    assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8) and np.load(tmp_path / "mix.npy").shape == (9, 1, 8, 8)
+    r = cli("train", "stylegan", "--out", tmp_path / "x", *TINY, "arch=stylegan2", ok=False)
+    assert r.exit_code == 2 and "arch" in r.output
+
+
+@pytest.mark.slow
+def test_pggan_ddp_two_cpu_processes_grow_identically(tmp_path):
+    # 5 steps at 16 px: 4 px, the 8 px fade-in and stabilisation (layers unused at first: DDP must allow it)
+    r0, r1 = train_ddp(tmp_path, "pggan", {"data": "tiny", "image_size": "16", "z_dim": "8", "channel_base": "64",
+                                           "channel_max": "16", "batch_size": "8", "stage_kimg": "0.016",
+                                           "loop.steps": "5", "loop.sample_every": "0"})
+    assert same(r0, r1) and r0["G"]["_extra_state"] == {"stage": 1, "alpha": 1.0}
+    saved = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["task"]["modules"]
+    assert same(saved["G"], r0["G"]) and same(saved["D"], r0["D"])  # rank 0's checkpoint
+
+
+def test_shipped_high_fidelity_recipes_load_into_their_tasks_and_build():
+    """configs/<task>_<data>32.yaml and <task>_paper.yaml (biggan: _imagenet128) load into the task's config;
+    the 32 px ones name their dataset and their generators build at 32 px."""
+    from pathlib import Path
+
+    import pixforge
+    from pixforge.config import load_config
+    from pixforge.registry import TASKS
+    from pixforge.tasks.gan import resolve
+
+    files = {p.stem: p for p in (Path(pixforge.__file__).parent / "configs").glob("*.yaml")
+             if p.stem.split("_")[0] in ("biggan", "stylegan", "stylegan2", "pggan")}
+    for data in ("mnist", "fashion-mnist", "faces"):
+        assert {f"{t}_{data}32" for t in ("biggan", "stylegan2", "pggan")} <= files.keys()
+    assert {"stylegan_mnist32", "stylegan_paper", "stylegan2_paper", "pggan_paper", "biggan_imagenet128"} <= files.keys()
+    for name, path in sorted(files.items()):
+        task = TASKS.get(name.split("_")[0])
+        cfg = load_config(task.Config, path)
+        assert cfg.loop.steps > 0
+        if not name.endswith("32"):
+            continue
+        data = name.split("_", 1)[1][:-2]
+        assert cfg.data == {"mnist": "mnist5k"}.get(data, data) and cfg.image_size == 32, name
+        cfg = dataclasses.replace(cfg, sample_shape=[1, 32, 32])
+        g = task.build_generator(resolve(cfg, (1, 32, 32), 10) if name.startswith("biggan") else cfg)
+        assert g(torch.randn(2, cfg.z_dim), torch.tensor([0, 1]) if g.num_classes else None).shape == (2, 1, 32, 32)

@@ -113,9 +113,10 @@ def train_task(task_class: type, aliases: dict[str, str], args: list[str]) -> No
         click.echo(f"pixforge: recipe {recipe} (--config FILE or KEY=VALUE override it)", err=True)
     try:
         task, result = run(task_class, cfg)
+        main_process = dist_utils.is_main_process()  # (before cleanup leaves every process "rank 0")
     finally:
         dist_utils.cleanup()
-    if dist_utils.is_main_process():
+    if main_process:
         for line in [result.summary(), *result.outputs, f"checkpoint: {result.checkpoint}"]:
             click.echo(line)
         if result.best:

@@ -51,8 +51,9 @@ def lazy_r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, step: int,
 
 def lazy_adam(lr: float, betas: tuple[float, float], every: int) -> tuple[float, tuple[float, float]]:
     """Adam's (lr, betas) for a network regularised lazily every k steps: lr·c and β^c with c = k/(k+1),
-    which keeps the optimiser's time scale per regular step (StyleGAN2, appendix B)."""
-    c = every / (every + 1)
+    which keeps the optimiser's time scale per regular step (StyleGAN2, appendix B). ``every`` 0: no lazy
+    regulariser (none, or one inside the main loss), the settings unchanged."""
+    c = every / (every + 1) if every else 1.0
     return lr * c, (betas[0] ** c, betas[1] ** c)
 
 

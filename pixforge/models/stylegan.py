@@ -4,9 +4,8 @@ The mapping network, tracked mean w, truncation and style mixing are StyleGAN2's
 (:class:`~pixforge.models.stylegan2.StyleBasedGenerator`); the synthesis network is the original one: a learned
 4x4 constant, then per resolution nearest upsampling, 3x3 conv and [1, 2, 1] blur, each layer followed by
 per-channel noise, bias + leaky ReLU and AdaIN whose scale and shift come from that layer's w, and one ToRGB at
-the end. Channels ``min(channel_base / resolution, channel_max)``, 16384 / 512 in the paper. Train it with
-StyleGAN2's discriminator and losses (``pixforge train stylegan2`` builds the v2 generator; this one is for
-comparisons and for loading into).
+the end. Channels ``min(channel_base / resolution, channel_max)``, 16384 / 512 in the paper. ``pixforge train
+stylegan`` trains it (at one resolution, with StyleGAN2's residual discriminator; see tasks/stylegan2.py).
 """
 from __future__ import annotations
 

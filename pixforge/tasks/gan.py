@@ -152,7 +152,8 @@ def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0)
     paper = recipe(GanConfig, "gan", cfg.loss)
     two_d = len(sample_shape) == 1
     arch = cfg.arch if cfg.arch != "auto" else ("mlp" if two_d else "dcgan")
-    if cfg.conditional and not num_classes:
+    conditional = bool(num_classes) if cfg.conditional is None else cfg.conditional  # None: when labelled
+    if conditional and not num_classes:
         raise ConfigError(f"conditional=true needs a labelled dataset; {cfg.data} has no labels")
     bf16 = cfg.bf16
     if bf16 is None:
@@ -164,7 +165,7 @@ def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0)
         betas=tuple(cfg.betas) if cfg.betas else paper.betas, n_critic=cfg.n_critic or paper.n_critic,
         gp=paper.gp if cfg.gp is None else cfg.gp, clip=paper.clip if cfg.clip is None else cfg.clip,
         spectral_norm=(arch in ("resnet", "biggan")) if cfg.spectral_norm is None else cfg.spectral_norm,
-        sample_shape=list(sample_shape), num_classes=num_classes if cfg.conditional else 0)
+        sample_shape=list(sample_shape), conditional=conditional, num_classes=num_classes if conditional else 0)
 
 
 def fast_bf16(device: str) -> bool:
@@ -201,6 +202,11 @@ def build_models(cfg: GanConfig) -> tuple[nn.Module, nn.Module]:
     return g, d
 
 
+def build_generator(cfg: GanConfig) -> nn.Module:
+    """G alone for a resolved config (what `pixforge sample` rebuilds; D's spectral norm is not needed)."""
+    return build_models(dataclasses.replace(cfg, spectral_norm=False))[0]
+
+
 def make_optimizer(params, kind: str, lr: float, betas: tuple[float, float], fused: bool) -> torch.optim.Optimizer:
     extra = {"fused": True} if fused else {"foreach": True}
     if kind == "adam":
@@ -229,6 +235,8 @@ class GanTask(Task):
     """
 
     Config = GanConfig
+    #: whether some parameters go unused in a step (DDP must look for them: PGGAN's layers of later stages)
+    unused_parameters: ClassVar[bool] = False
 
     @classmethod
     def default_config(cls, values: dict[str, Any]) -> Path | None:
@@ -246,7 +254,8 @@ class GanTask(Task):
         g, d = build_models(cfg) if generator is None else (generator, discriminator)
         to_device(g, device, self.memory_format)
         to_device(d, device, self.memory_format)
-        self.G, self.D = dist_utils.wrap(g, device), dist_utils.wrap(d, device)  # rank 0's init is broadcast
+        # rank 0's init is broadcast
+        self.G, self.D = (dist_utils.wrap(m, device, self.unused_parameters) for m in (g, d))
         self.g, self.d = g, d
         self.modules = {"G": self.G, "D": self.D}
         self.optimizers = {
@@ -381,6 +390,49 @@ class GanTask(Task):
         z = truncated_noise(2500, self.cfg.z_dim, generator=torch.Generator().manual_seed(self.cfg.loop.seed + 1))
         found = mixture_modes(generate(g, z, None, self.device).numpy(), self.cfg.data)
         return {k: float(found[k]) for k in ("modes", "high_quality", "kl")}
+
+
+@dataclass
+class BigGANConfig(GanConfig):
+    """The GAN task with BigGAN's settings (Brock et al. 2019, appendix; the defaults of ajbrock/BigGAN-PyTorch's
+    train.py): hinge loss, Adam lr G 5e-5 / D 2e-4 with betas (0, 0.999), two D steps per G step, orthogonal
+    regularisation 1e-4 on G, spectral norm in G and D, EMA of G (0.9999 from step 1000), class-conditional
+    when the data have labels; 32 px by default (CIFAR's plan; 64 and 128 px as BigGAN-PyTorch's)."""
+
+    data: str = "mnist5k"
+    loss: str = "hinge"
+    arch: str = "biggan"
+    z_dim: int = 128  # split into one chunk per G block plus one: a multiple of 4 at 32 px, 5 at 64, 6 at 128
+    optimizer: str | None = "adam"
+    lr_g: float | None = 5e-5
+    lr_d: float | None = 2e-4
+    betas: tuple[float, float] | None = (0.0, 0.999)
+    n_critic: int | None = 2
+    ortho: float = 1e-4
+    ema: float = 0.9999
+    ema_start: int = 1000
+    conditional: bool | None = None  # None: conditional when the data have class labels
+    image_size: int = 32
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(sample_every=1000, ckpt_every=1000))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, choices={"arch": ("biggan",)})
+
+
+@TASKS.register("biggan", examples=(
+    "pixforge train biggan --config pixforge/configs/biggan_mnist32.yaml --out runs/biggan-mnist",
+    "pixforge train biggan --config pixforge/configs/biggan_imagenet128.yaml --data ~/imagenet/train "
+    "--out runs/biggan128",
+    "pixforge sample runs/biggan-mnist -n 64 -o grid.png --truncation 0.5 --class 3",
+))
+class BigGANTask(GanTask):
+    """Train BigGAN (hierarchical z and a shared class embedding into conditional BN, spectral norm in G and
+    D, hinge loss, orthogonal regularisation, EMA of G): the `gan` task with BigGAN's defaults. Sample with
+    the truncation trick: `pixforge sample OUT --truncation 0.5` resamples |z| > 0.5."""
+
+    Config = BigGANConfig
+    build_generator = staticmethod(build_generator)  # what `pixforge sample` rebuilds from a run's config
 
 
 def as_float(outputs: Any) -> Any:
@@ -539,7 +591,7 @@ def load_generator(path: str | Path, ema: bool | None = None, device: str | torc
         g = task.build_generator(cfg)
     else:
         cfg = from_dict(GanConfig, raw)
-        g, _ = build_models(dataclasses.replace(cfg, spectral_norm=False))
+        g = build_generator(cfg)
     g.load_state_dict(mods[key])
     return g.to(device).eval(), cfg
 

@@ -4,8 +4,9 @@ trained at full weight for as many. WGAN-GP with the drift term ε·E[D(x)²], A
 EMA of G; real images are shown at the current resolution (area downsampling) and blended between the two
 resolutions during a fade-in exactly as the generator's output is.
 
-The stage and α are functions of the step, so a resume is exact, also across a growth step. Single process
-only: the layers of later stages are unused at first, which DistributedDataParallel refuses.
+The stage and α are functions of the step, so a resume is exact, also across a growth step. Under torchrun
+every process trains on its slice of each batch, as the `gan` task's DDP (the layers of later stages are unused
+at first: DistributedDataParallel looks for unused parameters in every step).
 """
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ class PGGANTask(GanTask):
     dataset or an image folder; `pixforge sample OUT` draws at the resolution the run has reached."""
 
     Config = PGGANConfig
+    unused_parameters = True
     build_generator = staticmethod(build_generator)  # what `pixforge sample` rebuilds from a run's config
 
     def __init__(self, cfg: PGGANConfig, data, labels, device: torch.device):

@@ -27,8 +27,9 @@ import torch
 
 from ..config import check
 from ..errors import ConfigError
-from ..losses.regularizers import lazy_adam, lazy_r1_penalty, lazy_scale, path_length_penalty
-from ..models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, log2_size
+from ..losses.regularizers import lazy_adam, lazy_r1_penalty, lazy_scale, path_length_penalty, r1_penalty
+from ..models.stylegan import StyleGANGenerator
+from ..models.stylegan2 import StyleBasedGenerator, StyleGAN2Discriminator, StyleGAN2Generator, log2_size
 from ..registry import TASKS
 from ..train import LoopConfig, step_on
 from ..train import distributed as dist_utils
@@ -53,7 +54,7 @@ class StyleGAN2Config(FixedGanSettings):
     lr: float = 0.002  # before the lazy-regularisation correction
     betas: tuple[float, float] = (0.0, 0.99)
     r1: float = 10.0  # R1 weight γ (the penalty is γ/2 · E‖∇D(x)‖²)
-    r1_every: int = 16  # lazy R1 interval (D steps)
+    r1_every: int = 16  # lazy R1 interval (D steps); 1: R1 in every D loss, not lazy (StyleGAN v1)
     pl_weight: float = 2.0  # path-length weight (0 = off)
     pl_every: int = 4  # lazy path-length interval (G steps)
     pl_batch_shrink: int = 2  # the path-length batch is batch_size / this
@@ -73,7 +74,7 @@ class StyleGAN2Config(FixedGanSettings):
         check(self, positive=("z_dim", "n_mlp", "channel_base", "channel_max", "lr_mlp", "batch_size", "lr",
                               "r1_every", "pl_every", "pl_batch_shrink"),
               non_negative=("max_items", "r1", "pl_weight", "pl_decay", "ema_kimg", "ema_rampup"),
-              choices={"arch": ("stylegan2",)}, ranges={"betas": (0, 1), "mixing": (0, 1.0000001)})
+              choices={"arch": (type(self).arch,)}, ranges={"betas": (0, 1), "mixing": (0, 1.0000001)})
         log2_size(self.image_size)
 
     @property
@@ -116,10 +117,10 @@ class StyleGAN2Task(GanTask):
     build_generator = staticmethod(build_generator)  # what `pixforge sample` rebuilds from a run's config
 
     def __init__(self, cfg: StyleGAN2Config, data, labels, device: torch.device):
-        super().__init__(cfg, data, None, device, build_generator(cfg), build_discriminator(cfg))
-        # the regularisers take their own optimiser steps: Adam corrected as the reference does
-        g_every = cfg.pl_every if cfg.pl_weight else 1
-        d_every = cfg.r1_every if cfg.r1 else 1
+        super().__init__(cfg, data, None, device, self.build_generator(cfg), build_discriminator(cfg))
+        # lazy regularisers take their own optimiser steps: Adam corrected as the reference does
+        g_every = cfg.pl_every if cfg.pl_weight else 0
+        d_every = cfg.r1_every if cfg.r1 and cfg.r1_every > 1 else 0
         self.optimizers = {
             "G": make_optimizer(self.g.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, g_every), cfg.fused_optim),
             "D": make_optimizer(self.d.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, d_every), cfg.fused_optim),
@@ -159,13 +160,16 @@ class StyleGAN2Task(GanTask):
             with torch.no_grad():
                 fake, _ = self.fake(None, n)
             loss_d = loss.d_loss(self.D(real).float(), self.D(fake).float())
-        self._step("D", loss_d)
+        eager = cfg.r1 and cfg.r1_every == 1  # R1 inside the D loss (StyleGAN v1; NVIDIA's reg_interval None)
+        r1 = r1_penalty(self.D, real) if eager else None
+        self._step("D", loss_d + cfg.r1 / 2 * r1 if eager else loss_d)
         logs["d_loss"] = loss_d.detach()
-        if cfg.r1:
+        if cfg.r1 and not eager:
             r1 = lazy_r1_penalty(self.D, real, step, cfg.r1_every)  # r1_every · R1 on the steps it runs
             if r1 is not None:
                 self._step("D", cfg.r1 / 2 * r1)
-                logs["r1"] = r1.detach() / cfg.r1_every
+        if r1 is not None:
+            logs["r1"] = r1.detach() / cfg.r1_every
 
         self.d.requires_grad_(False)  # G steps: no D weight gradients
         try:
@@ -198,14 +202,46 @@ class StyleGAN2Task(GanTask):
             self.pl_mean = state["pl_mean"].to(self.device)
 
 
+# ------------------------------------------------------------------------------------------------ StyleGAN v1
+@dataclass
+class StyleGANConfig(StyleGAN2Config):
+    """A StyleGAN (v1) run at one resolution: v1's generator (AdaIN, constant input, noise; mapping depth 8),
+    StyleGAN2's residual D, and v1's FFHQ training settings: non-saturating loss with R1 γ 10 in every D step
+    (not lazy), no path-length term, style mixing 0.9, Adam lr 0.001 betas (0, 0.99), EMA half-life 10 kimg,
+    channels min(16384 / resolution, 512). The reference grows progressively from 8 px; this trains at
+    ``image_size`` from the start (a CPU-sized variant; progressive growing is the `pggan` task's)."""
+
+    arch: str = "stylegan"
+    channel_base: int = 16384
+    lr: float = 0.001
+    r1_every: int = 1
+    pl_weight: float = 0.0
+
+
+@TASKS.register("stylegan", examples=(
+    "pixforge train stylegan --config pixforge/configs/stylegan_mnist32.yaml --out runs/sg1-mnist",
+    "pixforge train stylegan --data ~/ffhq --config pixforge/configs/stylegan_paper.yaml --out runs/sg1-ffhq",
+))
+class StyleGANTask(StyleGAN2Task):
+    """Train StyleGAN (v1: AdaIN generator, R1, style mixing, EMA of G) at one resolution on a built-in dataset
+    or an image folder. Sample with `pixforge sample OUT --truncation 0.7` and `pixforge stylemix OUT -o g.png`."""
+
+    Config = StyleGANConfig
+
+    @staticmethod
+    def build_generator(cfg: StyleGANConfig) -> StyleGANGenerator:
+        return StyleGANGenerator(cfg.image_size, cfg.z_dim, cfg.n_mlp, cfg.channel_base, cfg.channel_max,
+                                 cfg.lr_mlp, channels=cfg.sample_shape[0])
+
+
 # ------------------------------------------------------------------------------------------------ style mixing
-def coarse_layers(g: StyleGAN2Generator, resolution: int = 8) -> int:
+def coarse_layers(g: StyleBasedGenerator, resolution: int = 8) -> int:
     """How many per-layer latents drive the resolutions up to ``resolution`` (the paper's "coarse" styles: 4-8 px)."""
     return min(g.n_latent - 1, 2 * (log2_size(resolution) - 1))
 
 
 @torch.no_grad()
-def style_mixing_grid(g: StyleGAN2Generator, rows: int = 3, cols: int = 4, crossover: int | None = None,
+def style_mixing_grid(g: StyleBasedGenerator, rows: int = 3, cols: int = 4, crossover: int | None = None,
                       truncation: float = 1.0, seed: int = 0) -> torch.Tensor:
     """The paper's style-mixing figure as images ((rows + 1) * (cols + 1), C, H, W) in [-1, 1]: the top row shows
     the column sources, the left column the row sources; cell (r, c) takes row r's w for the layers below
@@ -237,6 +273,6 @@ def stylemix_run(run: str | Path, output: str | Path, rows: int = 3, cols: int =
     from .gan import load_generator, write_samples
 
     g, _ = load_generator(run, ema, device)
-    if not isinstance(g, StyleGAN2Generator):
+    if not isinstance(g, StyleBasedGenerator):
         raise BadInputError(f"{run}: style mixing needs a StyleGAN generator, not a {type(g).__name__}")
     return write_samples(style_mixing_grid(g, rows, cols, crossover, truncation, seed), output, nrow=cols + 1)

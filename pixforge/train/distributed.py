@@ -43,11 +43,13 @@ def init(device: torch.device) -> torch.device:
     return device
 
 
-def wrap(module: nn.Module, device: torch.device) -> nn.Module:
-    """DistributedDataParallel around ``module`` when running distributed, else the module itself."""
+def wrap(module: nn.Module, device: torch.device, find_unused: bool = False) -> nn.Module:
+    """DistributedDataParallel around ``module`` when running distributed, else the module itself.
+    ``find_unused``: parameters may go unused in a step (a progressive GAN's later stages), at some cost."""
     if not is_distributed():
         return module
-    return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                               find_unused_parameters=find_unused)
 
 
 def unwrap(module: nn.Module) -> nn.Module:

@@ -342,6 +342,29 @@ def test_image_folder_is_streamed_and_resumes_exactly(tmp_path):
     assert isinstance(task.data, ImageBatches)  # files are read per batch, not held in memory
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_labelled_image_folder_gives_each_image_its_class(tmp_path, workers):
+    """labelled=true: one class per subfolder (sorted names), streamed; every batch's labels are its images'."""
+    from pixforge.io import save_image
+    from pixforge.tasks.gan import GanTask, config_from
+    from pixforge.train import run
+
+    for k, name in enumerate(["cat", "dog", "owl"]):  # class k's images are all k/2 bright
+        for i in range(3):
+            save_image(torch.full((3, 8, 8), k / 2), tmp_path / "imgs" / name / f"{i}.png")
+    cfg = config_from(None, {"data": str(tmp_path / "imgs"), "image_size": "8", "labelled": "true",
+                             "conditional": "true", "batch_size": "4", "loop.steps": "1", "loop.out": str(tmp_path / "t"),
+                             "loop.progress": "false", "loop.tensorboard": "false", "loop.workers": str(workers)})
+    task, _ = run(GanTask, cfg)
+    assert task.cfg.num_classes == 3
+    for step in range(4):
+        x, y = task.data.batch(step)
+        assert torch.equal((x.mean((1, 2, 3)) + 1).round().long(), y)  # brightness k/2, i.e. k - 1 in [-1, 1]
+    no_labels = ["--data", tmp_path / "imgs" / "cat", "image_size=8", "conditional=true"]
+    assert "labelled=true" in train(tmp_path / "x", 1, *no_labels, ok=False).output
+    assert "not a folder" in train(tmp_path / "y", 1, "labelled=true", ok=False).output
+
+
 def test_step_batches_of_image_folders_do_not_depend_on_workers_or_restarts(tmp_path):
     from pixforge.errors import BadInputError
     from pixforge.io import save_image

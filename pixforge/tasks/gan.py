@@ -32,6 +32,7 @@ from ..registry import TASKS
 from ..train import LoopConfig, Task, TrainImages, autocast, make_batches, run, step_on
 from ..train import distributed as dist_utils
 from ..train.checkpoint import load_checkpoint
+from ..data.folders import list_classes
 from ..data.gan import load_gan_data
 from ..losses.adversarial import get_loss
 from ..models.gan import create_discriminator, create_generator, truncated_noise
@@ -68,6 +69,7 @@ class GanConfig:
     d_norm: str = "batch"  # dcgan D's normalisation: batch | layer (WGAN-GP's critic) | none (SNGAN's)
     attention: bool = False
     conditional: bool = False  # class-conditional G (conditional BN) and projection D; needs labels
+    labelled: bool = False  # an image folder with one subfolder per class (sorted names: classes 0, 1, ...)
     image_size: int = 0  # resize images to this (0 = the data's own size)
     max_items: int = 0  # use only the first N training items (0 = all)
     sample_shape: list[int] = field(default_factory=list)  # filled from the data
@@ -154,7 +156,8 @@ def resolve(cfg: GanConfig, sample_shape: tuple[int, ...], num_classes: int = 0)
     arch = cfg.arch if cfg.arch != "auto" else ("mlp" if two_d else "dcgan")
     conditional = bool(num_classes) if cfg.conditional is None else cfg.conditional  # None: when labelled
     if conditional and not num_classes:
-        raise ConfigError(f"conditional=true needs a labelled dataset; {cfg.data} has no labels")
+        hint = " (an image folder: labelled=true reads one class per subfolder)" if Path(cfg.data).is_dir() else ""
+        raise ConfigError(f"conditional=true needs a labelled dataset; {cfg.data} has no labels{hint}")
     bf16 = cfg.bf16
     if bf16 is None:
         bf16 = cfg.loop.amp or (not two_d and fast_bf16(cfg.loop.device))
@@ -185,8 +188,15 @@ def training_data(cfg) -> tuple[torch.Tensor | TrainImages, torch.Tensor | None,
     """(samples or a streamed image folder, labels or None, sample shape) for ``cfg.data`` at ``cfg.image_size``."""
     if Path(cfg.data).is_dir():
         size = cfg.image_size or 64
-        data = TrainImages(cfg.data, size, random_crop=False, signed=True, max_items=cfg.max_items)
-        return data, None, (3, size, size)
+        files, labels = cfg.data, None
+        if cfg.labelled:
+            files, classes, _ = list_classes(cfg.data)
+            labels = torch.tensor(classes[: cfg.max_items or None])
+        data = TrainImages(files, size, random_crop=False, signed=True, max_items=cfg.max_items)
+        return data, labels, (3, size, size)
+    if cfg.labelled:
+        raise ConfigError(f"labelled=true is for image folders with one subfolder per class; {cfg.data} is not a "
+                          "folder (built-in datasets carry their own labels)")
     data, labels = load_gan_data(cfg.data, cfg.image_size, cfg.max_items)
     return data, labels, tuple(data.shape[1:])
 

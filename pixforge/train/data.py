@@ -179,14 +179,14 @@ def item_keys(order: StepBatches, step: int) -> list[tuple[int, int]]:
 class ImageBatches:
     """Batches of :class:`TrainImages` for step after step, decoded ahead by ``workers`` DataLoader processes.
 
-    ``batch(step)`` -> (images on the device, None). Consecutive steps come from the running DataLoader; any
+    ``batch(step)`` -> (images on the device, their ``labels`` or None). Consecutive steps come from the running DataLoader; any
     other step (the first call, a resume) restarts it there. ``preview(n)`` is a fixed batch for samples and
     validation, computed in this process.
     """
 
     def __init__(self, images: TrainImages, batch_size: int, seed: int, device: torch.device, workers: int = 0,
-                 rank: int = 0, world_size: int = 1):
-        self.images, self.device, self.workers = images, device, workers
+                 rank: int = 0, world_size: int = 1, labels: torch.Tensor | None = None):
+        self.images, self.device, self.workers, self.labels = images, device, workers, labels
         self.order = StepBatches(len(images), batch_size, seed, rank, world_size)
         self._stream, self._next = None, -1
 
@@ -203,16 +203,17 @@ class ImageBatches:
             return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         return batch.to(self.device, non_blocking=True)
 
-    def batch(self, step: int) -> tuple[torch.Tensor, None]:
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        y = None if self.labels is None else self.labels[self.order.batch(step)].to(self.device, non_blocking=True)
         if not self.workers:
-            return self._collect(item_keys(self.order, step)), None
+            return self._collect(item_keys(self.order, step)), y
         if self._stream is None or step != self._next:
             keys = _FromStep(partial(item_keys, self.order), step)  # (no reference back to self: no cycle)
             self._stream = iter(torch.utils.data.DataLoader(
                 self.images, batch_sampler=keys, num_workers=self.workers, collate_fn=_stack,
                 pin_memory=self.device.type == "cuda", generator=torch.Generator()))  # leaves the global RNG alone
         self._next = step + 1
-        return self._deliver(next(self._stream)), None
+        return self._deliver(next(self._stream)), y
 
     def preview(self, n: int) -> torch.Tensor:
         return self._collect([(i, i) for i in range(min(n, len(self.images)))])
@@ -231,5 +232,5 @@ def make_batches(data: torch.Tensor | torch.utils.data.Dataset, labels: torch.Te
 
     ranks = dict(rank=dist_utils.rank(), world_size=dist_utils.world_size())
     if isinstance(data, torch.utils.data.Dataset):
-        return ImageBatches(data, batch_size, seed, device, workers, **ranks)
+        return ImageBatches(data, batch_size, seed, device, workers, labels=labels, **ranks)
     return TensorBatches(data, labels, batch_size, seed, device, **ranks)

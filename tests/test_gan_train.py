@@ -133,6 +133,7 @@ PAPER = {"wgan-gp": ("adam", 1e-4, (0.5, 0.9), 5, 10.0, 0.0, "layer", False),
          "lsgan": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "batch", False),
          "nonsaturating": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "batch", False),
          "minimax": ("adam", 2e-4, (0.5, 0.999), 1, 0.0, 0.0, "batch", False)}
+LR_D = {"minimax": 5e-5}  # D's learning rate where it is not G's (the saturating G loss needs a slower D)
 
 
 @pytest.mark.parametrize("data", ["stacked-mnist", "mnist5k"])
@@ -145,6 +146,7 @@ def test_image_recipes_carry_each_papers_settings(data):
         assert (cfg.arch, cfg.optimizer, cfg.lr_g, cfg.n_critic, cfg.gp, cfg.clip) == ("dcgan", opt, lr_g, n_critic,
                                                                                        gp, clip), loss
         assert (betas is None or cfg.betas == betas) and (cfg.d_norm, cfg.spectral_norm) == (d_norm, sn), loss
+        assert cfg.lr_d == LR_D.get(loss, lr_g), loss
         _, d = build_models(cfg)
         norms = {type(m).__name__ for m in d.modules()} & {"BatchNorm2d", "GroupNorm"}
         assert norms == {"batch": {"BatchNorm2d"}, "layer": {"GroupNorm"}, "none": set()}[d_norm], loss

@@ -5,7 +5,7 @@ inference speed, and a figure; pix2pixHD and SPADE briefly trained on label maps
     python benchmarks/translation_paired.py --part quality --seeds 0   # one seed of the ablations
     python benchmarks/translation_paired.py --part speed
     python benchmarks/translation_paired.py --part table        # print the tables from the saved results
-    python benchmarks/translation_paired.py --part labels --seeds 0    # pix2pixHD + SPADE (~10 CPU-minutes)
+    python benchmarks/translation_paired.py --part labels             # pix2pixHD + SPADE, seeds 0-2 (~35 CPU-minutes)
 
 quality: edges2photos at 64 px (Canny edges -> crops of the scikit-image photos; training crops from the left three
 quarters of each photo, the 256 test crops from the right quarter), the shipped CPU recipe
@@ -151,14 +151,16 @@ def quality(seeds: list[int], variants: list[str], steps: int | None = None) -> 
         floor.write_text(json.dumps(scores))
 
 
+def cell(values: list[float], digits: int) -> str:
+    """One value, or mean ± std (sample std) over seeds."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
 def table() -> str:
     rows = results()
     floor = json.loads((OUT / "floor.json").read_text()) if (OUT / "floor.json").is_file() else None
-
-    def cell(values: list[float], digits: int) -> str:
-        if len(values) == 1:
-            return f"{values[0]:.{digits}f}"
-        return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
     lines = []
     for title, names in (("Objective (70x70 PatchGAN where there is a D)", OBJECTIVE),
@@ -221,20 +223,29 @@ def train_labels(name: str, seed: int, steps: int, out: Path) -> dict:
             "test_items": len(outputs), **paired_scores(outputs, test["B"])}
 
 
-def labels(seed: int = 0, steps: int | None = None) -> None:
-    """Train the label-map tasks not trained yet (a smoke test's ``steps`` in a folder of its own), then the
-    figure: held-out label map | pix2pixHD | SPADE | target."""
+def labels(seeds: list[int], steps: int | None = None) -> None:
+    """Train the label-map tasks not trained yet for each seed (a smoke test's ``steps`` in a folder of its own),
+    print their table (mean ± std over the seeds), then the figure of the first seed: held-out label map |
+    pix2pixHD | SPADE | target."""
     from pixforge.io import save_image
     from pixforge.tasks.translation import translation_grid
 
     out = LABELS_OUT / "smoke" if steps else LABELS_OUT
     out.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        for name in LABEL_TASKS:
+            if not steps and (out / f"{name}-s{seed}.json").is_file():
+                continue  # done: its results and samples are kept
+            row = train_labels(name, seed, steps or LABEL_STEPS, out)
+            print(json.dumps(row), flush=True)
+            (out / f"{name}-s{seed}.json").write_text(json.dumps(row, indent=1))
+    print("| model | seeds | steps | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ | CPU s / run |\n|---|---|---|---|---|---|---|")
     for name in LABEL_TASKS:
-        if not steps and (out / f"{name}-s{seed}.json").is_file():
-            continue  # done: its results and samples are kept
-        row = train_labels(name, seed, steps or LABEL_STEPS, out)
-        print(json.dumps(row), flush=True)
-        (out / f"{name}-s{seed}.json").write_text(json.dumps(row, indent=1))
+        got = [json.loads((out / f"{name}-s{seed}.json").read_text()) for seed in seeds]
+        col = lambda k: [r[k] for r in got]  # noqa: E731
+        print(f"| {name} | {len(got)} | {got[0]['steps']} | {cell(col('l1'), 3)} | {cell(col('psnr'), 1)} | "
+              f"{cell(col('ssim'), 2)} | {cell(col('cpu_seconds'), 0)} |")
+    seed = seeds[0]
     runs = {name: torch.load(out / f"samples_{name}_seed{seed}.pt") for name in LABEL_TASKS}
     first, rows = runs[LABEL_TASKS[0]], 5
     columns = [first["labels"][:rows]] + [runs[n]["outputs"][:rows] for n in LABEL_TASKS] + [first["targets"][:rows]]
@@ -350,7 +361,7 @@ def main() -> None:
     os.environ.setdefault("PIXFORGE_OFFLINE", "1")
     OUT.mkdir(parents=True, exist_ok=True)
     if args.part == "labels":
-        return labels(int(args.seeds.split(",")[0]), args.steps)
+        return labels([int(seed) for seed in args.seeds.split(",")], args.steps)
     if args.part in ("all", "quality"):
         quality([int(s) for s in args.seeds.split(",")], args.variants.split(";"), args.steps)
         if args.steps:

@@ -184,17 +184,19 @@ def fast_bf16(device: str) -> bool:
         return False
 
 
-def training_data(cfg) -> tuple[torch.Tensor | TrainImages, torch.Tensor | None, tuple[int, ...]]:
-    """(samples or a streamed image folder, labels or None, sample shape) for ``cfg.data`` at ``cfg.image_size``."""
+def training_data(cfg, labelled: bool = False) -> tuple[torch.Tensor | TrainImages, torch.Tensor | None,
+                                                        tuple[int, ...]]:
+    """(samples or a streamed image folder, labels or None, sample shape) for ``cfg.data`` at ``cfg.image_size``;
+    ``labelled``: an image folder's subfolders are its classes."""
     if Path(cfg.data).is_dir():
         size = cfg.image_size or 64
         files, labels = cfg.data, None
-        if cfg.labelled:
+        if labelled:
             files, classes, _ = list_classes(cfg.data)
             labels = torch.tensor(classes[: cfg.max_items or None])
         data = TrainImages(files, size, random_crop=False, signed=True, max_items=cfg.max_items)
         return data, labels, (3, size, size)
-    if cfg.labelled:
+    if labelled:
         raise ConfigError(f"labelled=true is for image folders with one subfolder per class; {cfg.data} is not a "
                           "folder (built-in datasets carry their own labels)")
     data, labels = load_gan_data(cfg.data, cfg.image_size, cfg.max_items)
@@ -282,7 +284,7 @@ class GanTask(Task):
     def from_config(cls, cfg: GanConfig, device: torch.device, generator: nn.Module | None = None,
                     discriminator: nn.Module | None = None) -> "GanTask":
         """Load the data (an image folder is streamed, not loaded) and fill the automatic fields."""
-        data, labels, shape = training_data(cfg)
+        data, labels, shape = training_data(cfg, cfg.labelled)
         n_classes = int(labels.max()) + 1 if labels is not None else 0
         return cls(resolve(cfg, shape, n_classes), data, labels, device, generator, discriminator)
 

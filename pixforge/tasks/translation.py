@@ -91,11 +91,11 @@ def open_pairs(data: str, size: int, phase: str = "train", seed: int = 0, load_s
     ``edges2photos`` draws its edges (canny, hed).
     """
     root = data_root(data)
-    accepted = inspect.signature(DATASETS.get(data)).parameters if root is None else {}
+    loader = DATASETS.get(data) if root is None else None
+    accepted = inspect.signature(loader).parameters if loader is not None else {}
     if edges != "canny" and "edges" not in accepted:
         raise ConfigError(f"edges={edges} applies to the built-in edges2photos data only, not {data!r}")
-    if root is None:
-        loader = DATASETS.get(data)
+    if loader is not None:
         kw: dict[str, Any] = {"size": size, "seed": seed, "edges": edges}
         if length and "length" in accepted:
             kw["length"] = length

@@ -205,3 +205,13 @@ def test_hed_matches_the_released_keras_model(hed_weights):
              (45, 33): -3.4538, (20, 20): -0.455, (70, 70): 0.0165}
     for (r, c), value in fused.items():
         assert float(logits[-1][0, 0, r, c]) == pytest.approx(value, abs=2e-3)
+
+
+def test_hed_parameter_count_is_vgg16_trunk_plus_side_outputs_and_fusion():
+    """HED (Xie & Tu): VGG16's 13 convs (14,714,688, torchvision's features) + five 1x1 side convs (64 + 128 + 256
+    + 512 + 512 weights, 5 biases) + the 1x1 fusion (5 + 1)."""
+    from pixforge.registry import ARCHS
+
+    net = ARCHS.get("hed")()
+    assert sum(p.numel() for p in net.features.parameters()) == 14_714_688
+    assert sum(p.numel() for p in net.parameters()) == 14_714_688 + 1_472 + 5 + 6 == 14_716_171

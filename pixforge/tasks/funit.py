@@ -100,7 +100,7 @@ class FunitTask(MultiDomainTask):
         self.gen = funit.FewShotGen(self.channels, cfg.nf, cfg.n_res_blks, cfg.nf_mlp, cfg.latent_dim, cfg.n_mlp_blks,
                                     cfg.n_downs_content, cfg.n_downs_class).to(device)
         self.dis = funit.GPPatchMcResDis(self.channels, cfg.dis_nf, cfg.dis_res_blks, self.num_domains).to(device)
-        self.ema = EMA(self.gen, cfg.ema)
+        self.ema = EMA(self.gen, cfg.ema, warmup=True)
         self.modules = {"gen": self.gen, "dis": self.dis, "gen_test": self.ema.module}
         self.optimizers = {name: torch.optim.RMSprop(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
                            for name, net in (("gen", self.gen), ("dis", self.dis))}

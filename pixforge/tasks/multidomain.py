@@ -625,7 +625,10 @@ class StarGan2Task(MultiDomainTask):
         self.discriminator = stargan2.Discriminator(size, k, cfg.max_conv_dim, c, cfg.dim_in).to(device)
         nets = {"generator": self.generator, "mapping_network": self.mapping_network,
                 "style_encoder": self.style_encoder, "discriminator": self.discriminator}
-        self.emas = {name: EMA(nets[name], cfg.ema) for name in ("generator", "mapping_network", "style_encoder")}
+        for net in nets.values():
+            munit.munit_init(net)  # the reference's he_init (Kaiming normal, fan in; biases 0)
+        self.emas = {name: EMA(nets[name], cfg.ema, warmup=True)
+                     for name in ("generator", "mapping_network", "style_encoder")}
         self.modules = {**nets, **{f"{name}_ema": ema.module for name, ema in self.emas.items()}}
         self.optimizers = {name: adam([net], cfg.f_lr if name == "mapping_network" else cfg.lr, cfg.betas,
                                       cfg.weight_decay) for name, net in nets.items()}

@@ -477,7 +477,7 @@ def run_one(job: tuple) -> str:
     out = runs / f"{exp}-s{seed}"
     cls, cfg = config(exp, seed, out, steps)
     path, wanted = record_path(exp, seed, root), request(cfg)
-    if path.is_file() and same_settings(json.loads(path.read_text()).get("request", {}), wanted):
+    if path.is_file() and same_settings(json.loads(path.read_text()).get("request"), wanted):
         return f"{path.name}: done already"
     data = EXPERIMENTS[exp]["data"]
     clf = None if exp in PAIRED else ensure_classifier(data, root)
@@ -538,15 +538,17 @@ def report(root: Path = RESULTS, images: Path = IMAGES, runs: Path = RUNS) -> di
     return summary
 
 
-def same_settings(old: dict, new: dict) -> bool:
-    """Whether two requests agree on every setting both have (a field added to a config later is not compared)."""
-    return all(same_settings(old[k], new[k]) if isinstance(old[k], dict) and isinstance(new[k], dict)
-               else old[k] == new[k] for k in old.keys() & new.keys())
+def same_settings(old: dict | None, new: dict) -> bool:
+    """Whether a record's request (None: a record without one) agrees with ``new`` on every setting both have (a
+    field added to a config after the record was made is not compared)."""
+    return old is not None and all(
+        same_settings(old[k], new[k]) if isinstance(old[k], dict) and isinstance(new[k], dict) else old[k] == new[k]
+        for k in old.keys() & new.keys())
 
 
 def current(exp: str, records: list[dict], runs: Path = RUNS) -> list[dict]:
     """The records of ``exp`` made with its present settings; older ones (e.g. other budgets) are left out."""
-    kept = [r for r in records if same_settings(r.get("request", {}), request(
+    kept = [r for r in records if same_settings(r.get("request"), request(
         config(exp, r["seed"], runs / f"{exp}-s{r['seed']}")[1]))]
     if len(kept) < len(records):
         print(f"{exp}: {len(records) - len(kept)} record(s) from other settings left out", flush=True)

@@ -585,7 +585,7 @@ class StarGan2Config(DomainConfig):
     lambda_sty: float = 1.0  # style reconstruction
     lambda_ds: float = 1.0  # diversity sensitive loss, decayed linearly to 0 over ds_iter steps
     ds_iter: int = 100_000
-    ema: float = 0.999  # EMA decay of G, the mapping network and the style encoder
+    ema: float = 0.999  # EMA decay of G, the mapping network and the style encoder (warming up to it)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=100_000, out="runs/stargan2", log_every=10, sample_every=5000, ckpt_every=10_000))
 
@@ -608,8 +608,10 @@ class StarGan2Task(MultiDomainTask):
     """StarGAN v2 (Choi et al. 2020): generator with AdaIN from a style code that a mapping network (from a latent
     code) or a style encoder (from a reference image) gives per domain; multi-task D with R1. Each step: D on a
     latent-guided then a reference-guided translation, G (with F and E) on latent-guided, G alone on
-    reference-guided ones; EMA 0.999. Defaults are the reference's (Adam 1e-4, mapping 1e-6, betas 0/0.99, weight
-    decay 1e-4, batch 8, 100k steps, diversity weight decayed to 0 over 100k); no face masks (w_hpf 0).
+    reference-guided ones; EMA 0.999. Defaults are the reference's (he_init: Kaiming normal, fan in; Adam 1e-4,
+    mapping 1e-6, betas 0/0.99, weight decay 1e-4, batch 8, 100k steps, diversity weight decayed to 0 over 100k);
+    no face masks (w_hpf 0). Unlike the reference, the EMA's decay warms up (``EMA(warmup=True)``: the full 0.999
+    from step 8,990), so a short run's EMA networks are not mostly their initial weights.
     Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
     """
 

@@ -155,3 +155,15 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch):
     assert translate_guided(torch.rand(3, 18, 22), released, style_image=shots).shape == (1, 3, 18, 22)
     with pytest.raises(ConfigError, match="--style-image"):
         translate_guided(x, released, seed=0, n=2)
+
+
+def test_mnist_domains_recipe_keeps_a_16px_content_code():
+    """At 32 px the recipe's single content downsampling gives the 16x16 code that the reference's three give at
+    128 px (three here would leave 4x4, from which G did not learn to keep the digit in 1,000 steps)."""
+    from pixforge.tasks.multidomain import recipe
+
+    cls = TASKS.get("funit")
+    cfg = load_config(cls.Config, recipe("funit", "mnist-domains"), {"loop.device": "cpu"})
+    assert cfg.n_downs_content == 1 and cfg.n_downs_class == 4
+    gen = funit.FewShotGen(3, 4, 1, 8, 4, 2, cfg.n_downs_content, cfg.n_downs_class)  # mnist-domains: RGB, 32 px
+    assert gen.enc_content(torch.zeros(1, 3, 32, 32)).shape[-2:] == (16, 16)

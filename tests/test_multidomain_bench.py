@@ -1,7 +1,8 @@
 """The multi-domain translation benchmark's bookkeeping: which finished records count (no training)."""
 import copy
-import importlib.util
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,10 +11,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "multidomain.py"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("multidomain_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return SimpleNamespace(**runpy.run_path(str(SCRIPT), run_name="multidomain_bench"))
 
 
 def test_records_of_other_settings_are_left_out(bench, tmp_path):

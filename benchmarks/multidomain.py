@@ -49,10 +49,10 @@ Each run trains with the shipped recipe (``pixforge/configs/translate/<task>_<da
     .venv/bin/python benchmarks/multidomain.py --quick      # smoke run: a few steps, one seed, benchmarks/out/
 
 Every worker uses one thread (``torch.set_num_threads(1)``): the machine it was written on had 2 shared cores.
-The budgets are in steps, sized to about 5 CPU-minutes per run for StarGAN and MUNIT, 6–7 for StarGAN v2 and FUNIT
-(1,000 steps) and UNIT (1,500, as MUNIT), and to 1–1.5 CPU-minutes for the other three (the time the shared
-machine allowed); wall time depends on the machine's load and is recorded with the CPU time. A record counts (for skipping
-a run and in the report) only while its settings agree with ``EXPERIMENTS`` (:func:`current`).
+The budgets are in steps, sized to about 5 CPU-minutes per run for StarGAN and MUNIT, about 6 for StarGAN v2
+and FUNIT (1,000 steps) and UNIT (1,500, as MUNIT), and to 1–1.5 CPU-minutes for the other three (the time the
+shared machine allowed); wall time depends on the machine's load and is recorded with the CPU time. A record
+counts (for skipping a run and in the report) only while its settings agree with ``EXPERIMENTS`` (:func:`current`).
 """
 from __future__ import annotations
 

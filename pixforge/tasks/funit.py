@@ -89,8 +89,9 @@ def r1(outputs: Tensor, images: Tensor) -> Tensor:
 class FunitTask(MultiDomainTask):
     """FUNIT (Liu et al. 2019): content encoder + class encoder (codes of K examples averaged) + AdaIN decoder; a
     multi-class residual PatchGAN with hinge loss and R1 (10); reconstruction (0.1) and feature matching (1);
-    RMSprop 1e-4 with weight decay 1e-4; EMA 0.999 of G (warming up). Defaults are the reference's animal-faces config (batch
-    64, 100k steps). Without --config, the data's shipped recipe (pixforge/configs/translate/funit_<data>.yaml).
+    RMSprop 1e-4 with weight decay 1e-4; EMA 0.999 of G (warming up). Defaults are the reference's animal-faces
+    config (batch 64, 100k steps). Without --config, the data's shipped recipe
+    (pixforge/configs/translate/funit_<data>.yaml).
     """
 
     Config = FunitConfig

@@ -184,6 +184,17 @@ def fast_bf16(device: str) -> bool:
         return False
 
 
+def interleave_classes(classes: list[int]) -> list[int]:
+    """Indices ordered first image of every class, then every class's second, ...: a prefix of any length
+    keeps the classes balanced (within one image) for as long as they have images."""
+    count: dict[int, int] = {}
+    rank = []
+    for c in classes:
+        rank.append(count.get(c, 0))
+        count[c] = rank[-1] + 1
+    return sorted(range(len(classes)), key=lambda i: (rank[i], classes[i]))
+
+
 def training_data(cfg, labelled: bool = False) -> tuple[torch.Tensor | TrainImages, torch.Tensor | None,
                                                         tuple[int, ...]]:
     """(samples or a streamed image folder, labels or None, sample shape) for ``cfg.data`` at ``cfg.image_size``;
@@ -193,7 +204,10 @@ def training_data(cfg, labelled: bool = False) -> tuple[torch.Tensor | TrainImag
         files, labels = cfg.data, None
         if labelled:
             files, classes, _ = list_classes(cfg.data)
-            labels = torch.tensor(classes[: cfg.max_items or None])
+            if cfg.max_items:  # the first N of the classes taken in turn, so none drops out
+                order = interleave_classes(classes)[: cfg.max_items]
+                files, classes = [files[i] for i in order], [classes[i] for i in order]
+            labels = torch.tensor(classes)
         data = TrainImages(files, size, random_crop=False, signed=True, max_items=cfg.max_items)
         return data, labels, (3, size, size)
     if labelled:

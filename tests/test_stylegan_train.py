@@ -166,6 +166,18 @@ def test_stylegan_v1_schedule_as_nvidias_lod_schedule():
     assert paper.growth(600_000 // 32 - 1) == (1, 1.0) and paper.growth(900_000 // 32) == (2, 0.5)
     assert paper.growth(8 * 1_200_000 // 32) == (8, 1.0) == paper.growth(10 ** 7)
     assert StyleGANConfig(image_size=32, progressive=False).growth(0) == (3, 1.0)
+    # a batch per resolution (NVIDIA's minibatch_dict): 8 px at 8, 16 px at 4, 32 px at 2 (the base batch is 8)
+    cfg = dataclasses.replace(cfg, minibatch_dict={16: 4, "32": 2}, lrate_dict={32: 0.003})
+    spans = [cfg.batch_span(step) for step in range(12)]
+    assert spans == [(0, 8), (8, 8), (16, 4), (20, 4), (24, 4), (28, 4), (32, 4), (36, 4), (40, 2), (42, 2),
+                     (44, 2), (46, 2)]
+    assert [cfg.growth(step) for step in (7, 8, 9, 12)] == [(2, 1.0), (3, 0.0), (3, 0.25), (3, 1.0)]
+    assert (cfg.lr_at(2), cfg.lr_at(3)) == (0.001, 0.003)
+    from pixforge.train.data import StepBatches
+
+    order = StepBatches(10, cfg.batch_span, seed=1)  # the data follow: batch 9 = items 42, 43 of the stream
+    assert order.batch(9).tolist() == torch.cat([torch.randperm(10, generator=torch.Generator().manual_seed(
+        1_000_003 + e)) for e in (4,)])[2:4].tolist()
     for bad in ("lod_initial_resolution=12", "lod_initial_resolution=64", "lod_training_kimg=0"):
         r = cli("train", "stylegan", "--out", "unused", *TINY, bad, ok=False)
         assert r.exit_code == 2 and bad.split("=")[0] in r.output
@@ -175,8 +187,10 @@ def test_stylegan_v1_grows_with_eager_r1_resumes_exactly_across_a_stage_and_samp
     from pixforge.models.stylegan import StyleGANGenerator
     from pixforge.tasks.gan import load_generator
 
+    (tmp_path / "per_resolution.yaml").write_text("minibatch_dict: {16: 4}\nlrate_dict: {16: 0.0005}\n")
     extra = [*[t for t in TINY if not t.startswith("image_size")], "image_size=16", "r1=1.0", "ema_kimg=0.05",
-             "lod_training_kimg=0.016", "lod_transition_kimg=0.016", "loop.log_every=1", "loop.ckpt_every=3"]
+             "lod_training_kimg=0.016", "lod_transition_kimg=0.016", "loop.log_every=1", "loop.ckpt_every=3",
+             "--config", tmp_path / "per_resolution.yaml"]
     cli("train", "stylegan", "--steps", 5, "--out", tmp_path / "full", *extra)
     cli("train", "stylegan", "--steps", 3, "--out", tmp_path / "split", *extra)  # interrupted fading in 16 px
     cli("train", "stylegan", "--out", tmp_path / "split", "--steps", 5, "--resume")
@@ -186,14 +200,17 @@ def test_stylegan_v1_grows_with_eager_r1_resumes_exactly_across_a_stage_and_samp
     assert any(".adain." in k for k in full["modules"]["G"])  # the v1 generator, PGGAN's D (fromRGB per stage)
     assert "from_rgbs.2.0.weight" in full["modules"]["D"]
     assert full["modules"]["G_ema"]["_extra_state"] == full["modules"]["D"]["_extra_state"] == {"stage": 2,
-                                                                                               "alpha": 1.0}
-    # R1 in every D step, inside the D loss: Adam's settings are not corrected for a lazy step; no path length
-    assert full["optimizers"]["D"]["param_groups"][0]["lr"] == full["optimizers"]["G"]["param_groups"][0]["lr"] == 0.001
+                                                                                               "alpha": 0.5}
+    # R1 in every D step, inside the D loss: Adam's settings are not corrected for a lazy step; no path length;
+    # 16 px has its own learning rate (and batch: 8 px at 8, then 4 images per step)
+    assert full["optimizers"]["D"]["param_groups"][0]["lr"] == full["optimizers"]["G"]["param_groups"][0]["lr"] == 0.0005
+    # Adam's moments start afresh when 16 px starts fading in (step 2; NVIDIA's reset_opt_for_new_lod)
+    assert all(float(s["step"]) == 3 for s in full["optimizers"]["D"]["state"].values())
     rows = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
     assert [r.split(",")[header.index("r1")] != "" for r in rows[1:]] == [True] * 5
     assert [(float(r.split(",")[header.index("resolution")]), float(r.split(",")[header.index("alpha")]))
-            for r in rows[1:]] == [(8, 1), (8, 1), (16, 0), (16, 0.5), (16, 1)]
+            for r in rows[1:]] == [(8, 1), (8, 1), (16, 0), (16, 0.25), (16, 0.5)]
     assert "path_length" not in header
     g, _ = load_generator(tmp_path / "full")
     assert isinstance(g, StyleGANGenerator) and g.resolution == 16

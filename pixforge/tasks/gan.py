@@ -262,7 +262,7 @@ class GanTask(Task):
         self.cfg, self.device, self.loss = cfg, device, get_loss(cfg.loss)
         self.images = len(cfg.sample_shape) == 3
         self.memory_format = torch.channels_last if (self.images and cfg.channels_last) else torch.contiguous_format
-        self.data = make_batches(data, labels, cfg.batch_size, cfg.loop.seed, device, cfg.loop.workers)
+        self.data = make_batches(data, labels, self.batches(cfg), cfg.loop.seed, device, cfg.loop.workers)
         g, d = build_models(cfg) if generator is None else (generator, discriminator)
         to_device(g, device, self.memory_format)
         to_device(d, device, self.memory_format)
@@ -287,6 +287,10 @@ class GanTask(Task):
         data, labels, shape = training_data(cfg, cfg.labelled)
         n_classes = int(labels.max()) + 1 if labels is not None else 0
         return cls(resolve(cfg, shape, n_classes), data, labels, device, generator, discriminator)
+
+    def batches(self, cfg: GanConfig):
+        """The data's batch size per step (a number, or a step -> (images before, batch) function)."""
+        return cfg.batch_size
 
     # ------------------------------------------------------------------------- what G and D see (override these)
     def real(self, index: int) -> tuple[torch.Tensor, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -65,15 +65,26 @@ def build_generator(cfg: PGGANConfig) -> PGGANGenerator:
     return PGGANGenerator(cfg.image_size, cfg.z_dim, cfg.channel_base, cfg.channel_max, cfg.sample_shape[0])
 
 
-def schedule(step: int, batch_size: int, stage_kimg: float, stages: int, transition_kimg: float | None = None,
-             first_stage: int = 0) -> tuple[int, float]:
+def schedule(step: int, batch_size: int | Callable[[int], int], stage_kimg: float, stages: int,
+             transition_kimg: float | None = None, first_stage: int = 0) -> tuple[int, float]:
     """(stage, α) at ``step``: ``first_stage`` trains for ``stage_kimg`` thousand images, then every new stage
     fades in (α 0 -> 1) over ``transition_kimg`` (default: ``stage_kimg``) and trains at full weight for
     ``stage_kimg``; the last stage stays. PGGAN: equal phases from 4 px; StyleGAN (NVIDIA's ``lod_training_kimg``,
-    ``lod_transition_kimg``, ``lod_initial_resolution``): 600 and 600 from 8 px."""
+    ``lod_transition_kimg``, ``lod_initial_resolution``): 600 and 600 from 8 px. ``batch_size``: images per step,
+    or per stage (a function of it: NVIDIA's ``minibatch_dict``)."""
+    phases = _phases(stage_kimg, transition_kimg)
+    return _growth(images_seen(step, batch_size, stage_kimg, stages, transition_kimg, first_stage), stages,
+                   first_stage, *phases)
+
+
+def _phases(stage_kimg: float, transition_kimg: float | None) -> tuple[int, int]:
+    """(images at full weight per stage, images per fade-in)."""
     train = max(1, round(stage_kimg * 1000))
-    fade = train if transition_kimg is None else max(1, round(transition_kimg * 1000))
-    images = step * batch_size
+    return train, train if transition_kimg is None else max(1, round(transition_kimg * 1000))
+
+
+def _growth(images: int, stages: int, first_stage: int, train: int, fade: int) -> tuple[int, float]:
+    """(stage, α) after ``images`` images (see :func:`schedule`)."""
     if images < train or first_stage >= stages - 1:
         return min(first_stage, stages - 1), 1.0
     grown, within = divmod(images - train, fade + train)
@@ -81,6 +92,25 @@ def schedule(step: int, batch_size: int, stage_kimg: float, stages: int, transit
     if stage > stages - 1:
         return stages - 1, 1.0
     return stage, within / fade if within < fade else 1.0
+
+
+def images_seen(step: int, batch_size: int | Callable[[int], int], stage_kimg: float, stages: int,
+                transition_kimg: float | None = None, first_stage: int = 0) -> int:
+    """Images shown before ``step`` when every step shows the batch of the stage it runs at (a stage runs from
+    the start of its fade-in to the start of the next one's, as NVIDIA's resolution): ``step · batch_size`` for
+    one batch size."""
+    if not callable(batch_size):
+        return step * batch_size
+    train, fade = _phases(stage_kimg, transition_kimg)
+    images = 0
+    for stage in range(first_stage, stages):
+        batch = batch_size(stage)
+        ends = train + (stage - first_stage) * (fade + train)  # where the next stage's fade-in starts
+        n = -(-(ends - images) // batch)
+        if stage == stages - 1 or step < n:
+            return images + step * batch
+        step, images = step - n, images + n * batch
+    raise AssertionError("unreachable")
 
 
 class Growing:

@@ -35,7 +35,7 @@ from ..registry import TASKS
 from ..train import LoopConfig, step_on
 from ..train import distributed as dist_utils
 from .gan import FixedGanSettings, GanTask, make_optimizer, training_data
-from .pggan import Growing, schedule
+from .pggan import Growing, images_seen, schedule
 
 
 @dataclass
@@ -86,6 +86,11 @@ class StyleGAN2Config(FixedGanSettings):
         return bool(self.r1) and self.r1_every == 1
 
     @property
+    def lazy_intervals(self) -> dict[str, int]:
+        """The interval of G's and D's lazy regulariser steps (0: none), which Adam's settings are corrected for."""
+        return {"G": self.pl_every if self.pl_weight else 0, "D": 0 if self.eager_r1 or not self.r1 else self.r1_every}
+
+    @property
     def ema(self) -> float:
         """EMA decay per step: half-life ``ema_kimg`` thousand images (NVIDIA's ema_kimg)."""
         return self.ema_decay(None)
@@ -98,8 +103,12 @@ class StyleGAN2Config(FixedGanSettings):
             return 0.0
         images = self.ema_kimg * 1000
         if self.ema_rampup and step is not None:
-            images = min(images, step * self.batch_size * self.ema_rampup)
-        return 0.5 ** (self.batch_size / max(images, 1e-8))
+            images = min(images, self.batch_span(step)[0] * self.ema_rampup)
+        return 0.5 ** (self.batch_span(step or 0)[1] / max(images, 1e-8))
+
+    def batch_span(self, step: int) -> tuple[int, int]:
+        """(images shown before ``step``, its batch size)."""
+        return step * self.batch_size, self.batch_size
 
 
 def build_generator(cfg: StyleGAN2Config) -> StyleGAN2Generator:
@@ -128,12 +137,9 @@ class StyleGAN2Task(GanTask):
     def __init__(self, cfg: StyleGAN2Config, data, labels, device: torch.device):
         super().__init__(cfg, data, None, device, self.build_generator(cfg), self.build_discriminator(cfg))
         # lazy regularisers take their own optimiser steps: Adam corrected as the reference does
-        g_every = cfg.pl_every if cfg.pl_weight else 0
-        d_every = cfg.r1_every if cfg.r1 and not cfg.eager_r1 else 0
-        self.optimizers = {
-            "G": make_optimizer(self.g.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, g_every), cfg.fused_optim),
-            "D": make_optimizer(self.d.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, d_every), cfg.fused_optim),
-        }
+        self.optimizers = {name: make_optimizer(net.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, every),
+                                                cfg.fused_optim)
+                           for (name, every), net in zip(cfg.lazy_intervals.items(), (self.g, self.d))}
         self.pl_mean = torch.zeros((), device=device)
 
     @classmethod
@@ -230,6 +236,8 @@ class StyleGANConfig(StyleGAN2Config):
     lod_initial_resolution: int = 8  # the first resolution grown from (a power of two, 4 to image_size)
     lod_training_kimg: float = 600.0  # thousands of images at each resolution before the next fades in
     lod_transition_kimg: float = 600.0  # thousands of images over which a new resolution fades in
+    minibatch_dict: dict[int, int] = field(default_factory=dict)  # batch per resolution (others: batch_size)
+    lrate_dict: dict[int, float] = field(default_factory=dict)  # G and D learning rate per resolution (others: lr)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -238,14 +246,38 @@ class StyleGANConfig(StyleGAN2Config):
         if first < 4 or first & (first - 1) or first > self.image_size:
             raise ConfigError(f"lod_initial_resolution must be a power of two from 4 to image_size "
                               f"({self.image_size}), not {first}")
+        for name, kind in (("minibatch_dict", int), ("lrate_dict", float)):
+            try:
+                table = {int(k): kind(v) for k, v in getattr(self, name).items()}
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name}: expected {{resolution: {kind.__name__}}}, got "
+                                  f"{getattr(self, name)!r}") from None
+            if any(v <= 0 for v in table.values()):
+                raise ConfigError(f"{name}: values must be > 0, got {table}")
+            setattr(self, name, table)
+
+    @property
+    def _stages(self) -> tuple[int, int]:
+        """(number of stages, first stage)."""
+        stages = log2_size(self.image_size) - 1
+        return stages, (log2_size(self.lod_initial_resolution) - 2 if self.progressive else stages - 1)
+
+    def batch_at(self, stage: int) -> int:
+        """The batch size at stage ``stage`` (resolution 4·2^stage)."""
+        return self.minibatch_dict.get(4 * 2 ** stage, self.batch_size)
+
+    def lr_at(self, stage: int) -> float:
+        return self.lrate_dict.get(4 * 2 ** stage, self.lr)
+
+    def batch_span(self, step: int) -> tuple[int, int]:
+        stages, first = self._stages
+        images = images_seen(step, self.batch_at, self.lod_training_kimg, stages, self.lod_transition_kimg, first)
+        return images, self.batch_at(self.growth(step)[0])
 
     def growth(self, step: int) -> tuple[int, float]:
         """(stage, α) at ``step`` (stage 0 is 4 px); the last stage throughout with ``progressive=false``."""
-        stages = log2_size(self.image_size) - 1
-        if not self.progressive:
-            return stages - 1, 1.0
-        return schedule(step, self.batch_size, self.lod_training_kimg, stages, self.lod_transition_kimg,
-                        log2_size(self.lod_initial_resolution) - 2)
+        stages, first = self._stages
+        return schedule(step, self.batch_at, self.lod_training_kimg, stages, self.lod_transition_kimg, first)
 
 
 @TASKS.register("stylegan", examples=(
@@ -259,6 +291,28 @@ class StyleGANTask(Growing, StyleGAN2Task):
     (ψ on the first 8 layers; --truncation-cutoff N) and `pixforge stylemix OUT -o g.png`."""
 
     Config = StyleGANConfig
+
+    def __init__(self, cfg: StyleGANConfig, data, labels, device: torch.device):
+        world = dist_utils.world_size()
+        if any(b % world for b in cfg.minibatch_dict.values()):
+            raise ConfigError(f"minibatch_dict: every batch must be divisible by {world} processes")
+        super().__init__(cfg, data, labels, device)
+
+    def batches(self, cfg: StyleGANConfig):
+        return cfg.batch_span
+
+    def grow(self, step: int) -> None:
+        """As PGGAN's, then the stage's batch, and (NVIDIA's ``reset_opt_for_new_lod``) fresh Adam moments when
+        a new resolution starts fading in."""
+        super().grow(step)
+        self.local_batch = self.cfg.batch_at(self.stage) // dist_utils.world_size()
+        if step > 0 and self.cfg.growth(step - 1)[0] != self.stage:
+            for opt in self.optimizers.values():
+                opt.state.clear()
+
+    def lr_scale(self, step: int) -> float:
+        """The stage's learning rate (``lrate_dict``) over ``lr``."""
+        return self.cfg.lr_at(self.cfg.growth(step)[0]) / self.cfg.lr
 
     @staticmethod
     def build_generator(cfg: StyleGANConfig) -> StyleGANGenerator:

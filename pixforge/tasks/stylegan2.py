@@ -86,11 +86,6 @@ class StyleGAN2Config(FixedGanSettings):
         return bool(self.r1) and self.r1_every == 1
 
     @property
-    def lazy_intervals(self) -> dict[str, int]:
-        """The interval of G's and D's lazy regulariser steps (0: none), which Adam's settings are corrected for."""
-        return {"G": self.pl_every if self.pl_weight else 0, "D": 0 if self.eager_r1 or not self.r1 else self.r1_every}
-
-    @property
     def ema(self) -> float:
         """EMA decay per step: half-life ``ema_kimg`` thousand images (NVIDIA's ema_kimg)."""
         return self.ema_decay(None)
@@ -137,9 +132,12 @@ class StyleGAN2Task(GanTask):
     def __init__(self, cfg: StyleGAN2Config, data, labels, device: torch.device):
         super().__init__(cfg, data, None, device, self.build_generator(cfg), self.build_discriminator(cfg))
         # lazy regularisers take their own optimiser steps: Adam corrected as the reference does
-        self.optimizers = {name: make_optimizer(net.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, every),
-                                                cfg.fused_optim)
-                           for (name, every), net in zip(cfg.lazy_intervals.items(), (self.g, self.d))}
+        g_every = cfg.pl_every if cfg.pl_weight else 0
+        d_every = cfg.r1_every if cfg.r1 and not cfg.eager_r1 else 0
+        self.optimizers = {
+            "G": make_optimizer(self.g.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, g_every), cfg.fused_optim),
+            "D": make_optimizer(self.d.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, d_every), cfg.fused_optim),
+        }
         self.pl_mean = torch.zeros((), device=device)
 
     @classmethod

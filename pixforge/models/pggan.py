@@ -4,7 +4,8 @@ Both networks are built for the final resolution and run at a *stage* k (resolut
 weight α: a new resolution's layers are blended in linearly, ``lerp(upsampled lower-resolution RGB, new RGB, α)``
 in G and ``lerp(fromRGB(downsampled image), new block(fromRGB(image)), α)`` in D, so α = 0 is exactly the
 network of the previous stage and α = 1 the new one. :meth:`grow` sets (stage, α); they are saved with the
-weights (``_extra_state``), so a checkpoint samples at the stage it was trained to.
+weights (``_extra_state``), so a checkpoint samples at the stage it was trained to. StyleGAN v1's generator grows
+through the same :class:`Progressive` mixin.
 
 Layers follow the paper: equalised learning rate everywhere, pixel norm after every conv of G, leaky ReLU 0.2,
 nearest upsampling and average-pool downsampling, minibatch standard deviation before D's last convs. Channels

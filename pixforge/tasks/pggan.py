@@ -4,7 +4,8 @@ trained at full weight for as many. WGAN-GP with the drift term ε·E[D(x)²], A
 EMA of G; real images are shown at the current resolution (area downsampling) and blended between the two
 resolutions during a fade-in exactly as the generator's output is.
 
-The stage and α are functions of the step, so a resume is exact, also across a growth step. Under torchrun
+The stage and α are functions of the step, so a resume is exact, also across a growth step; :func:`schedule`
+and the :class:`Growing` mixin are shared with StyleGAN v1 (tasks/stylegan2.py). Under torchrun
 every process trains on its slice of each batch, as the `gan` task's DDP (the layers of later stages are unused
 at first: DistributedDataParallel looks for unused parameters in every step).
 """

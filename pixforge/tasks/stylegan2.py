@@ -230,12 +230,12 @@ class StyleGANConfig(StyleGAN2Config):
     lr: float = 0.001
     r1_every: int = 1
     pl_weight: float = 0.0
-    progressive: bool = True
+    progressive: bool = True  # grow as NVIDIA's schedule (false: train at image_size from the start)
     lod_initial_resolution: int = 8  # the first resolution grown from (a power of two, 4 to image_size)
     lod_training_kimg: float = 600.0  # thousands of images at each resolution before the next fades in
     lod_transition_kimg: float = 600.0  # thousands of images over which a new resolution fades in
-    minibatch_dict: dict[int, int] = field(default_factory=dict)  # batch per resolution (others: batch_size)
-    lrate_dict: dict[int, float] = field(default_factory=dict)  # G and D learning rate per resolution (others: lr)
+    minibatch_dict: dict[int, int] = field(default_factory=dict)  # YAML {resolution: batch} (others: batch_size)
+    lrate_dict: dict[int, float] = field(default_factory=dict)  # YAML {resolution: G and D lr} (others: lr)
 
     def __post_init__(self) -> None:
         super().__post_init__()

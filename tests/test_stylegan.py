@@ -220,6 +220,31 @@ def test_pggan_parameter_counts_match_the_paper():
     assert round(count(g) / 1e5) == 231 and round(count(d) / 1e5) == 231  # Table 2: 23.1M and 23.1M
 
 
+def test_stylegan_v1_discriminator_blurs_between_its_block_convs():
+    """StyleGAN v1's D (PGGAN's with ``blur``): conv, [1, 2, 1] x [1, 2, 1] / 16 low-pass, conv, 2x2 average."""
+    from pixforge.models.pggan import PGGANDiscriminator
+    from pixforge.nn.conv import Blur
+    from pixforge.tasks.stylegan2 import StyleGANTask
+
+    torch.manual_seed(0)
+    plain, blurred = PGGANDiscriminator(16, channel_base=64), PGGANDiscriminator(16, channel_base=64, blur=True)
+    assert count(plain) == count(blurred)  # the filter is a fixed buffer
+    blurred.load_state_dict(plain.state_dict(), strict=False)  # (the second conv moved one place on)
+    for a, b in zip(plain.blocks[1:], blurred.blocks[1:]):
+        b[2].load_state_dict(a[1].state_dict())
+    c = plain.blocks[1][0][0].weight.shape[0]  # 8 channels at 8 px
+    h = torch.randn(2, c, 8, 8)
+    k = torch.tensor([1.0, 2.0, 1.0])
+    k = (k[:, None] * k[None, :] / 16).expand(c, 1, 3, 3)
+    first, second = plain.blocks[1][0], plain.blocks[1][1]
+    with torch.no_grad():
+        expected = F.avg_pool2d(second(F.conv2d(first(h), k, padding=1, groups=c)), 2)
+        assert torch.allclose(blurred.blocks[1](h), expected, atol=1e-5)
+        assert not torch.allclose(plain.blocks[1](h), expected, atol=1e-3)
+    d = StyleGANTask.build_discriminator(StyleGANTask.Config(image_size=16, channel_base=64, sample_shape=[1, 16, 16]))
+    assert isinstance(d.blocks[1][1], Blur)  # the `stylegan` task's D
+
+
 def test_pggan_fade_in_at_alpha_0_and_1_equals_the_lower_and_upper_path():
     from pixforge.models.pggan import PGGANDiscriminator, PGGANGenerator
 

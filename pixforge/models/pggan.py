@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from ..nn.conv import EqualConv2d, EqualLinear, FusedLeakyReLU
+from ..nn.conv import Blur, EqualConv2d, EqualLinear, FusedLeakyReLU
 from ..nn.norms import PixelNorm
 from ..nn.stylegan import EqualConvBlock, MinibatchStdDev
 from ..registry import ARCHS
@@ -104,14 +104,16 @@ class PGGANGenerator(Progressive, nn.Module):
                 description="progressive GAN discriminator: fromRGB per stage, avg-pool blocks, minibatch stddev")
 class PGGANDiscriminator(Progressive, nn.Module):
     def __init__(self, size: int = 1024, channel_base: int = 16384, channel_max: int = 512, channels: int = 3,
-                 stddev_group: int = 4, progressive: bool = True):
+                 stddev_group: int = 4, progressive: bool = True, blur: bool = False):
+        """``blur``: a [1, 2, 1] low-pass between each block's two convs, before it halves the resolution
+        (StyleGAN v1's ``D_basic``; PGGAN has none)."""
         super().__init__()
         self.init_growth(size, progressive)
         ch = [channels_at(4 * 2 ** k, channel_base, channel_max) for k in range(self.stages)]
         self.from_rgbs = nn.ModuleList(EqualConvBlock(channels, c, 1) for c in ch)
         blocks: list[nn.Module] = [nn.Sequential(MinibatchStdDev(stddev_group), EqualConvBlock(ch[0] + 1, ch[0], 3))]
-        blocks += [nn.Sequential(EqualConvBlock(ch[k], ch[k], 3), EqualConvBlock(ch[k], ch[k - 1], 3),
-                                 nn.AvgPool2d(2)) for k in range(1, self.stages)]
+        blocks += [nn.Sequential(EqualConvBlock(ch[k], ch[k], 3), *([Blur((1, 2, 1), pad=(1, 1))] if blur else []),
+                                 EqualConvBlock(ch[k], ch[k - 1], 3), nn.AvgPool2d(2)) for k in range(1, self.stages)]
         self.blocks = nn.ModuleList(blocks)
         top = channels_at(2, channel_base, channel_max)
         self.final_linear = nn.Sequential(EqualLinear(ch[0] * 16, top, activation="fused_lrelu"),

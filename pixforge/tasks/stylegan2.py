@@ -284,8 +284,8 @@ class StyleGANConfig(StyleGAN2Config):
     "pixforge train stylegan --config pixforge/configs/stylegan_mnist32.yaml --out runs/sg1-32 progressive=false",
 ))
 class StyleGANTask(Growing, StyleGAN2Task):
-    """Train StyleGAN (v1: AdaIN generator growing progressively with PGGAN's discriminator, R1, style mixing,
-    EMA of G) on a built-in dataset or an image folder. Sample with `pixforge sample OUT --truncation 0.7`
+    """Train StyleGAN (v1: AdaIN generator growing progressively with PGGAN's discriminator plus v1's blur, R1,
+    style mixing, EMA of G) on a built-in dataset or an image folder. Sample with `pixforge sample OUT --truncation 0.7`
     (ψ on the first 8 layers; --truncation-cutoff N) and `pixforge stylemix OUT -o g.png`."""
 
     Config = StyleGANConfig
@@ -320,7 +320,7 @@ class StyleGANTask(Growing, StyleGAN2Task):
     @staticmethod
     def build_discriminator(cfg: StyleGANConfig) -> PGGANDiscriminator:
         return PGGANDiscriminator(cfg.image_size, cfg.channel_base, cfg.channel_max, cfg.sample_shape[0],
-                                  progressive=cfg.progressive)
+                                  progressive=cfg.progressive, blur=True)
 
 
 # ------------------------------------------------------------------------------------------------ style mixing

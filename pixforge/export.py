@@ -90,7 +90,8 @@ class Generator(nn.Module):
 class StyleGenerator(nn.Module):
     """A StyleGAN / StyleGAN2 generator: z (N, z_dim) and truncation ψ (N,) -> images in [0, 1].
 
-    ψ is an input because deployments pick it per request (truncation in W: ``w_avg + ψ (w - w_avg)``, 1 = none).
+    ψ is an input because deployments pick it per request (truncation in W: ``w_avg + ψ (w - w_avg)``, 1 = none;
+    on the generator's ``truncation_cutoff`` first layers, StyleGAN v1's 8).
     Noise is the generator's fixed maps (``noise="const"``, NVIDIA's ``noise_mode='const'``), baked in as
     constants, so an image is a function of z and ψ alone. Modulated convs run in their shared-weight form
     (the grouped-conv form's group count is the batch, which ONNX cannot make dynamic): the same numbers."""
@@ -108,9 +109,9 @@ class StyleGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
         g = self.g
-        w = g.mapping(z)
-        w = g.w_avg + truncation.view(-1, 1).to(w.dtype) * (w - g.w_avg)
-        image = g.synthesis(w.unsqueeze(1).expand(-1, g.n_latent, -1), list(self.noise))
+        w = g.mapping(z).unsqueeze(1).expand(-1, g.n_latent, -1)
+        w = g.truncate(w, truncation.view(-1, 1, 1).to(w.dtype), g.truncation_cutoff)
+        image = g.synthesis(w, list(self.noise))
         return ((image + 1) / 2).clamp(0, 1)
 
 

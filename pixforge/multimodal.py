@@ -18,7 +18,8 @@ How the output is chosen:
 * StarGAN v2: ``target_domain`` (an index or a name) and a style from ``style_image`` (through the style encoder)
   or ``n`` latent codes through the mapping network.
 * BicycleGAN: A -> B with the mean code that the encoder gives for ``style_image`` (reference-guided), else ``n``
-  codes from N(0, I) with ``seed``; reads a ``bicyclegan`` run or the reference's ``latest_net_G.pth`` alone.
+  codes from N(0, I) with ``seed``; reads a ``bicyclegan`` run or the reference's ``latest_net_G.pth``, with its
+  ``latest_net_E.pth`` when that lies beside it (needed for a ``where_add=input`` generator: the code length).
 * FUNIT: the input in the class of ``style_image`` (K images: their class codes averaged); one output. Reads a
   ``funit`` run (its EMA generator) or NVlabs/FUNIT's ``gen_*.pt`` (``gen_test``).
 * StarGAN: ``target_domain``: an index or name (one-hot), or for attribute models (CelebA) a 0/1 vector
@@ -320,6 +321,9 @@ def load_model(model: str | os.PathLike, device: str | torch.device | None = Non
     if isinstance(obj.get("task"), dict) and "modules" in obj["task"]:
         found = load_run(obj, str(path))
     else:
+        encoder = path.with_name(path.name.removesuffix("_net_G.pth") + "_net_E.pth")
+        if path.name.endswith("_net_G.pth") and encoder.is_file():  # BicycleGAN's files (pix2pix saves no E)
+            obj = {"G": obj, "E": torch_load(encoder, "a BicycleGAN encoder (*_net_E.pth)")}
         found = from_modules(obj, str(path))
     return found.to(default_device(device))
 

@@ -1,5 +1,6 @@
-"""Projection of a real image into a StyleGAN2 generator's W (or W+): the latent, and noise maps, whose image
-is closest to it. The recipe of StyleGAN2's projector (Karras et al. 2020, appendix D; NVIDIA's
+"""Projection of a real image into a StyleGAN or StyleGAN2 generator's W (or W+): the latent, and noise maps,
+whose image is closest to it (any :class:`~pixforge.models.stylegan2.StyleBasedGenerator`: StyleGAN2's noise
+maps per conv, StyleGAN v1's per layer; a v1 generator still growing is fitted at the resolution it has reached). The recipe of StyleGAN2's projector (Karras et al. 2020, appendix D; NVIDIA's
 ``projector.py``, rosinality's ``projector.py``):
 
 * start at the mean w of ``mean_samples`` random z; Adam (betas 0.9, 0.999) on w and on every noise map;
@@ -119,8 +120,8 @@ class Projection:
 
 def project(g, target: Tensor, cfg: ProjectConfig = ProjectConfig(), distance=None, frames: int = 0,
             progress: bool = False) -> Projection:
-    """Project ``target`` (1, C, size, size) in [-1, 1] into the StyleGAN2 generator ``g`` (whose weights stay
-    fixed); ``distance``: the :class:`~pixforge.losses.perceptual.VGGDistance` (built when None and
+    """Project ``target`` (1, C, H, W) in [-1, 1], the generator's output size, into the StyleGAN generator ``g``
+    (whose weights stay fixed); ``distance``: the :class:`~pixforge.losses.perceptual.VGGDistance` (built when None and
     ``cfg.perceptual`` > 0); ``frames`` > 0 keeps that many images along the way (the last one final)."""
     from tqdm import tqdm
 
@@ -136,8 +137,7 @@ def project(g, target: Tensor, cfg: ProjectConfig = ProjectConfig(), distance=No
     gen = torch.Generator().manual_seed(cfg.seed)
     w_mean, w_spread = w_statistics(g, cfg.mean_samples, cfg.seed)
     w = w_mean.view(1, 1, -1).repeat(1, g.n_latent if cfg.w_plus else 1, 1).requires_grad_(True)
-    noises = [torch.randn(getattr(g.noises, f"noise_{i}").shape, generator=gen).to(device).requires_grad_(True)
-              for i in range(g.num_layers)]
+    noises = [torch.randn(n.shape, generator=gen).to(device).requires_grad_(True) for n in g.constant_noise()]
     opt = torch.optim.Adam([w, *noises], lr=0.0, betas=(0.9, 0.999))
     target_features = None
     if cfg.perceptual:
@@ -226,19 +226,20 @@ def project_run(run: str | Path, image: str | Path, output: str | Path, latent: 
                 strip: str | Path | None = None, frames: int = 8, cfg: ProjectConfig = ProjectConfig(),
                 vgg_weights: str | None = "auto", ema: bool | None = None, device: str | torch.device = "cpu",
                 progress: bool = True) -> tuple[Projection, Path]:
-    """``pixforge project``: project ``image`` into the generator of a StyleGAN2 run (or a released .pt/.pkl),
+    """``pixforge project``: project ``image`` into the generator of a StyleGAN or StyleGAN2 run (or a released
+    StyleGAN2 .pt/.pkl),
     write the projected image to ``output``, the latent to ``latent`` (default: ``output`` with .npy) and
     optionally a strip (target, then the projection at ``frames`` steps). Returns (result, latent path)."""
     from .io import image_grid, save_image
-    from .models.stylegan2 import StyleGAN2Generator
+    from .models.stylegan2 import StyleBasedGenerator
     from .tasks.gan import load_generator
 
     latent = Path(output).with_suffix(".npy") if latent is None else Path(latent)
     check_outputs(output, latent, strip)
     g, _ = load_generator(run, ema, device)
-    if not isinstance(g, StyleGAN2Generator):
-        raise BadInputError(f"{run}: projection needs a StyleGAN2 generator, not a {type(g).__name__}")
-    target = load_target(image, g.size, g.to_rgb1.conv.out_channels)
+    if not isinstance(g, StyleBasedGenerator):
+        raise BadInputError(f"{run}: projection needs a StyleGAN or StyleGAN2 generator, not a {type(g).__name__}")
+    target = load_target(image, getattr(g, "resolution", g.size), g.image_channels)
     distance = None
     if cfg.perceptual:
         from .losses.perceptual import VGGDistance

@@ -86,6 +86,80 @@ def test_where_add_input_takes_z_with_the_input_only():
         config(where_add="middle")
 
 
+def reference_add_input_state(input_nc: int, output_nc: int, nz: int, num_downs: int, ngf: int) -> dict:
+    """junyanz/BicycleGAN's ``G_Unet_add_input`` state dict (instance norm: no tensors; ``upsample="basic"``),
+    random values. Its UnetBlocks from the outermost in: (input_nc + nz, output_nc, ngf), (ngf, ngf, 2 ngf),
+    (2 ngf, 2 ngf, 4 ngf), (4 ngf, 4 ngf, 8 ngf), num_downs - 5 of (8 ngf)^3, the innermost (8 ngf)^3, each
+    (input, outer, inner); ``model`` indices: outermost [conv, submodule, ReLU, convT, tanh], middle [LeakyReLU, conv,
+    norm, submodule, ReLU, convT, norm(, dropout)], innermost [LeakyReLU, conv, ReLU, convT, norm]."""
+    g = torch.Generator().manual_seed(0)
+    w = 8 * ngf
+    blocks = [(input_nc + nz, output_nc, ngf), (ngf, ngf, 2 * ngf), (2 * ngf, 2 * ngf, 4 * ngf), (4 * ngf, 4 * ngf, w)]
+    blocks += [(w, w, w)] * (num_downs - 5) + [(w, w, w)]
+    state, prefix = {}, "model.model."
+    for k, (cin, outer, inner) in enumerate(blocks):
+        innermost = k == len(blocks) - 1
+        down, up, sub = (0, 3, 1) if k == 0 else (1, 3, None) if innermost else (1, 5, 3)
+        state[f"{prefix}{down}.weight"] = torch.randn(inner, cin, 4, 4, generator=g) * 0.2
+        state[f"{prefix}{down}.bias"] = torch.randn(inner, generator=g) * 0.1
+        state[f"{prefix}{up}.weight"] = torch.randn(inner if innermost else 2 * inner, outer, 4, 4, generator=g) * 0.2
+        state[f"{prefix}{up}.bias"] = torch.randn(outer, generator=g) * 0.1
+        prefix += f"{sub}.model."
+    return state
+
+
+def reference_add_input_forward(state: dict, x: torch.Tensor, z: torch.Tensor, num_downs: int) -> torch.Tensor:
+    """G_Unet_add_input.forward written out: z tiled onto the input; each inner block's in-place LeakyReLU also
+    changes the input that its skip connection concatenates."""
+    def block(x, prefix, level):
+        def conv(i, transposed=False):
+            op = F.conv_transpose2d if transposed else F.conv2d
+            return lambda h: op(h, state[f"{prefix}{i}.weight"], state[f"{prefix}{i}.bias"], stride=2, padding=1)
+
+        if level == 0:
+            h = block(conv(0)(x), prefix + "1.model.", 1)
+            return torch.tanh(conv(3, True)(F.relu(h)))
+        x = F.leaky_relu(x, 0.2)
+        h = conv(1)(x)
+        if level == num_downs - 1:
+            h = F.instance_norm(conv(3, True)(F.relu(h)))
+        else:
+            h = F.instance_norm(conv(5, True)(F.relu(block(F.instance_norm(h), prefix + "3.model.", level + 1))))
+        return torch.cat([h, x], 1)
+
+    return block(torch.cat([x, z[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1), "model.model.", 0)
+
+
+def test_loads_the_references_where_add_input_files(tmp_path):
+    from pixforge.errors import WeightsError
+
+    nz, downs = 3, 6
+    state = reference_add_input_state(3, 2, nz, downs, 2)
+    g = bg.generator_from_state_dict(state, nz=nz)
+    assert g.where_add == "input" and g.num_downs == downs and not g.training
+    x, z = torch.rand(2, 3, 64, 64) * 2 - 1, torch.randn(2, nz)
+    with torch.no_grad():
+        assert torch.allclose(g(x, z), reference_add_input_forward(state, x, z, downs), atol=1e-5)
+    keys = bg.unet_block_keys(downs)  # every key consumed, and back: the same dict
+    back = {keys[k]: v for k, v in g.state_dict().items()}
+    assert back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in state)
+    with pytest.raises(WeightsError, match="where_add=input"):
+        bg.generator_from_state_dict(state)  # the code length is the encoder's
+    with pytest.raises(WeightsError, match="unexpected model.model.1.model.2.weight"):  # a batch norm's: not ours
+        bg.generator_from_state_dict({**state, "model.model.1.model.2.weight": torch.ones(4)}, nz=nz)
+    # the reference's files: G and E side by side, read with torch.load(weights_only=True)
+    e = bg.ResNetEncoder(3, nz, 4, 3).eval()
+    torch.save(state, tmp_path / "latest_net_G.pth")
+    torch.save(e.state_dict(), tmp_path / "latest_net_E.pth")
+    model = load_model(tmp_path / "latest_net_G.pth", "cpu")
+    assert isinstance(model, BicycleGan) and model.nets["G"].nz == nz
+    src, ref = torch.rand(3, 64, 64), torch.rand(3, 64, 64)
+    with torch.no_grad():
+        expected = reference_add_input_forward(state, src[None] * 2 - 1, e(ref[None] * 2 - 1)[0], downs)
+    assert torch.allclose(translate_guided(src, model, style_image=ref)[0], ((expected + 1) / 2).clamp(0, 1)[0],
+                          atol=1e-5)
+
+
 def test_kl_and_reparameterisation_by_hand():
     mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2 * torch.log(torch.tensor(2.0)).item()]])
     # -0.5 * [(1 + 0 - 1 - 1) + (1 + ln 4 - 0 - 4)] = -0.5 * (-1 + ln 4 - 3) = 2 - ln 2

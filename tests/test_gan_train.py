@@ -362,6 +362,12 @@ def test_labelled_image_folder_gives_each_image_its_class(tmp_path, workers):
     for step in range(4):
         x, y = task.data.batch(step)
         assert torch.equal((x.mean((1, 2, 3)) + 1).round().long(), y)  # brightness k/2, i.e. k - 1 in [-1, 1]
+    cfg.max_items, cfg.loop.out = 4, str(tmp_path / "t4")  # a prefix of the files would be cat, cat, cat, dog
+    task, _ = run(GanTask, cfg)
+    assert sorted(task.data.labels.tolist()) == [0, 0, 1, 2] and len(task.data) == 4
+    for step in range(2):
+        x, y = task.data.batch(step)
+        assert torch.equal((x.mean((1, 2, 3)) + 1).round().long(), y)
     no_labels = ["--data", tmp_path / "imgs" / "cat", "image_size=8", "conditional=true"]
     assert "labelled=true" in train(tmp_path / "x", 1, *no_labels, ok=False).output
     assert "not a folder" in train(tmp_path / "y", 1, "labelled=true", ok=False).output

@@ -334,6 +334,55 @@ def test_load_munit_gen_checkpoint(tmp_path, unit):
         munit.load_munit(path)
 
 
+def unique_count(*nets: torch.nn.Module) -> int:
+    return sum(p.numel() for p in {id(p): p for n in nets for p in n.parameters()}.values())
+
+
+def test_unit_weight_sharing_uses_the_same_modules():
+    """share_unit_layers: gen_b's last n encoder and first n decoder residual blocks are gen_a's objects; the pair
+    then holds 2n residual blocks (two 3x3 convs of width dim * 2^down each) fewer parameters."""
+    torch.manual_seed(0)
+    gen_a, gen_b = (munit.VAEGen(3, dim=4, n_downsample=1, n_res=3) for _ in "ab")
+    munit.share_unit_layers(gen_a, gen_b, 2)
+    enc_a, enc_b = gen_a.enc.model[-1].model, gen_b.enc.model[-1].model
+    dec_a, dec_b = gen_a.dec.model[0].model, gen_b.dec.model[0].model
+    assert [enc_a[i] is enc_b[i] for i in range(3)] == [False, True, True]  # the encoders' last (high-level) ones
+    assert [dec_a[i] is dec_b[i] for i in range(3)] == [True, True, False]  # the decoders' first ones
+    one = munit_generator(3, 4, down=1, res=3, adain=False)
+    assert unique_count(gen_a) == unique_count(gen_b) == one
+    assert unique_count(gen_a, gen_b) == 2 * one - 2 * 2 * 2 * conv(8, 8, 3) == 2 * one - 4672
+    assert gen_a.state_dict().keys() == gen_b.state_dict().keys()  # each still loads alone
+    munit.share_unit_layers(*(munit.VAEGen(3, dim=4, n_downsample=1, n_res=3) for _ in "ab"), 0)  # nothing shared
+    with pytest.raises(ValueError, match="0..3"):
+        munit.share_unit_layers(gen_a, gen_b, 4)
+    # the discriminators: each scale's last n stride-2 blocks and the 1x1 output conv
+    dis_a, dis_b = (munit.MsImageDis(3, dim=4, n_layer=3, num_scales=2) for _ in "ab")
+    munit.share_dis_layers(dis_a, dis_b, 1)
+    assert [[a is b for a, b in zip(ca, cb)] for ca, cb in zip(dis_a.cnns, dis_b.cnns)] == [[False, False, True, True]] * 2
+    assert unique_count(dis_a, dis_b) == 2 * munit_discriminator(3, 4, 3, 2) - 2 * (conv(8, 16, 4) + conv(16, 1, 1))
+    with pytest.raises(ValueError, match="0..2"):
+        munit.share_dis_layers(dis_a, dis_b, 3)
+
+
+def test_shared_blocks_get_one_gradient_from_both_domains():
+    torch.manual_seed(0)
+    gen_a, gen_b = (munit.VAEGen(3, dim=4, n_downsample=1, n_res=2) for _ in "ab")
+    munit.share_unit_layers(gen_a, gen_b, 1)
+    shared, own_b = gen_a.enc.model[-1].model[1].model[0].conv.weight, gen_b.enc.model[-1].model[0].model[0].conv.weight
+    x_a, x_b = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+
+    def losses():
+        return gen_a.dec(gen_a.enc(x_a)).square().mean(), gen_b.dec(gen_b.enc(x_b)).abs().mean()
+
+    loss_a, loss_b = losses()
+    g_a, g_b = torch.autograd.grad(loss_a, shared), torch.autograd.grad(loss_b, shared)[0]
+    assert g_a[0].abs().sum() > 0 and g_b.abs().sum() > 0
+    loss_a, loss_b = losses()
+    (loss_a + loss_b).backward()
+    assert torch.allclose(shared.grad, g_a[0] + g_b, atol=1e-7)  # both domains' losses reach the one tensor
+    assert own_b.grad is not None and gen_a.enc.model[-1].model[0].model[0].conv.weight.grad is not None
+
+
 def stargan_states(c_dim=5, dim=8, blocks=2, size=32, layers=3) -> tuple[dict, dict]:
     """``*-G.ckpt`` and ``*-D.ckpt`` state dicts, written from yunjey/stargan model.py."""
     def norm(p: str, ch: int) -> dict:

@@ -48,9 +48,9 @@ def tiny_domains(count: int, domains: int, channels: int) -> Domains:
     return Domains(images, torch.arange(count) % domains, tuple(f"d{i}" for i in range(domains)), labels)
 
 
-def train(name: str, out, steps: int, resume: bool = False, data: Domains | None = None):
+def train(name: str, out, steps: int, resume: bool = False, data: Domains | None = None, **extra):
     cls = TASKS.get(name)
-    cfg = load_config(cls.Config, None, {**TINY[name], "loop.steps": steps, "loop.out": str(out), "loop.resume": resume,
+    cfg = load_config(cls.Config, None, {**TINY[name], **extra, "loop.steps": steps, "loop.out": str(out), "loop.resume": resume,
                                           "loop.progress": False, "loop.tensorboard": False, "loop.device": "cpu",
                                           "loop.sample_every": 0, "loop.ckpt_every": 2, "loop.log_every": 1})
     if data is None:
@@ -111,6 +111,51 @@ def test_unit_kl_and_translation(tmp_path):
         expected = task.gen_a.eval().decode(task.gen_b.eval().encode(x * 2 - 1)[0])
     assert torch.allclose(translate_guided(x, model, direction="BtoA")[0], ((expected + 1) / 2).clamp(0, 1)[0],
                           atol=1e-6)
+
+
+SHARED = {"n_res": 2, "share_layers": 1, "share_dis_layers": 1}
+
+
+def test_unit_weight_sharing_steps_once_and_resumes_exactly(tmp_path):
+    """share_layers / share_dis_layers: the tied modules are one set of parameters in the optimiser (a first Adam
+    step moves each by at most lr, not twice that), they stay tied after a resume, which is bit-identical, and the
+    run translates as its networks do."""
+    cls = TASKS.get("unit")
+    task = cls.from_config(load_config(cls.Config, None, {**TINY["unit"], **SHARED, "loop.device": "cpu"}),
+                           torch.device("cpu"), tiny_domains(8, 2, 3))
+    shared = task.gen_a.enc.model[-1].model[1]
+    assert task.gen_b.enc.model[-1].model[1] is shared and task.gen_b.dec.model[0].model[0] is task.gen_a.dec.model[0].model[0]
+    assert task.dis_b.cnns[0][-1] is task.dis_a.cnns[0][-1] and task.dis_b.cnns[0][0] is not task.dis_a.cnns[0][0]
+    for opt, nets in ((task.optimizers["gen"], (task.gen_a, task.gen_b)), (task.optimizers["dis"], (task.dis_a, task.dis_b))):
+        params = [p for group in opt.param_groups for p in group["params"]]
+        assert len({id(p) for p in params}) == len(params) == len({id(p) for n in nets for p in n.parameters()})
+    before = {n: p.detach().clone() for n, p in shared.named_parameters()}
+    task.train_step(0)
+    lr = task.cfg.lr
+    for n, p in shared.named_parameters():
+        step = (p.detach() - before[n]).abs().max().item()
+        assert 0.5 * lr < step <= lr * 1.001, (n, step)  # one Adam step (|update| <= lr), not two
+        assert task.optimizers["gen"].state[p]["step"].item() == 1
+    split, _ = resumes_exactly(lambda out, steps, resume: train("unit", out, steps, resume, **SHARED), tmp_path)
+    assert split.gen_b.enc.model[-1].model[1] is split.gen_a.enc.model[-1].model[1]
+    assert split.dis_b.cnns[1][-2] is split.dis_a.cnns[1][-2]
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        expected = split.gen_b.eval().decode(split.gen_a.eval().encode(x * 2 - 1)[0])
+    out = translate_guided(x, load_model(tmp_path / "split", "cpu"), direction="AtoB")[0]
+    assert torch.allclose(out, ((expected + 1) / 2).clamp(0, 1)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"share_layers": 3}, "share_layers: must be at most n_res (2)"),
+    ({"share_layers": -1}, "share_layers: must be >= 0"),
+    ({"share_dis_layers": 2}, "share_dis_layers: must be below dis_layers (2"),
+])
+def test_unit_sharing_config_is_validated(tmp_path, bad, message):
+    settings = [f"{k}={v}" for k, v in {**TINY["unit"], "n_res": 2, **bad}.items()]
+    result = CliRunner().invoke(main, ["train", "unit", *settings, "--out", str(tmp_path / "u")])
+    assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "u").exists()
 
 
 def test_munit_domain_invariant_vgg_loss_of_one_step(monkeypatch):

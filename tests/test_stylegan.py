@@ -220,6 +220,31 @@ def test_pggan_parameter_counts_match_the_paper():
     assert round(count(g) / 1e5) == 231 and round(count(d) / 1e5) == 231  # Table 2: 23.1M and 23.1M
 
 
+def test_stylegan_v1_discriminator_blurs_between_its_block_convs():
+    """StyleGAN v1's D (PGGAN's with ``blur``): conv, [1, 2, 1] x [1, 2, 1] / 16 low-pass, conv, 2x2 average."""
+    from pixforge.models.pggan import PGGANDiscriminator
+    from pixforge.nn.conv import Blur
+    from pixforge.tasks.stylegan2 import StyleGANTask
+
+    torch.manual_seed(0)
+    plain, blurred = PGGANDiscriminator(16, channel_base=64), PGGANDiscriminator(16, channel_base=64, blur=True)
+    assert count(plain) == count(blurred)  # the filter is a fixed buffer
+    blurred.load_state_dict(plain.state_dict(), strict=False)  # (the second conv moved one place on)
+    for a, b in zip(plain.blocks[1:], blurred.blocks[1:]):
+        b[2].load_state_dict(a[1].state_dict())
+    c = plain.blocks[1][0][0].weight.shape[0]  # 8 channels at 8 px
+    h = torch.randn(2, c, 8, 8)
+    k = torch.tensor([1.0, 2.0, 1.0])
+    k = (k[:, None] * k[None, :] / 16).expand(c, 1, 3, 3)
+    first, second = plain.blocks[1][0], plain.blocks[1][1]
+    with torch.no_grad():
+        expected = F.avg_pool2d(second(F.conv2d(first(h), k, padding=1, groups=c)), 2)
+        assert torch.allclose(blurred.blocks[1](h), expected, atol=1e-5)
+        assert not torch.allclose(plain.blocks[1](h), expected, atol=1e-3)
+    d = StyleGANTask.build_discriminator(StyleGANTask.Config(image_size=16, channel_base=64, sample_shape=[1, 16, 16]))
+    assert isinstance(d.blocks[1][1], Blur)  # the `stylegan` task's D
+
+
 def test_pggan_fade_in_at_alpha_0_and_1_equals_the_lower_and_upper_path():
     from pixforge.models.pggan import PGGANDiscriminator, PGGANGenerator
 
@@ -282,10 +307,11 @@ def test_stylegan_v1_generator():
     from pixforge.nn.stylegan import StyleAdaIN
 
     with torch.device("meta"):
-        big = StyleGANGenerator(1024)
-    # NVIDIA's printed total, 26,219,627, also counts the 8 lower-resolution ToRGBs of progressive training
-    # (3 (C + 1) for C = 512, 512, 512, 512, 256, 128, 64, 32: 7,608), which the final network does not use
-    assert count(big) == 26_219_627 - 7_608 and count(big.style) == 8 * (512 * 512 + 512)
+        big, fixed = StyleGANGenerator(1024), StyleGANGenerator(1024, progressive=False)
+    # NVIDIA's printed total, with a ToRGB per resolution; at a fixed resolution the 8 lower-resolution ToRGBs
+    # (3 (C + 1) for C = 512, 512, 512, 512, 256, 128, 64, 32: 7,608) are left out
+    assert count(big) == 26_219_627 and count(fixed) == 26_219_627 - 7_608
+    assert count(big.style) == 8 * (512 * 512 + 512)
     torch.manual_seed(0)
     g = StyleGANGenerator(16, 16, n_mlp=2, channel_base=256, channel_max=32).eval()
     z = torch.randn(3, 16)
@@ -299,3 +325,64 @@ def test_stylegan_v1_generator():
     scale, shift = ada.style(w).view(2, 2, 4, 1, 1).unbind(1)
     norm = (x - x.mean((2, 3), keepdim=True)) / x.var((2, 3), unbiased=False, keepdim=True).add(1e-8).sqrt()
     assert torch.allclose(ada(x, w), norm * (1 + scale) + shift, atol=1e-5)
+
+
+def test_stylegan_v1_fade_in_at_alpha_0_and_1_equals_the_lower_and_upper_path():
+    from pixforge.models.stylegan import StyleGANGenerator
+
+    torch.manual_seed(0)
+    g = StyleGANGenerator(16, 16, n_mlp=2, channel_base=256, channel_max=32).eval()
+    z, z2 = torch.randn(3, 16), torch.randn(3, 16)
+    with torch.no_grad():
+        g.grow(1, 1.0)
+        assert g.layers_in_use == 4 and len(g.constant_noise()) == 4
+        lower = g(z, noise="const")
+        assert lower.shape == (3, 3, 8, 8)
+        g.grow(2, 0.0)  # 16 px blended in with weight 0: the 8 px image, nearest-upsampled
+        assert torch.allclose(g(z, noise="const"), F.interpolate(lower, scale_factor=2, mode="nearest"), atol=1e-6)
+        g.grow(2, 1.0)
+        upper = g(z, noise="const")
+        g.to_rgbs[1].weight.add_(1.0)  # the 8 px ToRGB no longer matters at alpha 1 ...
+        assert torch.equal(g(z, noise="const"), upper)
+        g.grow(2, 0.5)  # ... but does while fading in
+        assert not torch.allclose(g(z, noise="const"), upper)
+        g.grow(1, 1.0)
+        for _ in range(20):  # style mixing crosses over only among the 4 layers in use (NVIDIA's cur_layers)
+            lat = g.latents(z, z2)
+            k = int((lat[0] == g.mapping(z2)[0]).all(1).float().argmax())
+            assert 1 <= k < 4
+    g.grow(1, 0.25)
+    fresh = StyleGANGenerator(16, 16, n_mlp=2, channel_base=256, channel_max=32)
+    fresh.load_state_dict(g.state_dict())  # (stage, alpha) travel with the weights
+    assert (fresh.stage, fresh.alpha, fresh.resolution) == (1, 0.25, 8)
+    fixed = StyleGANGenerator(16, 16, n_mlp=2, channel_base=256, channel_max=32, progressive=False)
+    assert len(fixed.to_rgbs) == 1 and fixed.resolution == 16
+    with pytest.raises(ConfigError, match="stage 1 is out of range for 16 px: 2"):
+        fixed.grow(1)
+
+
+def test_truncation_cutoff_moves_only_the_first_layers():
+    from pixforge.models.stylegan import StyleGANGenerator
+
+    torch.manual_seed(0)
+    g = StyleGANGenerator(32, 8, n_mlp=1, channel_base=64, channel_max=8).eval()  # 8 layers, cutoff 8
+    g2 = StyleGAN2Generator(16, 8, n_mlp=1, channel_base=64, channel_max=8).eval()
+    assert (g.truncation_cutoff, g2.truncation_cutoff) == (8, None)
+    z, z2 = torch.randn(2, 8), torch.randn(2, 8)
+    for gen in (g, g2):
+        with torch.no_grad():
+            gen.w_avg.copy_(torch.randn(8))
+    w, w2, avg = g.mapping(z), g.mapping(z2), g.w_avg
+    # by hand: layers 0-2 take 0.5 avg + 0.5 w, layers 3.. take w; mixed at layer 2: w2 from there on
+    expected = torch.stack([0.5 * avg + 0.5 * w] * 2 + [0.5 * avg + 0.5 * w2] + [w2] * 5, 1)
+    got = g.latents(z, z2, inject_index=2, truncation=0.5, truncation_cutoff=3)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert torch.allclose(g.latents(z, truncation=0.5), (0.5 * avg + 0.5 * w)[:, None].expand(-1, 8, -1), atol=1e-6)
+    with torch.no_grad():  # the same through forward: the layers above the cutoff keep z's own styles
+        assert torch.allclose(g(z, truncation=0.5, truncation_cutoff=3, noise="const"),
+                              g.synthesis(torch.stack([0.5 * avg + 0.5 * w] * 3 + [w] * 5, 1), "const"), atol=1e-5)
+    w = g2.mapping(z)  # StyleGAN2: every layer by default
+    moved = (g2.w_avg + 0.7 * (w - g2.w_avg))[:, None].expand(-1, 6, -1)
+    assert torch.allclose(g2.latents(z, truncation=0.7), moved, atol=1e-6)
+    got = g2.latents(z, truncation=0.7, truncation_cutoff=2)
+    assert torch.allclose(got[:, 2:], w[:, None].expand(-1, 4, -1)) and torch.allclose(got[:, :2], moved[:, :2])

@@ -1,4 +1,4 @@
-"""Projection of images into a StyleGAN2 generator's W / W+ (pixforge/projector.py, `pixforge project`)."""
+"""Projection of images into a StyleGAN / StyleGAN2 generator's W / W+ (pixforge/projector.py, `pixforge project`)."""
 from __future__ import annotations
 
 import math
@@ -64,6 +64,40 @@ def test_projection_finds_an_image_the_generator_made():
     vgg = result.history["vgg_distance"]
     assert result.latent.shape == (1, g.n_latent, 16) and vgg[-1] < 0.5 * vgg[0]
     assert distance(result.image, target).item() == pytest.approx(vgg[-1], rel=0.5)
+
+
+def test_projection_into_a_stylegan_v1_generator_with_its_noise_per_layer(tmp_path, monkeypatch):
+    from pixforge.models.stylegan import StyleGANGenerator
+
+    torch.manual_seed(0)
+    g = StyleGANGenerator(16, 16, n_mlp=2, channel_base=128, channel_max=16, channels=1).eval()
+    target = image_of(g, seed=3)
+    result = project(g, target, ProjectConfig(steps=30, perceptual=0, pixel=1, mean_samples=500))
+    mse = result.history["pixel_mse"]
+    assert mse[-1] < 0.3 * mse[0] and len(result.noises) == g.n_latent == 6  # a map per layer, 4 px to 16 px
+    assert [n.shape[-1] for n in result.noises] == [4, 4, 8, 8, 16, 16]
+    g.grow(1, 1.0)  # a run still at 8 px is fitted at 8 px, with the noise of the 4 layers in use
+    result = project(g, torch.nn.functional.avg_pool2d(target, 2), ProjectConfig(steps=5, perceptual=0, pixel=1,
+                                                                                  mean_samples=100))
+    assert result.image.shape == (1, 1, 8, 8) and len(result.noises) == 4
+
+    install(monkeypatch)  # the command on a v1 run: the outputs are written
+    run = tmp_path / "run"
+    cli("train", "stylegan", "--steps", 1, "--out", run, "--data", "tiny", "image_size=8", "z_dim=8", "n_mlp=2",
+        "channel_base=64", "channel_max=16", "--batch-size", "8", "loop.progress=false", "loop.tensorboard=false",
+        "loop.sample_every=0")
+    from pixforge.io import save_image
+
+    save_image(torch.rand(1, 8, 8), tmp_path / "digit.png")
+    r = cli("project", run, tmp_path / "digit.png", "-o", tmp_path / "p.png", "--steps", 4, "--pixel", 1,
+            "--perceptual", 0, "--latent", tmp_path / "p.safetensors", "--quiet")
+    assert "pixel_mse" in r.output
+    from safetensors.torch import load_file
+
+    saved = load_file(tmp_path / "p.safetensors")
+    assert saved["w"].shape == (1, 8) and sorted(k for k in saved if k.startswith("noise_")) == [
+        f"noise_{i}" for i in range(4)]
+    assert (tmp_path / "p.png").stat().st_size > 0
 
 
 def test_vgg_distance_is_the_unweighted_normalised_feature_distance():
@@ -132,5 +166,5 @@ def test_project_bad_inputs_exit_2_with_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gan, "load_generator", lambda *a: (DCGANGenerator(size=8), None))
     r = cli("project", tmp_path / "g.pt", tmp_path / "x.png", "-o", tmp_path / "o.png", ok=False)
-    assert r.exit_code == 2 and "needs a StyleGAN2 generator, not a DCGANGenerator" in r.output
+    assert r.exit_code == 2 and "needs a StyleGAN or StyleGAN2 generator, not a DCGANGenerator" in r.output
     assert not (tmp_path / "o.png").exists()

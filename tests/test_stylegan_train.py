@@ -155,33 +155,83 @@ def test_pggan_resume_through_growth_stages_is_bit_identical(tmp_path):
     assert np.load(tmp_path / "s.npy").shape == (3, 1, 16, 16)
 
 
-def test_stylegan_v1_trains_with_eager_r1_resumes_exactly_and_samples(tmp_path):
+def test_stylegan_v1_schedule_as_nvidias_lod_schedule():
+    from pixforge.tasks.stylegan2 import StyleGANConfig
+
+    # 32 px from 8 px (stage 1), 16 images at a resolution and 8 to fade the next in, batch 8
+    cfg = StyleGANConfig(image_size=32, batch_size=8, lod_training_kimg=0.016, lod_transition_kimg=0.008)
+    assert [cfg.growth(step) for step in range(9)] == [(1, 1.0), (1, 1.0), (2, 0.0), (2, 1.0), (2, 1.0), (3, 0.0),
+                                                       (3, 1.0), (3, 1.0), (3, 1.0)]
+    paper = StyleGANConfig(image_size=1024, batch_size=32)  # 600k + 600k images per resolution from 8 px
+    assert paper.growth(600_000 // 32 - 1) == (1, 1.0) and paper.growth(900_000 // 32) == (2, 0.5)
+    assert paper.growth(8 * 1_200_000 // 32) == (8, 1.0) == paper.growth(10 ** 7)
+    assert StyleGANConfig(image_size=32, progressive=False).growth(0) == (3, 1.0)
+    # a batch per resolution (NVIDIA's minibatch_dict): 8 px at 8, 16 px at 4, 32 px at 2 (the base batch is 8)
+    cfg = dataclasses.replace(cfg, minibatch_dict={16: 4, "32": 2}, lrate_dict={32: 0.003})
+    spans = [cfg.batch_span(step) for step in range(12)]
+    assert spans == [(0, 8), (8, 8), (16, 4), (20, 4), (24, 4), (28, 4), (32, 4), (36, 4), (40, 2), (42, 2),
+                     (44, 2), (46, 2)]
+    assert [cfg.growth(step) for step in (7, 8, 9, 12)] == [(2, 1.0), (3, 0.0), (3, 0.25), (3, 1.0)]
+    assert (cfg.lr_at(2), cfg.lr_at(3)) == (0.001, 0.003)
+    from pixforge.train.data import StepBatches
+
+    order = StepBatches(10, cfg.batch_span, seed=1)  # the data follow: batch 9 = items 42, 43 of the stream
+    assert order.batch(9).tolist() == torch.cat([torch.randperm(10, generator=torch.Generator().manual_seed(
+        1_000_003 + e)) for e in (4,)])[2:4].tolist()
+    for bad in ("lod_initial_resolution=12", "lod_initial_resolution=64", "lod_training_kimg=0"):
+        r = cli("train", "stylegan", "--out", "unused", *TINY, bad, ok=False)
+        assert r.exit_code == 2 and bad.split("=")[0] in r.output
+
+
+def test_stylegan_v1_grows_with_eager_r1_resumes_exactly_across_a_stage_and_samples(tmp_path):
     from pixforge.models.stylegan import StyleGANGenerator
     from pixforge.tasks.gan import load_generator
 
-    extra = [*TINY, "r1=1.0", "ema_kimg=0.05", "loop.log_every=1", "loop.ckpt_every=1"]
-    cli("train", "stylegan", "--steps", 2, "--out", tmp_path / "full", *extra)
-    cli("train", "stylegan", "--steps", 1, "--out", tmp_path / "split", *extra)
-    cli("train", "stylegan", "--out", tmp_path / "split", "--steps", 2, "--resume")
+    (tmp_path / "per_resolution.yaml").write_text("minibatch_dict: {16: 4}\nlrate_dict: {16: 0.0005}\n")
+    extra = [*[t for t in TINY if not t.startswith("image_size")], "image_size=16", "r1=1.0", "ema_kimg=0.05",
+             "lod_training_kimg=0.016", "lod_transition_kimg=0.016", "loop.log_every=1", "loop.ckpt_every=3",
+             "--config", tmp_path / "per_resolution.yaml"]
+    cli("train", "stylegan", "--steps", 5, "--out", tmp_path / "full", *extra)
+    cli("train", "stylegan", "--steps", 3, "--out", tmp_path / "split", *extra)  # interrupted fading in 16 px
+    cli("train", "stylegan", "--out", tmp_path / "split", "--steps", 5, "--resume")
     full = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]
     assert set(full["modules"]) == {"G", "D", "G_ema"} and same(full, load_checkpoint(
         tmp_path / "split" / "checkpoints" / "last.pt")["task"])
-    assert any(".adain." in k for k in full["modules"]["G"])  # the v1 generator
-    # R1 in every D step, inside the D loss: Adam's settings are not corrected for a lazy step; no path length
-    assert full["optimizers"]["D"]["param_groups"][0]["lr"] == full["optimizers"]["G"]["param_groups"][0]["lr"] == 0.001
+    assert any(".adain." in k for k in full["modules"]["G"])  # the v1 generator, PGGAN's D (fromRGB per stage)
+    assert "from_rgbs.2.0.weight" in full["modules"]["D"]
+    assert full["modules"]["G_ema"]["_extra_state"] == full["modules"]["D"]["_extra_state"] == {"stage": 2,
+                                                                                               "alpha": 0.5}
+    # R1 in every D step, inside the D loss: Adam's settings are not corrected for a lazy step; no path length;
+    # 16 px has its own learning rate (and batch: 8 px at 8, then 4 images per step)
+    assert full["optimizers"]["D"]["param_groups"][0]["lr"] == full["optimizers"]["G"]["param_groups"][0]["lr"] == 0.0005
+    # Adam's moments start afresh when 16 px starts fading in (step 2; NVIDIA's reset_opt_for_new_lod)
+    assert all(float(s["step"]) == 3 for s in full["optimizers"]["D"]["state"].values())
     rows = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
-    assert [r.split(",")[header.index("r1")] != "" for r in rows[1:]] == [True, True]
+    assert [r.split(",")[header.index("r1")] != "" for r in rows[1:]] == [True] * 5
+    assert [(float(r.split(",")[header.index("resolution")]), float(r.split(",")[header.index("alpha")]))
+            for r in rows[1:]] == [(8, 1), (8, 1), (16, 0), (16, 0.25), (16, 0.5)]
     assert "path_length" not in header
     g, _ = load_generator(tmp_path / "full")
-    assert isinstance(g, StyleGANGenerator)
-    cli("sample", tmp_path / "full", "-n", 3, "-o", tmp_path / "s.npy", "--truncation", 0.7)
-    cli("stylemix", tmp_path / "full", "-o", tmp_path / "mix.npy", "--rows", 2, "--cols", 2)
+    assert isinstance(g, StyleGANGenerator) and g.resolution == 16
     import numpy as np
 
-    assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8) and np.load(tmp_path / "mix.npy").shape == (9, 1, 8, 8)
+    s = {}
+    for name, args in {"all": ["--truncation-cutoff", 6], "v1": [], "two": ["--truncation-cutoff", 2]}.items():
+        torch.manual_seed(0)  # the same noise maps (drawn fresh by `sample`) in each
+        cli("sample", tmp_path / "full", "-n", 3, "-o", tmp_path / f"{name}.npy", "--truncation", 0.0, *args)
+        s[name] = np.load(tmp_path / f"{name}.npy")
+    assert s["all"].shape == (3, 1, 16, 16) and np.array_equal(s["all"], s["v1"])  # 6 layers: cutoff 8 = all
+    spread = {k: np.abs(v - v.mean(0)).mean() for k, v in s.items()}  # psi 0 below the cutoff: the average w
+    assert spread["all"] < spread["two"]
+    cli("stylemix", tmp_path / "full", "-o", tmp_path / "mix.npy", "--rows", 2, "--cols", 2)
+    assert np.load(tmp_path / "mix.npy").shape == (9, 1, 16, 16)
     r = cli("train", "stylegan", "--out", tmp_path / "x", *TINY, "arch=stylegan2", ok=False)
     assert r.exit_code == 2 and "arch" in r.output
+    cli("train", "gan", "--steps", 1, "--out", tmp_path / "dcgan", "--data", "tiny", "loop.progress=false",
+        "loop.tensorboard=false", "loop.sample_every=0", "--batch-size", "8")
+    r = cli("sample", tmp_path / "dcgan", "-o", tmp_path / "d.npy", "--truncation-cutoff", 2, ok=False)
+    assert r.exit_code == 2 and "--truncation-cutoff needs a StyleGAN generator" in r.output
 
 
 @pytest.mark.slow
@@ -193,6 +243,21 @@ def test_pggan_ddp_two_cpu_processes_grow_identically(tmp_path):
     assert same(r0, r1) and r0["G"]["_extra_state"] == {"stage": 1, "alpha": 1.0}
     saved = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["task"]["modules"]
     assert same(saved["G"], r0["G"]) and same(saved["D"], r0["D"])  # rank 0's checkpoint
+
+
+@pytest.mark.slow
+def test_stylegan_v1_ddp_two_cpu_processes_grow_identically_with_a_batch_per_resolution(tmp_path):
+    # 5 steps at 16 px from 8 px: 8 images per step at 8 px, then 4 (2 per process) while 16 px fades in
+    r0, r1 = train_ddp(tmp_path, "stylegan", {"data": "tiny", "image_size": "16", "z_dim": "8", "n_mlp": "2",
+                                              "channel_base": "64", "channel_max": "16", "batch_size": "8",
+                                              "minibatch_dict": {16: 4}, "lod_training_kimg": "0.016",
+                                              "lod_transition_kimg": "0.016", "loop.steps": "5",
+                                              "loop.sample_every": "0"})
+    # w_avg follows each process's own batches between DDP's buffer broadcasts (NVIDIA's consistency check
+    # ignores it too: check_ddp_consistency(ignore_regex=r'.*\.w_avg')); everything else is identical
+    w_avg = [r["G"].pop("w_avg") for r in (r0, r1)]
+    assert same(r0, r1) and r0["G"]["_extra_state"] == {"stage": 2, "alpha": 0.5}
+    assert torch.allclose(*w_avg, atol=0.05)
 
 
 def test_shipped_high_fidelity_recipes_load_into_their_tasks_and_build():

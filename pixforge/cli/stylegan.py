@@ -19,7 +19,7 @@ from .app import main, output_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None)
 def stylemix(run, output, rows, cols, crossover, truncation, ema, seed, device):
-    """Style-mixing grid of a StyleGAN2 run or released generator (.pkl / .pt): each cell takes its row's
+    """Style-mixing grid of a StyleGAN or StyleGAN2 run or released generator (.pkl / .pt): each cell takes its row's
     coarse styles and its column's fine styles; the top row and left column show the sources.
 
     \b
@@ -63,15 +63,16 @@ def stylemix(run, output, rows, cols, crossover, truncation, ema, seed, device):
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def project(run, image, output, latent_path, strip, frames, steps, w_plus, lr, perceptual, pixel, noise_regularize,
             vgg_weights, ema, seed, device, quiet):
-    """Project a real IMAGE into the W space (or W+) of a StyleGAN2 run or released generator (.pt / .pkl):
-    StyleGAN2's projector (start at the mean w, Adam with a learning-rate ramp, decaying latent noise, noise
-    maps optimised and regularised). Writes the image it finds, its latent, and with --strip the way there.
+    """Project a real IMAGE into the W space (or W+) of a StyleGAN or StyleGAN2 run, or a released StyleGAN2
+    generator (.pt / .pkl): StyleGAN2's projector (start at the mean w, Adam with a learning-rate ramp, decaying
+    latent noise, noise maps optimised and regularised). Writes the image it finds, its latent, and with --strip the way there.
 
     \b
     Examples:
       pixforge project runs/sg2-mnist digit.png -o projected.png --strip steps.png
       pixforge project stylegan2-ffhq-config-f.pt face.jpg -o face_w.png --latent face_w.safetensors
       pixforge project runs/sg2-mnist digit.png -o p.png --w-plus --steps 300 --pixel 1
+      pixforge project runs/sg1-mnist digit.png -o p1.png --steps 300   # StyleGAN v1: its noise per layer
     """
     from ..projector import ProjectConfig, project_run
     from ..utils import default_device

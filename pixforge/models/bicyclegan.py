@@ -8,7 +8,8 @@ junyanz/BicycleGAN, so that its ``latest_net_G.pth`` / ``latest_net_E.pth`` load
   outermost block ends in tanh). Widths ngf, 2, 4, 8, 8, ... x ngf from the outside in; ``num_downs`` halvings
   (8 for 256 px: the reference's ``unet_256``; fewer than 6, which the reference cannot build, continue the
   same rule). ``where_add="input"`` (``G_Unet_add_input``) tiles ``z`` over the input image only: the same
-  levels, none of the inner ones seeing ``z`` (in this module's key layout, not the reference's ``UnetBlock``).
+  levels, none of the inner ones seeing ``z``; this module's key layout, into which the reference's ``UnetBlock``
+  files are renamed on loading (:func:`unet_block_keys`).
 * ``bicyclegan-encoder`` (``E_ResNet``): a 4x4 stride-2 conv, ``n_blocks - 1`` residual blocks that halve the
   size (``BasicBlock``: norm, LeakyReLU, 3x3 conv, norm, LeakyReLU, 3x3 conv + 2x2 average pool; shortcut 2x2
   average pool + 1x1 conv), LeakyReLU, an 8x8 average pool, then ``fc`` (the mean) and ``fcVar`` (the log
@@ -197,11 +198,41 @@ def _depth(state: dict[str, Tensor], prefix: str = "model.") -> int:
     return 1 + max(k[len(prefix):].count("submodule.") for k in state if k.startswith(prefix))
 
 
+def unet_block_keys(num_downs: int) -> dict[str, str]:
+    """This module's ``where_add="input"`` generator key -> the reference's ``G_Unet_add_input`` key (instance
+    norm, transposed-conv upsampling). The reference nests ``UnetBlock``s whose ``model`` Sequential holds, outermost:
+    conv 0, submodule 1, ReLU, transposed conv 3, tanh; inner levels: LeakyReLU, conv 1, norm, submodule 3, ReLU,
+    transposed conv 5, norm (, dropout); innermost: LeakyReLU, conv 1, ReLU, transposed conv 3, norm."""
+    keys = {}
+    for level in range(num_downs):
+        ours = "model." + "submodule." * level
+        ref = "model.model." + "1.model." * (level > 0) + "3.model." * max(level - 1, 0)
+        inner = 0 < level < num_downs - 1
+        for a, b in ((f"down.{int(level > 0)}", str(int(level > 0))), ("up.1", "5" if inner else "3")):
+            keys.update({f"{ours}{a}.{p}": f"{ref}{b}.{p}" for p in ("weight", "bias")})
+    return keys
+
+
+def from_unet_block_layout(state: dict[str, Tensor], what: str) -> dict[str, Tensor]:
+    """The reference's ``G_Unet_add_input`` state dict renamed to this module's layout; every key must be used."""
+    depth = 1
+    while f"model.model.1.model.{'3.model.' * (depth - 1)}1.weight" in state:  # level `depth`'s down conv
+        depth += 1
+    keys = unet_block_keys(depth)
+    unused = sorted(set(state) - set(keys.values()))
+    if unused or any(k not in state for k in keys.values()):
+        detail = f"unexpected {', '.join(unused[:3])}" if unused else f"lacks {next(k for k in keys.values() if k not in state)}"
+        raise WeightsError(f"{what}: not a G_Unet_add_input with instance norm and transposed convs ({detail})")
+    return {ours: state[ref] for ours, ref in keys.items()}
+
+
 def generator_from_state_dict(state: dict[str, Tensor], what: str = "checkpoint", nz: int | None = None
                               ) -> UnetGenerator:
     """A G_Unet_add_all sized from the reference's ``latest_net_G.pth`` keys and shapes (eval mode); a generator
-    whose inner levels take no code is a ``where_add="input"`` one, whose code length ``nz`` (the encoder's
-    output) must be given."""
+    whose inner levels take no code is a ``where_add="input"`` one (in this module's layout or the reference's
+    ``UnetBlock`` one), whose code length ``nz`` (the encoder's output) must be given."""
+    if "model.model.0.weight" in state:
+        state = from_unet_block_layout(state, what)
     try:
         first, last = state["model.down.0.weight"], state["model.up.1.weight"]
         ngf = first.shape[0]
@@ -210,7 +241,7 @@ def generator_from_state_dict(state: dict[str, Tensor], what: str = "checkpoint"
         raise WeightsError(f"{what}: not a BicycleGAN generator (no {exc.args[0]})") from None
     if not inner_nz and nz is None:
         raise WeightsError(f"{what}: a generator taking z with its input only (where_add=input); its code length "
-                           "comes from the encoder: give the run folder")
+                           "comes from the encoder: give the run folder (or put latest_net_E.pth beside the file)")
     nz = inner_nz or nz
     norm = "instance"  # the released models' (no parameters, nothing in the state dict)
     net = UnetGenerator(first.shape[1] - nz, last.shape[1], nz, _depth(state), ngf, norm,

@@ -12,7 +12,8 @@ by key (:func:`load_munit`).
   LeakyReLU 0.2, no norm) ending in a 1x1 conv, on the image and its 2x and 4x average-pooled versions; LSGAN.
 * ``unit-generator`` (``VAEGen``): the same content encoder and a decoder with instance norm instead of AdaIN; the
   latent code is the encoder's output, with unit-variance Gaussian noise added while training (UNIT's shared
-  latent space as MUNIT's repository implements it, without weight sharing between the two domains).
+  latent space as MUNIT's repository implements it, without weight sharing between the two domains; the paper's
+  sharing of high-level layers is :func:`share_unit_layers`).
 
 As in the reference, the content encoder's (and UNIT's) instance norms track running statistics, and ``eval()``
 uses them: its test script evaluates in ``eval()`` mode, so that is what its released results show. The AdaIN
@@ -294,6 +295,24 @@ class VAEGen(nn.Module):
         return self.decode(hidden + noise if self.training else hidden)
 
 
+def tie(src: nn.Sequential, dst: nn.Sequential, indices: range) -> None:
+    """``dst[i]`` becomes the module ``src[i]`` (the same object: one set of parameters, trained by both users)."""
+    for i in indices:
+        dst[i] = src[i]
+
+
+def share_unit_layers(gen_a: VAEGen, gen_b: VAEGen, n: int) -> None:
+    """UNIT's weight sharing (Liu et al. 2017; mingyuliutw/UNIT version_02's ``enc_shared``/``dec_shared``):
+    ``gen_b`` uses ``gen_a``'s last ``n`` encoder residual blocks and first ``n`` decoder residual blocks, so both
+    domains reach and leave the latent space through the same high-level layers. Each generator's state dict still
+    lists every tensor (the shared ones under both names, one storage), so either loads alone."""
+    if not 0 <= n <= len(gen_a.enc.model[-1].model):
+        raise ValueError(f"can share 0..{len(gen_a.enc.model[-1].model)} residual blocks, not {n}")
+    enc_a, enc_b = gen_a.enc.model[-1].model, gen_b.enc.model[-1].model
+    tie(enc_a, enc_b, range(len(enc_a) - n, len(enc_a)))
+    tie(gen_a.dec.model[0].model, gen_b.dec.model[0].model, range(n))
+
+
 @ARCHS.register("munit-discriminator", family="translation", guided=True, input=(3, 256, 256),
                 description="MUNIT MsImageDis: 3 scales of 4 stride-2 convs (64..512, LeakyReLU), LSGAN")
 class MsImageDis(nn.Module):
@@ -320,6 +339,16 @@ class MsImageDis(nn.Module):
             outputs.append(model(x))
             x = self.downsample(x)
         return outputs
+
+
+def share_dis_layers(dis_a: MsImageDis, dis_b: MsImageDis, n: int) -> None:
+    """The discriminators' sharing of UNIT's ``COCOSharedDis``: at every scale ``dis_b`` uses ``dis_a``'s last ``n``
+    stride-2 conv blocks and its 1x1 output conv (``n`` = 0 shares nothing; the output conv is shared only with
+    them). The first block, which reads the domain's images, stays each domain's own."""
+    if not 0 <= n < len(dis_a.cnns[0]) - 1:
+        raise ValueError(f"can share 0..{len(dis_a.cnns[0]) - 2} conv blocks, not {n}")
+    for cnn_a, cnn_b in zip(dis_a.cnns, dis_b.cnns):
+        tie(cnn_a, cnn_b, range(len(cnn_a) - 1 - n, len(cnn_a)) if n else range(0))
 
 
 # ------------------------------------------------------------------------------------------------------

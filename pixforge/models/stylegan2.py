@@ -50,9 +50,12 @@ class StyleBasedGenerator(nn.Module):
     equalised layers at ``lr_mlp``), the tracked mean w, truncation, style mixing and ``forward``; a subclass
     builds ``n_latent`` synthesis layers and implements :meth:`synthesis`."""
 
-    def __init__(self, size: int, style_dim: int, n_mlp: int, lr_mlp: float, w_avg_beta: float):
+    #: the layers truncation moves by default (None: all; StyleGAN v1: its first 8)
+    truncation_cutoff: int | None = None
+
+    def __init__(self, size: int, style_dim: int, n_mlp: int, lr_mlp: float, w_avg_beta: float, channels: int):
         super().__init__()
-        self.size, self.style_dim, self.n_mlp = size, style_dim, n_mlp
+        self.size, self.style_dim, self.n_mlp, self.image_channels = size, style_dim, n_mlp, channels
         self.z_dim, self.num_classes = style_dim, 0
         self.w_avg_beta = w_avg_beta
         self.log_size = log2_size(size)
@@ -76,21 +79,34 @@ class StyleBasedGenerator(nn.Module):
         z = torch.randn(n, self.style_dim, generator=torch.Generator().manual_seed(seed))
         return self.mapping(z.to(self.w_avg.device)).mean(0)
 
-    def truncate(self, w: Tensor, psi: float) -> Tensor:
-        """The truncation trick in W: ``w_avg + psi (w - w_avg)`` (psi 1: unchanged, 0: the average image)."""
-        return w if psi == 1 else torch.lerp(self.w_avg.to(w.dtype), w, psi)
+    def truncate(self, latent: Tensor, psi: float | Tensor, cutoff: int | None = None) -> Tensor:
+        """The truncation trick in W: ``w_avg + psi (w - w_avg)`` (psi 1: unchanged, 0: the average image) for w
+        (N, D) or per-layer latents (N, n_latent, D); with ``cutoff`` only per-layer latents below it move
+        (StyleGAN v1's ``truncation_cutoff``). ``psi`` may be a tensor broadcasting against ``latent``."""
+        if not torch.is_tensor(psi) and psi == 1:
+            return latent
+        moved = torch.lerp(self.w_avg.to(latent.dtype), latent, psi)
+        if cutoff is None or latent.dim() == 2:
+            return moved
+        layer = torch.arange(latent.shape[1], device=latent.device).view(1, -1, 1)
+        return torch.where(layer < cutoff, moved, latent)
+
+    @property
+    def layers_in_use(self) -> int:
+        """How many per-layer latents the synthesis network reads now (fewer while a StyleGAN v1 grows)."""
+        return self.n_latent
 
     def latents(self, z: Tensor, z2: Tensor | None = None, inject_index: int | None = None,
-                truncation: float = 1.0) -> Tensor:
+                truncation: float | Tensor = 1.0, truncation_cutoff: int | None = None) -> Tensor:
         """Per-layer latents (N, n_latent, D): w(z) for every layer, or with ``z2`` style mixing: w(z) for layers
-        below ``inject_index`` and w(z2) from there on (``inject_index`` random in [1, n_latent) when None)."""
-        w = self.truncate(self.mapping(z), truncation)
-        if z2 is None:
-            return w.unsqueeze(1).expand(-1, self.n_latent, -1)
-        w2 = self.truncate(self.mapping(z2), truncation)
-        if inject_index is None:
-            inject_index = int(torch.randint(1, self.n_latent, ()))
-        return self.mix(w, w2, inject_index)
+        below ``inject_index`` and w(z2) from there on (``inject_index`` random in [1, layers in use) when
+        None); then truncated, below ``truncation_cutoff`` (default: the generator's; None: every layer)."""
+        w = self.mapping(z).unsqueeze(1).expand(-1, self.n_latent, -1)
+        if z2 is not None:
+            if inject_index is None:
+                inject_index = int(torch.randint(1, max(2, self.layers_in_use), ()))
+            w = self.mix(w[:, 0], self.mapping(z2), inject_index)
+        return self.truncate(w, truncation, self.truncation_cutoff if truncation_cutoff is None else truncation_cutoff)
 
     def mix(self, w: Tensor, w2: Tensor, inject_index: int) -> Tensor:
         """Per-layer latents taking ``w`` (N, D) for layers below ``inject_index``, ``w2`` from there on."""
@@ -106,9 +122,10 @@ class StyleBasedGenerator(nn.Module):
 
     def forward(self, z: Tensor, y: Tensor | None = None, z2: Tensor | None = None,
                 inject_index: int | None = None, truncation: float = 1.0,
-                noise: str | Sequence[Tensor | None] | None = None, return_latents: bool = False):
+                noise: str | Sequence[Tensor | None] | None = None, return_latents: bool = False,
+                truncation_cutoff: int | None = None):
         """Images for latents z (N, z_dim); ``return_latents`` also returns the per-layer w (for path length)."""
-        latent = self.latents(z, z2, inject_index, truncation)
+        latent = self.latents(z, z2, inject_index, truncation, truncation_cutoff)
         image = self.synthesis(latent, noise)
         return (image, latent) if return_latents else image
 
@@ -121,7 +138,7 @@ class StyleGAN2Generator(StyleBasedGenerator):
     def __init__(self, size: int = 256, style_dim: int = 512, n_mlp: int = 8, channel_base: int = 32768,
                  channel_max: int = 512, lr_mlp: float = 0.01, channels: int = 3,
                  blur_kernel: Sequence[float] = BLUR, w_avg_beta: float = 0.995):
-        super().__init__(size, style_dim, n_mlp, lr_mlp, w_avg_beta)
+        super().__init__(size, style_dim, n_mlp, lr_mlp, w_avg_beta, channels)
         ch = {2 ** i: channels_at(2 ** i, channel_base, channel_max) for i in range(2, self.log_size + 1)}
         self.channels = ch
         self.input = ConstantInput(ch[4])

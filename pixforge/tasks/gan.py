@@ -184,6 +184,17 @@ def fast_bf16(device: str) -> bool:
         return False
 
 
+def interleave_classes(classes: list[int]) -> list[int]:
+    """Indices ordered first image of every class, then every class's second, ...: a prefix of any length
+    keeps the classes balanced (within one image) for as long as they have images."""
+    count: dict[int, int] = {}
+    rank = []
+    for c in classes:
+        rank.append(count.get(c, 0))
+        count[c] = rank[-1] + 1
+    return sorted(range(len(classes)), key=lambda i: (rank[i], classes[i]))
+
+
 def training_data(cfg, labelled: bool = False) -> tuple[torch.Tensor | TrainImages, torch.Tensor | None,
                                                         tuple[int, ...]]:
     """(samples or a streamed image folder, labels or None, sample shape) for ``cfg.data`` at ``cfg.image_size``;
@@ -193,7 +204,10 @@ def training_data(cfg, labelled: bool = False) -> tuple[torch.Tensor | TrainImag
         files, labels = cfg.data, None
         if labelled:
             files, classes, _ = list_classes(cfg.data)
-            labels = torch.tensor(classes[: cfg.max_items or None])
+            if cfg.max_items:  # the first N of the classes taken in turn, so none drops out
+                order = interleave_classes(classes)[: cfg.max_items]
+                files, classes = [files[i] for i in order], [classes[i] for i in order]
+            labels = torch.tensor(classes)
         data = TrainImages(files, size, random_crop=False, signed=True, max_items=cfg.max_items)
         return data, labels, (3, size, size)
     if labelled:
@@ -262,7 +276,7 @@ class GanTask(Task):
         self.cfg, self.device, self.loss = cfg, device, get_loss(cfg.loss)
         self.images = len(cfg.sample_shape) == 3
         self.memory_format = torch.channels_last if (self.images and cfg.channels_last) else torch.contiguous_format
-        self.data = make_batches(data, labels, cfg.batch_size, cfg.loop.seed, device, cfg.loop.workers)
+        self.data = make_batches(data, labels, self.batches(cfg), cfg.loop.seed, device, cfg.loop.workers)
         g, d = build_models(cfg) if generator is None else (generator, discriminator)
         to_device(g, device, self.memory_format)
         to_device(d, device, self.memory_format)
@@ -287,6 +301,10 @@ class GanTask(Task):
         data, labels, shape = training_data(cfg, cfg.labelled)
         n_classes = int(labels.max()) + 1 if labels is not None else 0
         return cls(resolve(cfg, shape, n_classes), data, labels, device, generator, discriminator)
+
+    def batches(self, cfg: GanConfig):
+        """The data's batch size per step (a number, or a step -> (images before, batch) function)."""
+        return cfg.batch_size
 
     # ------------------------------------------------------------------------- what G and D see (override these)
     def real(self, index: int) -> tuple[torch.Tensor, Any]:
@@ -532,10 +550,11 @@ def class_labels(cfg: GanConfig, n: int, label: int | None, seed: int) -> torch.
 
 
 def sample_run(run: str | Path, count: int, ema: bool | None = None, truncation: float | None = None,
-               label: int | None = None, seed: int = 0, device: str | torch.device = "cpu"):
+               label: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
+               truncation_cutoff: int | None = None):
     """(samples, config): ``count`` samples (N, ...) in [-1, 1] from a run folder, its ``last.pt`` or a
-    registered pretrained generator. ``truncation`` is ψ in W for StyleGAN generators (1 = none), else the
-    |z| threshold of BigGAN's truncation trick."""
+    registered pretrained generator. ``truncation`` is ψ in W for StyleGAN generators (1 = none; on the first
+    ``truncation_cutoff`` layers, default the generator's), else the |z| threshold of BigGAN's truncation trick."""
     from ..errors import BadInputError
     from ..models.cogan import CoupledGenerator
     from ..models.gan import truncated_noise
@@ -550,13 +569,19 @@ def sample_run(run: str | Path, count: int, ema: bool | None = None, truncation:
     z = truncated_noise(count, cfg.z_dim, None if hasattr(g, "truncate") else truncation,
                         torch.Generator().manual_seed(seed))
     return generate(g, z, class_labels(cfg, count, label, seed), torch.device(device),
-                    **truncation_in_w(g, truncation)), cfg
+                    **truncation_in_w(g, truncation, truncation_cutoff)), cfg
 
 
-def truncation_in_w(g: nn.Module, truncation: float | None) -> dict[str, float]:
-    """The generator keywords of ``--truncation``: ψ in W for StyleGAN generators, nothing for the others
-    (whose latents are truncated in Z instead)."""
-    return {"truncation": 1.0 if truncation is None else truncation} if hasattr(g, "truncate") else {}
+def truncation_in_w(g: nn.Module, truncation: float | None, cutoff: int | None = None) -> dict[str, Any]:
+    """The generator keywords of ``--truncation`` and ``--truncation-cutoff``: ψ in W (and the layers it moves)
+    for StyleGAN generators, nothing for the others (whose latents are truncated in Z instead)."""
+    from ..errors import BadInputError
+
+    if not hasattr(g, "truncate"):
+        if cutoff is not None:
+            raise BadInputError(f"--truncation-cutoff needs a StyleGAN generator, not a {type(g).__name__}")
+        return {}
+    return {"truncation": 1.0 if truncation is None else truncation, "truncation_cutoff": cutoff}
 
 
 def load_generator(path: str | Path, ema: bool | None = None, device: str | torch.device = "cpu"):
@@ -614,7 +639,7 @@ def released_generator(path: Path, device: str | torch.device = "cpu", contents:
     from .stylegan2 import StyleGAN2Config
 
     g = load_nvidia(path) if path.suffix == ".pkl" else load_rosinality(path, contents)
-    channels = g.to_rgb1.conv.out_channels
+    channels = g.image_channels
     cfg = StyleGAN2Config(data=path.name, image_size=g.size, z_dim=g.style_dim, n_mlp=g.n_mlp,
                           sample_shape=[channels, g.size, g.size])
     return g.to(device).eval(), cfg
@@ -667,7 +692,7 @@ def write_samples(x: torch.Tensor, path: str | Path, data: str = "", nrow: int |
 
 def interpolate_run(run: str | Path, steps: int = 8, rows: int = 4, ema: bool | None = None,
                     truncation: float | None = None, label: int | None = None, seed: int = 0,
-                    device: str | torch.device = "cpu") -> torch.Tensor:
+                    device: str | torch.device = "cpu", truncation_cutoff: int | None = None) -> torch.Tensor:
     """``rows`` latent interpolations of an image GAN, ``steps`` frames each (spherical interpolation between
     two random latents; one class per row for conditional models): images (rows * steps, C, H, W) in [-1, 1]."""
     from ..errors import BadInputError
@@ -685,4 +710,4 @@ def interpolate_run(run: str | Path, steps: int = 8, rows: int = 4, ema: bool | 
     z = slerp(a, b, torch.linspace(0, 1, steps)).reshape(rows * steps, cfg.z_dim)
     y = class_labels(cfg, rows, label, seed)
     return generate(g, z, None if y is None else y.repeat_interleave(steps), torch.device(device),
-                    **truncation_in_w(g, truncation))
+                    **truncation_in_w(g, truncation, truncation_cutoff))

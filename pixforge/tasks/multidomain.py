@@ -86,7 +86,8 @@ def frozen(*nets: nn.Module) -> Iterator[None]:
 
 
 def adam(nets: Sequence[nn.Module], lr: float, betas: Sequence[float], weight_decay: float) -> torch.optim.Adam:
-    params = [p for net in nets for p in net.parameters()]
+    """One Adam over the networks' parameters, each once (networks that share layers would step them twice)."""
+    params = list({id(p): p for net in nets for p in net.parameters()}.values())
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
 
 
@@ -205,10 +206,14 @@ class AutoencoderPairTask(DomainTask):
         dis = dict(input_dim=self.channels, dim=cfg.dis_dim, n_layer=cfg.dis_layers, num_scales=cfg.dis_scales)
         self.gen_a, self.gen_b = (self.generator().to(device) for _ in "ab")
         self.dis_a, self.dis_b = (munit.MsImageDis(**dis).to(device) for _ in "ab")
+        self.share()
         self.modules = {"gen_a": self.gen_a, "gen_b": self.gen_b, "dis_a": self.dis_a, "dis_b": self.dis_b}
         opt = dict(lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         self.optimizers = {"gen": adam([self.gen_a, self.gen_b], **opt), "dis": adam([self.dis_a, self.dis_b], **opt)}
         self.vgg = perceptual_vgg(cfg.vgg_weights).to(device) if cfg.vgg_w else None
+
+    def share(self) -> None:
+        """Make the two domains' networks share layers (before the optimisers see them); none by default."""
 
     def perceptual(self, x_ba: Tensor, x_b: Tensor, x_ab: Tensor, x_a: Tensor) -> dict[str, Tensor]:
         """The references' ``loss_gen_vgg_a + loss_gen_vgg_b``: each translation against its source image
@@ -347,13 +352,20 @@ class UnitConfig(AutoencoderPairConfig):
     recon_kl_w: float = 0.01  # KL of the shared latent code
     recon_x_cyc_w: float = 10.0
     recon_kl_cyc_w: float = 0.01  # KL of the latent code of the translation
+    share_layers: int = 0  # residual blocks the VAEs share: the encoders' last and decoders' first N (paper: 1)
+    share_dis_layers: int = 0  # conv blocks the discriminators share (with the output conv): each scale's last N
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=1_000_000, out="runs/unit", lr_schedule="step", lr_step=100_000, lr_gamma=0.5, log_every=100,
         sample_every=1000, ckpt_every=10_000))
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(self, non_negative=("recon_kl_w", "recon_kl_cyc_w"))
+        check(self, non_negative=("recon_kl_w", "recon_kl_cyc_w", "share_layers", "share_dis_layers"))
+        if self.share_layers > self.n_res:
+            raise ConfigError(f"share_layers: must be at most n_res ({self.n_res}), got {self.share_layers}")
+        if self.share_dis_layers >= self.dis_layers:
+            raise ConfigError(f"share_dis_layers: must be below dis_layers ({self.dis_layers}: the first conv reads "
+                              f"the domain's images), got {self.share_dis_layers}")
 
 
 @TASKS.register("unit", examples=(
@@ -365,7 +377,10 @@ class UnitTask(AutoencoderPairTask):
     around the encoder's output) whose codes both decoders read (the shared latent space); LSGAN with multi-scale
     discriminators, image reconstruction (10), KL (0.01), cycle reconstruction (10) and the KL of the cycle's
     code (0.01). Defaults are the reference's (Adam 1e-4, betas 0.5/0.999, weight decay 1e-4, batch 1, step decay
-    x0.5 every 100k); no weight sharing between the two VAEs, as in that repository.
+    x0.5 every 100k); no weight sharing between the two VAEs, as in that repository (and mingyuliutw/UNIT since
+    2018). ``share_layers=N`` is the paper's sharing (its version_02 code: one residual block each side): both
+    domains use the same module objects for the encoders' last N and the decoders' first N residual blocks;
+    ``share_dis_layers`` likewise for the discriminators' last conv blocks (its ``COCOSharedDis``).
     Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
     """
 
@@ -375,6 +390,10 @@ class UnitTask(AutoencoderPairTask):
     def generator(self) -> munit.VAEGen:
         cfg = self.cfg
         return munit.VAEGen(self.channels, cfg.dim, cfg.n_downsample, cfg.n_res)
+
+    def share(self) -> None:
+        munit.share_unit_layers(self.gen_a, self.gen_b, self.cfg.share_layers)
+        munit.share_dis_layers(self.dis_a, self.dis_b, self.cfg.share_dis_layers)
 
     def train_step(self, step: int) -> dict[str, Tensor]:
         cfg = self.cfg

@@ -28,12 +28,14 @@ import torch
 from ..config import check
 from ..errors import ConfigError
 from ..losses.regularizers import lazy_adam, lazy_r1_penalty, lazy_scale, path_length_penalty, r1_penalty
+from ..models.pggan import PGGANDiscriminator
 from ..models.stylegan import StyleGANGenerator
 from ..models.stylegan2 import StyleBasedGenerator, StyleGAN2Discriminator, StyleGAN2Generator, log2_size
 from ..registry import TASKS
 from ..train import LoopConfig, step_on
 from ..train import distributed as dist_utils
 from .gan import FixedGanSettings, GanTask, make_optimizer, training_data
+from .pggan import Growing, images_seen, schedule
 
 
 @dataclass
@@ -78,6 +80,12 @@ class StyleGAN2Config(FixedGanSettings):
         log2_size(self.image_size)
 
     @property
+    def eager_r1(self) -> bool:
+        """R1 inside every D loss rather than as a lazy step of its own (``r1_every`` 1: StyleGAN v1; NVIDIA's
+        reg_interval None): then Adam needs no lazy correction for D."""
+        return bool(self.r1) and self.r1_every == 1
+
+    @property
     def ema(self) -> float:
         """EMA decay per step: half-life ``ema_kimg`` thousand images (NVIDIA's ema_kimg)."""
         return self.ema_decay(None)
@@ -90,8 +98,12 @@ class StyleGAN2Config(FixedGanSettings):
             return 0.0
         images = self.ema_kimg * 1000
         if self.ema_rampup and step is not None:
-            images = min(images, step * self.batch_size * self.ema_rampup)
-        return 0.5 ** (self.batch_size / max(images, 1e-8))
+            images = min(images, self.batch_span(step)[0] * self.ema_rampup)
+        return 0.5 ** (self.batch_span(step or 0)[1] / max(images, 1e-8))
+
+    def batch_span(self, step: int) -> tuple[int, int]:
+        """(images shown before ``step``, its batch size)."""
+        return step * self.batch_size, self.batch_size
 
 
 def build_generator(cfg: StyleGAN2Config) -> StyleGAN2Generator:
@@ -115,12 +127,13 @@ class StyleGAN2Task(GanTask):
 
     Config = StyleGAN2Config
     build_generator = staticmethod(build_generator)  # what `pixforge sample` rebuilds from a run's config
+    build_discriminator = staticmethod(build_discriminator)
 
     def __init__(self, cfg: StyleGAN2Config, data, labels, device: torch.device):
-        super().__init__(cfg, data, None, device, self.build_generator(cfg), build_discriminator(cfg))
+        super().__init__(cfg, data, None, device, self.build_generator(cfg), self.build_discriminator(cfg))
         # lazy regularisers take their own optimiser steps: Adam corrected as the reference does
         g_every = cfg.pl_every if cfg.pl_weight else 0
-        d_every = cfg.r1_every if cfg.r1 and cfg.r1_every > 1 else 0
+        d_every = cfg.r1_every if cfg.r1 and not cfg.eager_r1 else 0
         self.optimizers = {
             "G": make_optimizer(self.g.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, g_every), cfg.fused_optim),
             "D": make_optimizer(self.d.parameters(), "adam", *lazy_adam(cfg.lr, cfg.betas, d_every), cfg.fused_optim),
@@ -160,7 +173,7 @@ class StyleGAN2Task(GanTask):
             with torch.no_grad():
                 fake, _ = self.fake(None, n)
             loss_d = loss.d_loss(self.D(real).float(), self.D(fake).float())
-        eager = cfg.r1 and cfg.r1_every == 1  # R1 inside the D loss (StyleGAN v1; NVIDIA's reg_interval None)
+        eager = cfg.eager_r1
         r1 = r1_penalty(self.D, real) if eager else None
         self._step("D", loss_d + cfg.r1 / 2 * r1 if eager else loss_d)
         logs["d_loss"] = loss_d.detach()
@@ -205,33 +218,109 @@ class StyleGAN2Task(GanTask):
 # ------------------------------------------------------------------------------------------------ StyleGAN v1
 @dataclass
 class StyleGANConfig(StyleGAN2Config):
-    """A StyleGAN (v1) run at one resolution: v1's generator (AdaIN, constant input, noise; mapping depth 8),
-    StyleGAN2's residual D, and v1's FFHQ training settings: non-saturating loss with R1 γ 10 in every D step
-    (not lazy), no path-length term, style mixing 0.9, Adam lr 0.001 betas (0, 0.99), EMA half-life 10 kimg,
-    channels min(16384 / resolution, 512). The reference grows progressively from 8 px; this trains at
-    ``image_size`` from the start (a CPU-sized variant; progressive growing is the `pggan` task's)."""
+    """A StyleGAN (v1) run: v1's generator (AdaIN, constant input, noise; mapping depth 8) and PGGAN's
+    discriminator, growing progressively as NVIDIA's ``training_loop.py`` (from ``lod_initial_resolution``,
+    ``lod_training_kimg`` thousand images per resolution and as many to fade the next one in), with v1's FFHQ
+    settings: non-saturating loss with R1 γ 10 in every D step (not lazy), no path-length term, style mixing 0.9
+    over the layers in use, Adam lr 0.001 betas (0, 0.99), EMA half-life 10 kimg, channels
+    min(16384 / resolution, 512). ``progressive=false`` trains at ``image_size`` from the start."""
 
     arch: str = "stylegan"
     channel_base: int = 16384
     lr: float = 0.001
     r1_every: int = 1
     pl_weight: float = 0.0
+    progressive: bool = True  # grow as NVIDIA's schedule (false: train at image_size from the start)
+    lod_initial_resolution: int = 8  # the first resolution grown from (a power of two, 4 to image_size)
+    lod_training_kimg: float = 600.0  # thousands of images at each resolution before the next fades in
+    lod_transition_kimg: float = 600.0  # thousands of images over which a new resolution fades in
+    minibatch_dict: dict[int, int] = field(default_factory=dict)  # YAML {resolution: batch} (others: batch_size)
+    lrate_dict: dict[int, float] = field(default_factory=dict)  # YAML {resolution: G and D lr} (others: lr)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, positive=("lod_training_kimg", "lod_transition_kimg"))
+        first = self.lod_initial_resolution
+        if first < 4 or first & (first - 1) or first > self.image_size:
+            raise ConfigError(f"lod_initial_resolution must be a power of two from 4 to image_size "
+                              f"({self.image_size}), not {first}")
+        for name, kind in (("minibatch_dict", int), ("lrate_dict", float)):
+            try:
+                table = {int(k): kind(v) for k, v in getattr(self, name).items()}
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name}: expected {{resolution: {kind.__name__}}}, got "
+                                  f"{getattr(self, name)!r}") from None
+            if any(v <= 0 for v in table.values()):
+                raise ConfigError(f"{name}: values must be > 0, got {table}")
+            setattr(self, name, table)
+
+    @property
+    def _stages(self) -> tuple[int, int]:
+        """(number of stages, first stage)."""
+        stages = log2_size(self.image_size) - 1
+        return stages, (log2_size(self.lod_initial_resolution) - 2 if self.progressive else stages - 1)
+
+    def batch_at(self, stage: int) -> int:
+        """The batch size at stage ``stage`` (resolution 4·2^stage)."""
+        return self.minibatch_dict.get(4 * 2 ** stage, self.batch_size)
+
+    def lr_at(self, stage: int) -> float:
+        return self.lrate_dict.get(4 * 2 ** stage, self.lr)
+
+    def batch_span(self, step: int) -> tuple[int, int]:
+        stages, first = self._stages
+        images = images_seen(step, self.batch_at, self.lod_training_kimg, stages, self.lod_transition_kimg, first)
+        return images, self.batch_at(self.growth(step)[0])
+
+    def growth(self, step: int) -> tuple[int, float]:
+        """(stage, α) at ``step`` (stage 0 is 4 px); the last stage throughout with ``progressive=false``."""
+        stages, first = self._stages
+        return schedule(step, self.batch_at, self.lod_training_kimg, stages, self.lod_transition_kimg, first)
 
 
 @TASKS.register("stylegan", examples=(
     "pixforge train stylegan --config pixforge/configs/stylegan_mnist32.yaml --out runs/sg1-mnist",
     "pixforge train stylegan --data ~/ffhq --config pixforge/configs/stylegan_paper.yaml --out runs/sg1-ffhq",
+    "pixforge train stylegan --config pixforge/configs/stylegan_mnist32.yaml --out runs/sg1-32 progressive=false",
 ))
-class StyleGANTask(StyleGAN2Task):
-    """Train StyleGAN (v1: AdaIN generator, R1, style mixing, EMA of G) at one resolution on a built-in dataset
-    or an image folder. Sample with `pixforge sample OUT --truncation 0.7` and `pixforge stylemix OUT -o g.png`."""
+class StyleGANTask(Growing, StyleGAN2Task):
+    """Train StyleGAN (v1: AdaIN generator growing progressively with PGGAN's discriminator plus v1's blur, R1,
+    style mixing, EMA of G) on a built-in dataset or an image folder. Sample with `pixforge sample OUT --truncation 0.7`
+    (ψ on the first 8 layers; --truncation-cutoff N) and `pixforge stylemix OUT -o g.png`."""
 
     Config = StyleGANConfig
+
+    def __init__(self, cfg: StyleGANConfig, data, labels, device: torch.device):
+        world = dist_utils.world_size()
+        if any(b % world for b in cfg.minibatch_dict.values()):
+            raise ConfigError(f"minibatch_dict: every batch must be divisible by {world} processes")
+        super().__init__(cfg, data, labels, device)
+
+    def batches(self, cfg: StyleGANConfig):
+        return cfg.batch_span
+
+    def grow(self, step: int) -> None:
+        """As PGGAN's, then the stage's batch, and (NVIDIA's ``reset_opt_for_new_lod``) fresh Adam moments when
+        a new resolution starts fading in."""
+        super().grow(step)
+        self.local_batch = self.cfg.batch_at(self.stage) // dist_utils.world_size()
+        if step > 0 and self.cfg.growth(step - 1)[0] != self.stage:
+            for opt in self.optimizers.values():
+                opt.state.clear()
+
+    def lr_scale(self, step: int) -> float:
+        """The stage's learning rate (``lrate_dict``) over ``lr``."""
+        return self.cfg.lr_at(self.cfg.growth(step)[0]) / self.cfg.lr
 
     @staticmethod
     def build_generator(cfg: StyleGANConfig) -> StyleGANGenerator:
         return StyleGANGenerator(cfg.image_size, cfg.z_dim, cfg.n_mlp, cfg.channel_base, cfg.channel_max,
-                                 cfg.lr_mlp, channels=cfg.sample_shape[0])
+                                 cfg.lr_mlp, channels=cfg.sample_shape[0], progressive=cfg.progressive)
+
+    @staticmethod
+    def build_discriminator(cfg: StyleGANConfig) -> PGGANDiscriminator:
+        return PGGANDiscriminator(cfg.image_size, cfg.channel_base, cfg.channel_max, cfg.sample_shape[0],
+                                  progressive=cfg.progressive, blur=True)
 
 
 # ------------------------------------------------------------------------------------------------ style mixing
@@ -254,11 +343,12 @@ def style_mixing_grid(g: StyleBasedGenerator, rows: int = 3, cols: int = 4, cros
         raise BadInputError(f"--crossover must be in 1..{g.n_latent - 1} for this {g.size} px generator")
     device = g.w_avg.device
     z = torch.randn(rows + cols, g.style_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    w = g.truncate(g.mapping(z), truncation)
+    w = g.mapping(z)
     w_rows, w_cols = w[:rows], w[rows:]
     lat = g.mix(w_rows.repeat_interleave(cols, 0), w_cols.repeat(rows, 1), crossover)
-    cells = g.synthesis(lat, "const").float().cpu()
-    sources = g.synthesis(w.unsqueeze(1).expand(-1, g.n_latent, -1), "const").float().cpu()
+    cells = g.synthesis(g.truncate(lat, truncation, g.truncation_cutoff), "const").float().cpu()
+    sources = g.synthesis(g.truncate(w.unsqueeze(1).expand(-1, g.n_latent, -1), truncation, g.truncation_cutoff),
+                          "const").float().cpu()
     grid = torch.ones(rows + 1, cols + 1, *sources.shape[1:])  # the corner stays white
     grid[0, 1:], grid[1:, 0] = sources[rows:], sources[:rows]
     grid[1:, 1:] = cells.view(rows, cols, *sources.shape[1:])

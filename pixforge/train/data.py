@@ -37,13 +37,18 @@ class StepBatches:
     global batch. ``batch(step)`` returns the indices of this rank's part of global batch number ``step``.
     """
 
-    def __init__(self, n_items: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1):
+    def __init__(self, n_items: int, batch_size: int | Callable[[int], tuple[int, int]], seed: int = 0, rank: int = 0,
+                 world_size: int = 1):
+        """``batch_size``: items per step, or a function step -> (items before it, its batch size) for batches
+        whose size changes (StyleGAN's per-resolution batch)."""
         if n_items <= 0:
             raise BadInputError("the dataset is empty")
-        if batch_size % world_size:
-            raise BadInputError(f"batch size {batch_size} is not divisible by {world_size} processes")
-        self.n, self.batch_size, self.seed = n_items, batch_size, seed
+        self.span = batch_size if callable(batch_size) else lambda step: (step * batch_size, batch_size)
+        self.n, self.seed = n_items, seed
         self.rank, self.world_size = rank, world_size
+        self.batch_size = self.span(0)[1]
+        if self.batch_size % world_size:
+            raise BadInputError(f"batch size {self.batch_size} is not divisible by {world_size} processes")
         self._cache: tuple[int, torch.Tensor] | None = None
 
     def _epoch(self, epoch: int) -> torch.Tensor:
@@ -53,25 +58,25 @@ class StepBatches:
         return self._cache[1]
 
     def batch(self, step: int) -> torch.Tensor:
-        start = step * self.batch_size
+        start, size = self.span(step)
         parts, pos = [], start
-        while pos < start + self.batch_size:
+        while pos < start + size:
             epoch, offset = divmod(pos, self.n)
-            take = min(self.n - offset, start + self.batch_size - pos)
+            take = min(self.n - offset, start + size - pos)
             parts.append(self._epoch(epoch)[offset: offset + take])
             pos += take
         idx = torch.cat(parts)
         return idx[self.rank:: self.world_size]
 
-    def positions(self) -> range:
-        """Positions of this rank's items in the global batch."""
-        return range(self.rank, self.batch_size, self.world_size)
+    def positions(self, step: int = 0) -> range:
+        """Positions of this rank's items in global batch ``step``."""
+        return range(self.rank, self.span(step)[1], self.world_size)
 
 
 class TensorBatches:
     """A dataset held as tensors; ``batch(step)`` -> (samples, labels or None) on the device."""
 
-    def __init__(self, data: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int,
+    def __init__(self, data: torch.Tensor, labels: torch.Tensor | None, batch_size: int | Callable, seed: int,
                  device: torch.device, rank: int = 0, world_size: int = 1):
         self.order = StepBatches(len(data), batch_size, seed, rank, world_size)
         self.device = device
@@ -173,7 +178,7 @@ class _FromStep(torch.utils.data.Sampler):
 def item_keys(order: StepBatches, step: int) -> list[tuple[int, int]]:
     """(item index, crop seed) of this rank's part of batch ``step``."""
     base = (order.seed * 1_000_003 + step) * 65_536
-    return [(int(i), (base + pos) % 2**63) for i, pos in zip(order.batch(step), order.positions())]
+    return [(int(i), (base + pos) % 2**63) for i, pos in zip(order.batch(step), order.positions(step))]
 
 
 class ImageBatches:
@@ -184,7 +189,7 @@ class ImageBatches:
     validation, computed in this process.
     """
 
-    def __init__(self, images: TrainImages, batch_size: int, seed: int, device: torch.device, workers: int = 0,
+    def __init__(self, images: TrainImages, batch_size: int | Callable, seed: int, device: torch.device, workers: int = 0,
                  rank: int = 0, world_size: int = 1, labels: torch.Tensor | None = None):
         self.images, self.device, self.workers, self.labels = images, device, workers, labels
         self.order = StepBatches(len(images), batch_size, seed, rank, world_size)
@@ -224,10 +229,11 @@ class ImageBatches:
         self._stream = None
 
 
-def make_batches(data: torch.Tensor | torch.utils.data.Dataset, labels: torch.Tensor | None, batch_size: int,
+def make_batches(data: torch.Tensor | torch.utils.data.Dataset, labels: torch.Tensor | None, batch_size: int | Callable,
                  seed: int, device: torch.device, workers: int = 0) -> TensorBatches | ImageBatches:
     """The step-indexed batches of a tensor dataset, or of a :class:`TrainImages` set (or any dataset indexed by
-    ``(item, seed)`` keys, as the translation tasks' pairs), for this process's rank."""
+    ``(item, seed)`` keys, as the translation tasks' pairs), for this process's rank (``batch_size``: see
+    :class:`StepBatches`)."""
     from . import distributed as dist_utils
 
     ranks = dict(rank=dist_utils.rank(), world_size=dist_utils.world_size())

@@ -94,6 +94,11 @@ class Task:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
 
+    def lr_scale(self, step: int) -> float:
+        """A factor of the task's own on every learning rate at ``step``, times the loop's schedule (1 here;
+        StyleGAN: its rate per resolution)."""
+        return 1.0
+
     @classmethod
     def default_config(cls, values: dict[str, Any]) -> Path | None:
         """The YAML file ``pixforge train`` starts from when the command line names none, given the command
@@ -219,10 +224,13 @@ def lr_factor(step: int, kind: str, steps: int, warmup: int = 0, decay_start: in
     raise ConfigError(f"unknown learning-rate schedule {kind!r}; known: {', '.join(LR_SCHEDULES)}")
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, kind: str = "constant", steps: int = 1, **options: Any):
-    """A LambdaLR following :func:`lr_factor` (options: warmup, decay_start, final, step_size, gamma)."""
+def make_scheduler(optimizer: torch.optim.Optimizer, kind: str = "constant", steps: int = 1,
+                   scale: Callable[[int], float] | None = None, **options: Any):
+    """A LambdaLR following :func:`lr_factor` (options: warmup, decay_start, final, step_size, gamma), times
+    ``scale(step)`` when given."""
     lr_factor(0, kind, steps, **options)  # validate kind early
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, kind, steps, **options))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, kind, steps, **options) * (scale(step) if scale else 1.0))
 
 
 def build_schedulers(task: Task, cfg: LoopConfig) -> None:
@@ -230,8 +238,8 @@ def build_schedulers(task: Task, cfg: LoopConfig) -> None:
     for name, optimizer in task.optimizers.items():
         if name not in task.schedulers:
             task.schedulers[name] = make_scheduler(
-                optimizer, cfg.lr_schedule, cfg.steps, warmup=cfg.lr_warmup, decay_start=cfg.lr_decay_start,
-                final=cfg.lr_final, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+                optimizer, cfg.lr_schedule, cfg.steps, task.lr_scale, warmup=cfg.lr_warmup,
+                decay_start=cfg.lr_decay_start, final=cfg.lr_final, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
 
 
 def step_on(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -289,7 +297,7 @@ def config_record(config: Any) -> dict[str, Any]:
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out = {}
     for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
     return out
 
 

@@ -49,9 +49,10 @@ Each run trains with the shipped recipe (``pixforge/configs/translate/<task>_<da
     .venv/bin/python benchmarks/multidomain.py --quick      # smoke run: a few steps, one seed, benchmarks/out/
 
 Every worker uses one thread (``torch.set_num_threads(1)``): the machine it was written on had 2 shared cores.
-The budgets are in steps, sized to about 5 CPU-minutes per run for StarGAN and MUNIT and to 1–1.5 CPU-minutes
-for the other six (the time the shared machine allowed); wall time depends on the machine's load and is recorded
-with the CPU time.
+The budgets are in steps, sized to about 5 CPU-minutes per run for StarGAN and MUNIT, about 6 for StarGAN v2
+and FUNIT (1,000 steps) and UNIT (1,500, as MUNIT), and to 1–1.5 CPU-minutes for the other three (the time the
+shared machine allowed); wall time depends on the machine's load and is recorded with the CPU time. A record
+counts (for skipping a run and in the report) only while its settings agree with ``EXPERIMENTS`` (:func:`current`).
 """
 from __future__ import annotations
 
@@ -88,16 +89,16 @@ EXPERIMENTS = {
         "loop.steps": 1500, "loop.lr_step": 750}},
     "unit": {"task": "unit", "data": "digits2mnist", "settings": {
         "dim": 16, "n_res": 1, "dis_dim": 16, "dis_layers": 3, "dis_scales": 2, "batch_size": 4,
-        "loop.steps": 300, "loop.lr_step": 150}},
+        "loop.steps": 1500, "loop.lr_step": 750}},
     "ugatit": {"task": "ugatit", "data": "digits2mnist", "settings": {
         "ngf": 16, "ndf": 16, "n_res": 2, "global_layers": 5, "local_layers": 4,
         "loop.steps": 300, "loop.lr_decay_start": 150}},
     "stargan2": {"task": "stargan2", "data": "mnist-domains", "settings": {
-        "dim_in": 16, "max_conv_dim": 64, "mapping_dim": 64, "batch_size": 4, "ds_iter": 150,
-        "loop.steps": 150}},
+        "dim_in": 16, "max_conv_dim": 64, "mapping_dim": 64, "batch_size": 4, "ds_iter": 1000,
+        "loop.steps": 1000}},
     "funit": {"task": "funit", "data": "mnist-domains", "settings": {
         "nf": 16, "nf_mlp": 64, "latent_dim": 16, "dis_nf": 16, "dis_res_blks": 4, "batch_size": 8,
-        "loop.steps": 120}},
+        "loop.steps": 1000}},
     "cogan": {"task": "cogan", "data": "digits2mnist", "settings": {
         "domains": "", "batch_size": 8, "loop.steps": 150}},
     "bicyclegan": {"task": "bicyclegan", "data": "edges2photos", "settings": {
@@ -477,7 +478,7 @@ def run_one(job: tuple) -> str:
     out = runs / f"{exp}-s{seed}"
     cls, cfg = config(exp, seed, out, steps)
     path, wanted = record_path(exp, seed, root), request(cfg)
-    if path.is_file() and json.loads(path.read_text()).get("request") == wanted:
+    if path.is_file() and same_settings(json.loads(path.read_text()).get("request"), wanted):
         return f"{path.name}: done already"
     data = EXPERIMENTS[exp]["data"]
     clf = None if exp in PAIRED else ensure_classifier(data, root)
@@ -514,7 +515,7 @@ def report(root: Path = RESULTS, images: Path = IMAGES, runs: Path = RUNS) -> di
     summary: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), torch {torch.__version__}",
                      "sources_per_domain": SOURCES, "experiments": {}, "baselines": {}}
     for exp, spec in EXPERIMENTS.items():
-        records = [json.loads(p.read_text()) for p in sorted(root.glob(f"{exp}-s*.json"))]
+        records = current(exp, [json.loads(p.read_text()) for p in sorted(root.glob(f"{exp}-s*.json"))], runs)
         if not records:
             continue
         entry = {"task": spec["task"], "data": spec["data"], "settings": spec["settings"],
@@ -536,6 +537,23 @@ def report(root: Path = RESULTS, images: Path = IMAGES, runs: Path = RUNS) -> di
     (root.parent / "multidomain.json").write_text(json.dumps(summary, indent=2) + "\n")
     (root.parent / "multidomain_tables.md").write_text(tables(summary))
     return summary
+
+
+def same_settings(old: dict | None, new: dict) -> bool:
+    """Whether a record's request (None: a record without one) agrees with ``new`` on every setting both have (a
+    field added to a config after the record was made is not compared)."""
+    return old is not None and all(
+        same_settings(old[k], new[k]) if isinstance(old[k], dict) and isinstance(new[k], dict) else old[k] == new[k]
+        for k in old.keys() & new.keys())
+
+
+def current(exp: str, records: list[dict], runs: Path = RUNS) -> list[dict]:
+    """The records of ``exp`` made with its present settings; older ones (e.g. other budgets) are left out."""
+    kept = [r for r in records if same_settings(r.get("request"), request(
+        config(exp, r["seed"], runs / f"{exp}-s{r['seed']}")[1]))]
+    if len(kept) < len(records):
+        print(f"{exp}: {len(records) - len(kept)} record(s) from other settings left out", flush=True)
+    return kept
 
 
 def reference_rows(exp: str, root: Path) -> dict:

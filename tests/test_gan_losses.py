@@ -117,6 +117,21 @@ def test_ema_math_and_warmup():
     assert not ema.module.weight.requires_grad
 
 
+def test_ema_decay_warms_up_to_its_value():
+    model = nn.Linear(1, 1, bias=False)
+    ema = EMA(model, decay=0.999, warmup=True)
+    assert [ema.decay_at(s) for s in (0, 1, 10)] == pytest.approx([0.1, 2 / 11, 11 / 20])
+    assert ema.decay_at(8989) < 0.999 and ema.decay_at(8990) == pytest.approx(0.999)
+    assert ema.decay_at(10**6) == 0.999 and EMA(model, 0.999).decay_at(0) == 0.999  # off by default
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+        ema.module.weight.fill_(1.0)  # the initial weights
+    for step in range(100):
+        ema.update(model, step)
+    # the initial weight's share after 100 steps: prod (1 + s) / (10 + s) = 9! 100! / 109! (0.999^100 = 0.905 without)
+    assert ema.module.weight.item() == pytest.approx(math.factorial(9) / math.prod(range(101, 110)), rel=1e-3)
+
+
 def test_ema_copies_buffers():
     model = nn.BatchNorm1d(3)
     ema = EMA(model, 0.5)

@@ -3,6 +3,8 @@ mnist-domains set, and ``pixforge translate`` with style images, seeds and targe
 reference checkpoints."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -60,6 +62,30 @@ def train(name: str, out, steps: int, resume: bool = False, data: Domains | None
 def test_resume_is_bit_identical(tmp_path, name):
     _, result = resumes_exactly(lambda out, steps, resume: train(name, out, steps, resume), tmp_path)
     assert all(torch.isfinite(torch.tensor(v)) for v in result.last_losses.values())
+
+
+def test_stargan2_he_init_and_warming_ema():
+    """The reference's he_init (Kaiming normal, fan in, biases 0) on all four networks; the EMA copies start at
+    the initial weights and average with a decay that warms up to 0.999 (0.1 at step 0)."""
+    cls = TASKS.get("stargan2")
+    cfg = load_config(cls.Config, None, {**TINY["stargan2"], "dim_in": 16, "max_conv_dim": 32, "mapping_dim": 64,
+                                          "loop.device": "cpu"})
+    torch.manual_seed(0)
+    task = cls.from_config(cfg, torch.device("cpu"), tiny_domains(24, 3, 3))
+    checked = 0
+    for name in ("generator", "mapping_network", "style_encoder", "discriminator"):
+        for m in task.modules[name].modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.weight.numel() >= 2000:
+                fan_in = m.weight[0].numel()  # PyTorch's default init has std 1 / sqrt(3 fan_in): 0.41 of this
+                assert m.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.1)
+                assert m.bias is None or not m.bias.any()
+                checked += 1
+    assert checked >= 10
+    start = [p.clone() for p in task.generator.parameters()]
+    task.train_step(0)
+    for e, p0, p1 in zip(task.emas["generator"].module.parameters(), start, task.generator.parameters()):
+        assert torch.allclose(e, 0.1 * p0 + 0.9 * p1, atol=1e-6)
+    assert all(ema.decay_at(10**5) == 0.999 for ema in task.emas.values())
 
 
 def test_ugatit_keeps_rho_in_the_unit_interval(tmp_path):

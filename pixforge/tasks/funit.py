@@ -9,7 +9,8 @@ with one example image each:
 * G (RMSprop): the hinge generator loss of the translation and of the reconstruction (x_a with its own class
   code), averaged; image reconstruction (0.1); feature matching (1): the spatially averaged D features of the
   translation against those of x_b, and of the reconstruction against those of x_a. Then the EMA (0.999) of G,
-  ``gen_test``, which translation uses.
+  ``gen_test``, which translation uses; unlike the reference its decay warms up (``min(0.999, (1 + step) /
+  (10 + step))``, :class:`~pixforge.train.ema.EMA`), so a short run's ``gen_test`` is not mostly its initial G.
 
 Few-shot translation at test time averages the class codes of K example images (``pixforge translate --model
 RUN --style-image A.png --style-image B.png ...``). Batches are functions of the step, so resuming is
@@ -56,7 +57,7 @@ class FunitConfig(DomainConfig):
     fm_w: float = 1.0  # feature matching
     r_w: float = 0.1  # image reconstruction
     reg_w: float = 10.0  # R1 on real images
-    ema: float = 0.999  # gen_test
+    ema: float = 0.999  # gen_test (the decay warms up to it)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=100_000, out="runs/funit", log_every=100, sample_every=2500, ckpt_every=5000))
 
@@ -88,8 +89,9 @@ def r1(outputs: Tensor, images: Tensor) -> Tensor:
 class FunitTask(MultiDomainTask):
     """FUNIT (Liu et al. 2019): content encoder + class encoder (codes of K examples averaged) + AdaIN decoder; a
     multi-class residual PatchGAN with hinge loss and R1 (10); reconstruction (0.1) and feature matching (1);
-    RMSprop 1e-4 with weight decay 1e-4; EMA 0.999 of G. Defaults are the reference's animal-faces config (batch
-    64, 100k steps). Without --config, the data's shipped recipe (pixforge/configs/translate/funit_<data>.yaml).
+    RMSprop 1e-4 with weight decay 1e-4; EMA 0.999 of G (warming up). Defaults are the reference's animal-faces
+    config (batch 64, 100k steps). Without --config, the data's shipped recipe
+    (pixforge/configs/translate/funit_<data>.yaml).
     """
 
     Config = FunitConfig
@@ -100,7 +102,7 @@ class FunitTask(MultiDomainTask):
         self.gen = funit.FewShotGen(self.channels, cfg.nf, cfg.n_res_blks, cfg.nf_mlp, cfg.latent_dim, cfg.n_mlp_blks,
                                     cfg.n_downs_content, cfg.n_downs_class).to(device)
         self.dis = funit.GPPatchMcResDis(self.channels, cfg.dis_nf, cfg.dis_res_blks, self.num_domains).to(device)
-        self.ema = EMA(self.gen, cfg.ema)
+        self.ema = EMA(self.gen, cfg.ema, warmup=True)
         self.modules = {"gen": self.gen, "dis": self.dis, "gen_test": self.ema.module}
         self.optimizers = {name: torch.optim.RMSprop(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
                            for name, net in (("gen", self.gen), ("dis", self.dis))}

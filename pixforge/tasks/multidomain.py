@@ -604,7 +604,7 @@ class StarGan2Config(DomainConfig):
     lambda_sty: float = 1.0  # style reconstruction
     lambda_ds: float = 1.0  # diversity sensitive loss, decayed linearly to 0 over ds_iter steps
     ds_iter: int = 100_000
-    ema: float = 0.999  # EMA decay of G, the mapping network and the style encoder
+    ema: float = 0.999  # EMA decay of G, the mapping network and the style encoder (warming up to it)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(
         steps=100_000, out="runs/stargan2", log_every=10, sample_every=5000, ckpt_every=10_000))
 
@@ -627,8 +627,10 @@ class StarGan2Task(MultiDomainTask):
     """StarGAN v2 (Choi et al. 2020): generator with AdaIN from a style code that a mapping network (from a latent
     code) or a style encoder (from a reference image) gives per domain; multi-task D with R1. Each step: D on a
     latent-guided then a reference-guided translation, G (with F and E) on latent-guided, G alone on
-    reference-guided ones; EMA 0.999. Defaults are the reference's (Adam 1e-4, mapping 1e-6, betas 0/0.99, weight
-    decay 1e-4, batch 8, 100k steps, diversity weight decayed to 0 over 100k); no face masks (w_hpf 0).
+    reference-guided ones; EMA 0.999. Defaults are the reference's (he_init: Kaiming normal, fan in; Adam 1e-4,
+    mapping 1e-6, betas 0/0.99, weight decay 1e-4, batch 8, 100k steps, diversity weight decayed to 0 over 100k);
+    no face masks (w_hpf 0). Unlike the reference, the EMA's decay warms up (``EMA(warmup=True)``: the full 0.999
+    from step 8,990), so a short run's EMA networks are not mostly their initial weights.
     Without --config, the data's shipped recipe (pixforge/configs/translate/<task>_<data>.yaml) is used.
     """
 
@@ -644,7 +646,10 @@ class StarGan2Task(MultiDomainTask):
         self.discriminator = stargan2.Discriminator(size, k, cfg.max_conv_dim, c, cfg.dim_in).to(device)
         nets = {"generator": self.generator, "mapping_network": self.mapping_network,
                 "style_encoder": self.style_encoder, "discriminator": self.discriminator}
-        self.emas = {name: EMA(nets[name], cfg.ema) for name in ("generator", "mapping_network", "style_encoder")}
+        for net in nets.values():
+            munit.munit_init(net)  # the reference's he_init (Kaiming normal, fan in; biases 0)
+        self.emas = {name: EMA(nets[name], cfg.ema, warmup=True)
+                     for name in ("generator", "mapping_network", "style_encoder")}
         self.modules = {**nets, **{f"{name}_ema": ema.module for name, ema in self.emas.items()}}
         self.optimizers = {name: adam([net], cfg.f_lr if name == "mapping_network" else cfg.lr, cfg.betas,
                                       cfg.weight_decay) for name, net in nets.items()}

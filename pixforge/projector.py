@@ -1,7 +1,8 @@
 """Projection of a real image into a StyleGAN or StyleGAN2 generator's W (or W+): the latent, and noise maps,
 whose image is closest to it (any :class:`~pixforge.models.stylegan2.StyleBasedGenerator`: StyleGAN2's noise
-maps per conv, StyleGAN v1's per layer; a v1 generator still growing is fitted at the resolution it has reached). The recipe of StyleGAN2's projector (Karras et al. 2020, appendix D; NVIDIA's
-``projector.py``, rosinality's ``projector.py``):
+maps per conv, StyleGAN v1's per layer; a v1 generator still growing is fitted at the resolution it has
+reached). The recipe of StyleGAN2's projector (Karras et al. 2020, appendix D; NVIDIA's ``projector.py``,
+rosinality's ``projector.py``):
 
 * start at the mean w of ``mean_samples`` random z; Adam (betas 0.9, 0.999) on w and on every noise map;
 * the learning rate ramps up over the first ``lr_rampup`` of the steps and down (cosine) over the last
@@ -227,9 +228,9 @@ def project_run(run: str | Path, image: str | Path, output: str | Path, latent: 
                 vgg_weights: str | None = "auto", ema: bool | None = None, device: str | torch.device = "cpu",
                 progress: bool = True) -> tuple[Projection, Path]:
     """``pixforge project``: project ``image`` into the generator of a StyleGAN or StyleGAN2 run (or a released
-    StyleGAN2 .pt/.pkl),
-    write the projected image to ``output``, the latent to ``latent`` (default: ``output`` with .npy) and
-    optionally a strip (target, then the projection at ``frames`` steps). Returns (result, latent path)."""
+    StyleGAN2 .pt/.pkl), write the projected image to ``output``, the latent to ``latent`` (default: ``output``
+    with .npy) and optionally a strip (target, then the projection at ``frames`` steps). Returns (result, latent
+    path)."""
     from .io import image_grid, save_image
     from .models.stylegan2 import StyleBasedGenerator
     from .tasks.gan import load_generator
@@ -239,7 +240,7 @@ def project_run(run: str | Path, image: str | Path, output: str | Path, latent: 
     g, _ = load_generator(run, ema, device)
     if not isinstance(g, StyleBasedGenerator):
         raise BadInputError(f"{run}: projection needs a StyleGAN or StyleGAN2 generator, not a {type(g).__name__}")
-    target = load_target(image, getattr(g, "resolution", g.size), g.image_channels)
+    target = load_target(image, g.resolution, g.image_channels)
     distance = None
     if cfg.perceptual:
         from .losses.perceptual import VGGDistance

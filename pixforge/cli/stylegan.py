@@ -65,7 +65,8 @@ def project(run, image, output, latent_path, strip, frames, steps, w_plus, lr, p
             vgg_weights, ema, seed, device, quiet):
     """Project a real IMAGE into the W space (or W+) of a StyleGAN or StyleGAN2 run, or a released StyleGAN2
     generator (.pt / .pkl): StyleGAN2's projector (start at the mean w, Adam with a learning-rate ramp, decaying
-    latent noise, noise maps optimised and regularised). Writes the image it finds, its latent, and with --strip the way there.
+    latent noise, noise maps optimised and regularised). Writes the image it finds, its latent, and with --strip
+    the way there.
 
     \b
     Examples:

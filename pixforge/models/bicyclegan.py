@@ -220,8 +220,9 @@ def from_unet_block_layout(state: dict[str, Tensor], what: str) -> dict[str, Ten
         depth += 1
     keys = unet_block_keys(depth)
     unused = sorted(set(state) - set(keys.values()))
-    if unused or any(k not in state for k in keys.values()):
-        detail = f"unexpected {', '.join(unused[:3])}" if unused else f"lacks {next(k for k in keys.values() if k not in state)}"
+    missing = [k for k in keys.values() if k not in state]
+    if unused or missing:
+        detail = f"unexpected {', '.join(unused[:3])}" if unused else f"lacks {missing[0]}"
         raise WeightsError(f"{what}: not a G_Unet_add_input with instance norm and transposed convs ({detail})")
     return {ours: state[ref] for ours, ref in keys.items()}
 

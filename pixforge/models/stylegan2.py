@@ -92,6 +92,11 @@ class StyleBasedGenerator(nn.Module):
         return torch.where(layer < cutoff, moved, latent)
 
     @property
+    def resolution(self) -> int:
+        """The size of the images the synthesis network makes now (lower while a StyleGAN v1 grows)."""
+        return self.size
+
+    @property
     def layers_in_use(self) -> int:
         """How many per-layer latents the synthesis network reads now (fewer while a StyleGAN v1 grows)."""
         return self.n_latent

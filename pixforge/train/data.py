@@ -184,13 +184,13 @@ def item_keys(order: StepBatches, step: int) -> list[tuple[int, int]]:
 class ImageBatches:
     """Batches of :class:`TrainImages` for step after step, decoded ahead by ``workers`` DataLoader processes.
 
-    ``batch(step)`` -> (images on the device, their ``labels`` or None). Consecutive steps come from the running DataLoader; any
-    other step (the first call, a resume) restarts it there. ``preview(n)`` is a fixed batch for samples and
-    validation, computed in this process.
+    ``batch(step)`` -> (images on the device, their ``labels`` or None). Consecutive steps come from the running
+    DataLoader; any other step (the first call, a resume) restarts it there. ``preview(n)`` is a fixed batch for
+    samples and validation, computed in this process.
     """
 
-    def __init__(self, images: TrainImages, batch_size: int | Callable, seed: int, device: torch.device, workers: int = 0,
-                 rank: int = 0, world_size: int = 1, labels: torch.Tensor | None = None):
+    def __init__(self, images: TrainImages, batch_size: int | Callable, seed: int, device: torch.device,
+                 workers: int = 0, rank: int = 0, world_size: int = 1, labels: torch.Tensor | None = None):
         self.images, self.device, self.workers, self.labels = images, device, workers, labels
         self.order = StepBatches(len(images), batch_size, seed, rank, world_size)
         self._stream, self._next = None, -1
